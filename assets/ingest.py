@@ -1,0 +1,137 @@
+"""Ingest layer: one asset per landing-zone source, each with conservation and quarantine-rate checks."""
+
+
+from dagster import AssetCheckSpec, AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
+
+from assets.calendar import run_business_day
+from assets.common import OWNERS, business_days, io_retry, data_errors_fail_cleanly, schema_of_contract, single_run
+from assets.ingestion import known_customer_ids, read_source, stored_conservation, write_source
+from assets.metering import ingest_delivery, manifest_root, quarantine_root, readings_root, stored_rows
+from assets.reporting import conservation_result, counts_table, files_table, quarantine_rate_result
+from assets.storage import WAREHOUSE_POOL, LupaStorage
+from data_contracts import sources
+from data_contracts.contract import SourceContract
+
+#: asset name per source; the contracts ingest needs the customer snapshot for its orphan rule
+INGEST_ASSET = {c.source: f"ingest_{c.file_prefix}" for c in sources.ALL_SOURCES.values()}
+INGEST_ASSET["metering"] = "metering_readings"
+
+
+def ingest_checks(key: str) -> list[AssetCheckSpec]:
+    return [
+        AssetCheckSpec("conservation", asset=key, description="for every file, rows read = rows valid + rows quarantined", blocking=True),
+        AssetCheckSpec("quarantine_rate", asset=key, description="the share of quarantined records stays under the configured threshold"),
+    ]
+
+
+def build_ingest_asset(contract: SourceContract, deps: tuple[str, ...] = ()):
+    name = INGEST_ASSET[contract.source]
+
+    @asset(
+        name=name,
+        group_name="ingest",
+        owners=OWNERS,
+        kinds={"polars", "duckdb"},
+        pool=WAREHOUSE_POOL,
+        deps=list(deps),
+        retry_policy=io_retry,
+        check_specs=ingest_checks(name),
+        description=f"{contract.description} Validated against `data_contracts.sources.{contract.file_prefix if contract.source != 'billing' else 'invoices'}`; "
+        f"valid rows go to `{contract.source}_valid`, rejected rows to `quarantine` (restricted).",
+        metadata={"dagster/column_schema": schema_of_contract(contract), "semantics": contract.semantics},
+    )
+    @data_errors_fail_cleanly
+    def _ingest(context: AssetExecutionContext, storage: LupaStorage) -> MaterializeResult:
+        day = run_business_day(context)
+        with storage.warehouse() as conn:
+            reference = {"known_customer_ids": known_customer_ids(conn)} if contract is sources.contracts else {}
+            outcome = read_source(storage, contract, day, reference)
+            write_source(conn, outcome)
+            stored = stored_conservation(conn, outcome)
+        per_file_ok = all(r["rows_read"] == r["stored_valid"] + r["stored_quarantined"] for r in stored.iter_rows(named=True))
+        return MaterializeResult(
+            metadata={
+                "business_day": day.isoformat(),
+                "files_read": len(outcome.files),
+                "rows_read": outcome.rows_read,
+                "rows_valid": outcome.rows_valid,
+                "rows_quarantined": outcome.rows_quarantined,
+                "quarantined_per_rule": counts_table(outcome.rule_counts()),
+                "files": files_table(
+                    [(f.file, f.rows_read, f.rows_valid, f.rows_quarantined) for f in outcome.files], storage.landing, contract.source
+                ),
+            },
+            check_results=[
+                conservation_result(AssetKey(name), outcome.rows_read, outcome.rows_valid, outcome.rows_quarantined, per_file_ok),
+                quarantine_rate_result(AssetKey(name), outcome.rows_read, outcome.rows_quarantined, storage.quarantine_rate_threshold),
+            ],
+        )
+
+    return _ingest
+
+
+ingest_customers = build_ingest_asset(sources.customers)
+ingest_contracts = build_ingest_asset(sources.contracts, deps=(INGEST_ASSET["customers"],))
+ingest_invoices = build_ingest_asset(sources.invoices)
+ingest_consent_events = build_ingest_asset(sources.consents)
+ingest_asml = build_ingest_asset(sources.asml)
+ingest_vtj = build_ingest_asset(sources.population)
+ingest_contacts = build_ingest_asset(sources.contacts)
+
+
+@asset(
+    name="metering_readings",
+    group_name="ingest",
+    owners=OWNERS,
+    kinds={"polars", "parquet"},
+    partitions_def=business_days,
+    backfill_policy=single_run,
+    retry_policy=io_retry,
+    check_specs=ingest_checks("metering_readings"),
+    description=(
+        "Datahub metering delivery for business day D (the file dated D+1), validated against "
+        "`data_contracts.sources.metering` and stored as hive-partitioned Parquet per Helsinki business day. "
+        "Corrections of earlier days are stored under their own day; the latest delivery wins per (point, start time)."
+    ),
+    metadata={"dagster/column_schema": schema_of_contract(sources.metering)},
+)
+@data_errors_fail_cleanly
+def metering_readings(context: AssetExecutionContext, storage: LupaStorage) -> MaterializeResult:
+    days = [d for d in (context.partition_keys if context.has_partition_key_range else [context.partition_key])]
+    read = valid = quarantined = 0
+    rules: dict[str, int] = {}
+    files, corrected, missing = [], set(), []
+    stored_ok = True
+    for key in days:
+        outcome = ingest_delivery(storage, business_days.time_window_for_partition_key(key).start.date())
+        if outcome.file is None:
+            missing.append(key)
+            continue
+        read, valid, quarantined = read + outcome.rows_read, valid + outcome.rows_valid, quarantined + outcome.rows_quarantined
+        for rule, n in outcome.rule_counts.items():
+            rules[rule] = rules.get(rule, 0) + n
+        stored_ok &= stored_rows(storage, outcome.delivered_on) == (outcome.rows_valid, outcome.rows_quarantined)
+        files.append((outcome.file, outcome.rows_read, outcome.rows_valid, outcome.rows_quarantined))
+        corrected.update(outcome.corrected_days)
+    if missing:
+        context.log.warning(f"no metering delivery for {len(missing)} business day(s): {', '.join(missing[:10])}")
+    return MaterializeResult(
+        metadata={
+            "business_days": f"{days[0]} … {days[-1]}" if len(days) > 1 else days[0],
+            "deliveries_read": len(files),
+            "deliveries_missing": len(missing),
+            "rows_read": read,
+            "rows_valid": valid,
+            "rows_quarantined": quarantined,
+            "quarantined_per_rule": counts_table(rules),
+            "corrected_days": MetadataValue.json(sorted(corrected)[-50:]),
+            "files": files_table(files, storage.landing, "metering"),
+            "readings": MetadataValue.path(str(readings_root(storage))),
+            "quarantine": MetadataValue.path(str(quarantine_root(storage))),
+            "manifests": MetadataValue.path(str(manifest_root(storage))),
+        },
+        check_results=[
+            conservation_result(AssetKey("metering_readings"), read, valid, quarantined, stored_ok),
+            quarantine_rate_result(AssetKey("metering_readings"), read, quarantined, storage.quarantine_rate_threshold),
+        ],
+    )

@@ -1,0 +1,191 @@
+"""Ingest: landing file → contract split → valid rows and quarantined rows, with counts that add up.
+
+Nothing is written until every file of the run has been read and split, so a file that cannot be
+read leaves no partial state. Counts are per file: rows read = rows valid + rows quarantined.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+
+import duckdb
+import polars as pl
+
+from assets.landing import LandingFile, LandingFileError, list_files, read_small_file, visible_cutoff
+from assets.storage import LupaStorage, query, replace_table, scalar, table_exists
+from data_contracts.contract import SourceContract, check_frame
+
+QUARANTINE_SCHEMA = {
+    "source": pl.String,
+    "file": pl.String,
+    "delivered_on": pl.Date,
+    "line": pl.Int64,
+    "rule": pl.String,
+    "detail": pl.String,
+    "raw": pl.String,
+}
+
+
+@dataclass
+class FileOutcome:
+    source: str
+    file: str
+    delivered_on: dt.date
+    sha256: str
+    rows_read: int
+    rows_valid: int
+    rows_quarantined: int
+
+
+@dataclass
+class IngestOutcome:
+    source: str
+    business_day: dt.date
+    files: list[FileOutcome] = field(default_factory=list)
+    valid: pl.DataFrame = field(default_factory=pl.DataFrame)
+    quarantine: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=QUARANTINE_SCHEMA))
+
+    @property
+    def rows_read(self) -> int:
+        return sum(f.rows_read for f in self.files)
+
+    @property
+    def rows_valid(self) -> int:
+        return sum(f.rows_valid for f in self.files)
+
+    @property
+    def rows_quarantined(self) -> int:
+        return sum(f.rows_quarantined for f in self.files)
+
+    def rule_counts(self) -> dict[str, int]:
+        """Quarantined records per broken rule (a record breaking two rules counts under both)."""
+        counts: Counter[str] = Counter()
+        for rules in self.quarantine["rule"].to_list():
+            counts.update(rules.split(","))
+        return dict(sorted(counts.items()))
+
+
+def malformed_quarantine(malformed: pl.DataFrame, width: int) -> pl.DataFrame:
+    return malformed.select(
+        "line",
+        pl.lit("malformed_record").alias("rule"),
+        pl.format("expected {} fields, found {}", pl.lit(width), pl.col("fields")).alias("detail"),
+        "raw",
+    )
+
+
+def with_file(frame: pl.DataFrame, file: LandingFile) -> pl.DataFrame:
+    return frame.with_columns(
+        pl.lit(file.source).alias("source"),
+        pl.lit(file.name).alias("file"),
+        pl.lit(file.delivered_on).alias("delivered_on"),
+    )
+
+
+def validate_contract(contract: SourceContract, valid: pl.DataFrame, context: dict) -> None:
+    """Assert the pandera contract on the rows the split let through."""
+    check_frame(contract.pandera_schema(context), valid)
+
+
+def files_in_scope(storage: LupaStorage, contract: SourceContract, business_day: dt.date) -> list[LandingFile]:
+    """Files a run for D reads: every delivery up to D+1, or only the latest one for a snapshot."""
+    files = list_files(storage.landing, contract, up_to=visible_cutoff(business_day))
+    return files[-1:] if contract.semantics == "snapshot" else files
+
+
+def read_source(storage: LupaStorage, contract: SourceContract, business_day: dt.date, context: dict | None = None) -> IngestOutcome:
+    """Read and split every file in scope. Pure: writes nothing."""
+    context = context or {}
+    outcome = IngestOutcome(contract.source, business_day)
+    valid_parts, quarantine_parts = [], []
+    for file in files_in_scope(storage, contract, business_day):
+        batch = read_small_file(file, contract)
+        valid, quarantined = contract.split(batch.records, context)
+        quarantined = pl.concat([quarantined, malformed_quarantine(batch.malformed, len(contract.header))])
+        validate_contract(contract, valid, context)
+        valid_parts.append(with_file(valid, file).rename({"_line": "line"}))
+        quarantine_parts.append(with_file(quarantined, file).select(list(QUARANTINE_SCHEMA)))
+        outcome.files.append(
+            FileOutcome(contract.source, file.name, file.delivered_on, file.sha256(), batch.rows_read, valid.height, quarantined.height)
+        )
+    typed = contract.typed_schema() | {"line": pl.Int64, "source": pl.String, "file": pl.String, "delivered_on": pl.Date}
+    outcome.valid = pl.concat(valid_parts, how="vertical") if valid_parts else pl.DataFrame(schema=typed)
+    outcome.quarantine = (
+        pl.concat(quarantine_parts, how="vertical").sort("file", "line") if quarantine_parts else pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    )
+    return outcome
+
+
+# ---- the warehouse side ------------------------------------------------------------------------
+REGISTRY_DDL = """
+create table if not exists file_registry (
+    source varchar, file_name varchar, sha256 varchar, delivered_on date,
+    rows_read bigint, rows_valid bigint, rows_quarantined bigint,
+    primary key (source, file_name))
+"""
+QUARANTINE_DDL = """
+create table if not exists quarantine (
+    source varchar, file varchar, delivered_on date, line bigint, rule varchar, detail varchar, raw varchar)
+"""
+
+
+def ensure_ingest_tables(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute(REGISTRY_DDL)
+    conn.execute(QUARANTINE_DDL)
+
+
+def check_registry(conn: duckdb.DuckDBPyConnection, files: list[FileOutcome]) -> None:
+    """Same name + same bytes is a no-op; same name + different bytes is an error naming the file."""
+    for f in files:
+        known = scalar(conn, "select sha256 from file_registry where source = $s and file_name = $f", s=f.source, f=f.file)
+        if known is not None and known != f.sha256:
+            raise LandingFileError(
+                f"{f.source}/{f.file}", None, "the same bytes as the file delivered earlier under this name (landing files are immutable)"
+            )
+
+
+def write_source(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome) -> None:
+    """Replace the source's valid table and its files' quarantine rows, in one transaction."""
+    ensure_ingest_tables(conn)
+    check_registry(conn, outcome.files)
+    names = [f.file for f in outcome.files]
+    conn.execute("begin transaction")
+    try:
+        replace_table(conn, f"{outcome.source}_valid", outcome.valid)
+        conn.execute("delete from quarantine where source = $s and list_contains($f, file)", {"s": outcome.source, "f": names})
+        conn.register("_q", outcome.quarantine)
+        conn.execute("insert into quarantine select source, file, delivered_on, line, rule, detail, raw from _q")
+        conn.unregister("_q")
+        for f in outcome.files:
+            conn.execute(
+                "insert or replace into file_registry values ($source, $file, $sha, $day, $r, $v, $q)",
+                {"source": f.source, "file": f.file, "sha": f.sha256, "day": f.delivered_on, "r": f.rows_read, "v": f.rows_valid, "q": f.rows_quarantined},
+            )
+        conn.execute("commit")
+    except BaseException:
+        conn.execute("rollback")
+        raise
+
+
+def stored_conservation(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome) -> pl.DataFrame:
+    """Per file, read back what was stored: rows read vs rows in the valid table + quarantine."""
+    if not outcome.files:
+        return pl.DataFrame(schema={"file": pl.String, "rows_read": pl.Int64, "stored_valid": pl.Int64, "stored_quarantined": pl.Int64})
+    read = pl.DataFrame({"file": [f.file for f in outcome.files], "rows_read": [f.rows_read for f in outcome.files]})
+    valid = query(conn, f'select file, count(*)::bigint as stored_valid from "{outcome.source}_valid" group by file')
+    quarantined = query(
+        conn, "select file, count(*)::bigint as stored_quarantined from quarantine where source = $s group by file", s=outcome.source
+    )
+    return (
+        read.join(valid, on="file", how="left")
+        .join(quarantined, on="file", how="left")
+        .with_columns(pl.col("stored_valid", "stored_quarantined").fill_null(0))
+    )
+
+
+def known_customer_ids(conn: duckdb.DuckDBPyConnection) -> list[str]:
+    if not table_exists(conn, "customers_valid"):
+        return []
+    return query(conn, "select distinct customer_id from customers_valid")["customer_id"].to_list()

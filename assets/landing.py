@@ -1,0 +1,225 @@
+"""Reading the landing zone: which files a run may see, and their records with physical line numbers.
+
+The landing zone is read-only. A run for business day D sees every file delivered on or before
+D+1 (deliveries arrive the next morning), so a re-run or backfill sees the zone as it stood then.
+
+Errors about a file name the file, the line and what was expected, and never quote a value:
+landing files carry personal data, and error messages end up in Dagster's event log.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import gzip
+import hashlib
+import io
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from data_contracts.contract import SourceContract
+
+FILE_NAME = re.compile(r"^(?P<prefix>[a-z_]+)_(?P<date>\d{8})\.csv(?P<gz>\.gz)?$")
+
+
+class LandingFileError(Exception):
+    """A landing file that cannot be read at all. The message names file, line and expectation."""
+
+    def __init__(self, file: str, line: int | None, expected: str):
+        self.file, self.line, self.expected = file, line, expected
+        where = f"{file}, line {line}" if line is not None else file
+        super().__init__(f"{where}: {expected}")
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    source: str
+    path: Path
+    delivered_on: dt.date
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def sha256(self) -> str:
+        digest = hashlib.sha256()
+        with self.path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 22), b""):
+                digest.update(block)
+        return digest.hexdigest()
+
+
+def visible_cutoff(business_day: dt.date) -> dt.date:
+    """The last delivery date a run for `business_day` may read: D+1."""
+    return business_day + dt.timedelta(days=1)
+
+
+def list_files(landing_dir: Path, contract: SourceContract, up_to: dt.date | None = None) -> list[LandingFile]:
+    """Files of one source delivered on or before `up_to`, oldest first.
+
+    A file whose name does not follow `<name>_YYYYMMDD.csv[.gz]` is an error, not something to skip:
+    a silently ignored delivery is silent data loss.
+    """
+    folder = landing_dir / contract.source
+    if not folder.is_dir():
+        return []
+    files = []
+    for path in sorted(folder.iterdir()):
+        if path.is_dir() or path.name.startswith("."):
+            continue
+        match = FILE_NAME.match(path.name)
+        if not match or match["prefix"] != contract.file_prefix:
+            raise LandingFileError(f"{contract.source}/{path.name}", None, f"file name must be {contract.file_prefix}_YYYYMMDD.csv or .csv.gz")
+        try:
+            delivered = dt.datetime.strptime(match["date"], "%Y%m%d").date()
+        except ValueError:
+            raise LandingFileError(f"{contract.source}/{path.name}", None, "the date in the file name is not a valid YYYYMMDD date") from None
+        if up_to is None or delivered <= up_to:
+            files.append(LandingFile(contract.source, path, delivered))
+    return sorted(files, key=lambda f: (f.delivered_on, f.name))
+
+
+def _open_bytes(file: LandingFile) -> bytes:
+    label = f"{file.source}/{file.name}"
+    data = file.path.read_bytes()
+    if file.name.endswith(".gz"):
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error):
+            raise LandingFileError(label, None, "a complete gzip stream (the file is truncated or not gzip)") from None
+    if not data.strip():
+        raise LandingFileError(label, 1, "a header row (the file is empty)")
+    return data
+
+
+def _decode(data: bytes, label: str) -> str:
+    try:
+        return codecs.decode(data, "utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise LandingFileError(label, line, "UTF-8 text (found bytes that are not UTF-8)") from None
+
+
+def _check_header(found: list[str], contract: SourceContract, label: str) -> None:
+    expected = contract.header
+    if [h.strip() for h in found] != expected:
+        raise LandingFileError(label, 1, f"the header {';'.join(expected)}")
+
+
+@dataclass
+class RawBatch:
+    """Text records of one file: `records` has the contract's columns plus `_line`; `malformed`
+    holds (line, field_count, raw text) for records that could not be split into columns."""
+
+    file: LandingFile
+    records: pl.DataFrame
+    malformed: pl.DataFrame
+    rows_read: int
+
+
+MALFORMED_SCHEMA = {"line": pl.Int64, "fields": pl.Int64, "raw": pl.String}
+
+
+def read_small_file(file: LandingFile, contract: SourceContract) -> RawBatch:
+    """Read a small source file with the csv module, which handles quotes and embedded newlines.
+
+    `line` is the physical line on which each record starts (header = 1).
+    """
+    label = f"{file.source}/{file.name}"
+    text = _decode(_open_bytes(file), label)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=";", quotechar='"', strict=True)
+    width = len(contract.header)
+    columns: list[list[str]] = [[] for _ in range(width)]
+    lines: list[int] = []
+    malformed: list[tuple[int, int, str]] = []
+    start = 1
+    try:
+        header = next(reader)
+        _check_header(header, contract, label)
+        start = reader.line_num + 1
+        for record in reader:
+            if not record:  # a blank line is not a record
+                start = reader.line_num + 1
+                continue
+            if len(record) != width:
+                malformed.append((start, len(record), ";".join(record)))
+            else:
+                for i, value in enumerate(record):
+                    columns[i].append(value.strip())
+                lines.append(start)
+            start = reader.line_num + 1
+    except csv.Error:
+        raise LandingFileError(label, start, "a well-formed ;-separated record (an unterminated quote)") from None
+    last_was_malformed = bool(malformed) and (not lines or malformed[-1][0] > lines[-1])
+    if not text.endswith("\n") and last_was_malformed:
+        raise LandingFileError(label, malformed[-1][0], "a complete last record (the file is truncated)")
+    records = pl.DataFrame({name: pl.Series(name, col, dtype=pl.String) for name, col in zip(contract.header, columns)})
+    records = records.with_columns(pl.Series("_line", lines, dtype=pl.Int64))
+    bad = pl.DataFrame(malformed, schema=MALFORMED_SCHEMA, orient="row")
+    return RawBatch(file, records, bad, rows_read=len(lines) + len(malformed))
+
+
+def iter_metering_chunks(file: LandingFile, contract: SourceContract, chunk_bytes: int = 1 << 26) -> Iterator[RawBatch]:
+    """Stream a (possibly multi-GB) Datahub file in line-aligned chunks.
+
+    Every physical line is one record (Datahub values never contain newlines or separators), so
+    the line number is exact. Quotes around a field are stripped. Memory stays bounded by the
+    chunk size, whatever the file size.
+    """
+    label = f"{file.source}/{file.name}"
+    stream: io.BufferedIOBase
+    if file.name.endswith(".gz"):
+        stream = gzip.open(file.path, "rb")  # type: ignore[assignment]
+    else:
+        stream = file.path.open("rb")
+    width = len(contract.header)
+    try:
+        first = stream.readline()
+        if not first.strip():
+            raise LandingFileError(label, 1, "a header row (the file is empty)")
+        header = _decode(first, label).rstrip("\r\n").split(";")
+        _check_header([h.strip('"') for h in header], contract, label)
+        line_offset = 1
+        carry = b""
+        while True:
+            try:
+                block = stream.read(chunk_bytes)
+            except (OSError, EOFError, zlib.error):
+                raise LandingFileError(label, line_offset + 1, "a complete gzip stream (the file is truncated)") from None
+            if not block and not carry:
+                break
+            data = carry + block
+            if block:
+                cut = data.rfind(b"\n") + 1
+                if cut == 0:
+                    carry = data
+                    continue
+                data, carry = data[:cut], data[cut:]
+            else:
+                carry = b""
+                if not data.endswith(b"\n"):
+                    raise LandingFileError(label, line_offset + data.count(b"\n") + 1, "a complete last record ending in a newline (the file is truncated)")
+            _decode(data, label) if not data.isascii() else None
+            lines = pl.read_csv(
+                data, has_header=False, separator="\x1f", quote_char=None, schema={"_text": pl.String}, infer_schema=False
+            )
+            n = lines.height
+            lines = lines.with_columns(pl.int_range(line_offset + 1, line_offset + 1 + n, dtype=pl.Int64).alias("_line"))
+            line_offset += n
+            lines = lines.filter(pl.col("_text").is_not_null() & (pl.col("_text") != ""))
+            n_fields = pl.col("_text").str.count_matches(";", literal=True) + 1
+            ok = lines.filter(n_fields == width)
+            bad = lines.filter(n_fields != width).select(pl.col("_line").alias("line"), n_fields.cast(pl.Int64).alias("fields"), pl.col("_text").alias("raw"))
+            split = ok.select(
+                pl.col("_text").str.split_exact(";", width - 1).struct.rename_fields(contract.header).alias("s"), "_line"
+            ).unnest("s")
+            split = split.with_columns([pl.col(c).str.strip_chars().str.strip_chars('"') for c in contract.header])
+            yield RawBatch(file, split, bad, rows_read=lines.height)
+    finally:
+        stream.close()

@@ -1,0 +1,214 @@
+"""Metering: Datahub deliveries into hive-partitioned Parquet, and per-day aggregates per point.
+
+Partition D of `metering_readings` is the delivery that arrives on the morning of D+1. It mostly
+holds day D, but may also re-send earlier intervals as corrections; those rows are written under
+their own business day, as a separate delivery part. Reading a day means taking, per (point,
+start time), the row of the latest delivery visible to the run. Each partition writes only its
+own delivery's files, so partitions run in parallel without any lock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pyarrow.parquet as pq
+
+from assets.calendar import day_length_hours
+from assets.ingestion import malformed_quarantine, validate_contract
+from assets.landing import LandingFile, LandingFileError, iter_metering_chunks, list_files
+from assets.storage import LupaStorage
+from data_contracts.sources import metering as METERING
+
+READING_COLUMNS = ["metering_point_id", "start_utc", "resolution", "quantity_kwh", "quality", "local_hour", "delivery", "file", "line"]
+HOUR_COLUMNS = [f"kwh_h{h:02d}" for h in range(24)]
+
+
+@dataclass
+class DeliveryOutcome:
+    business_day: dt.date
+    file: str | None = None
+    delivered_on: dt.date | None = None
+    sha256: str | None = None
+    rows_read: int = 0
+    rows_valid: int = 0
+    rows_quarantined: int = 0
+    rule_counts: dict[str, int] = field(default_factory=dict)
+    days_written: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def corrected_days(self) -> list[str]:
+        """Business days other than D that this delivery re-sent (corrections)."""
+        return sorted(d for d in self.days_written if d != self.business_day.isoformat())
+
+
+def readings_root(storage: LupaStorage) -> Path:
+    return storage.metering_dir / "readings"
+
+
+def daily_root(storage: LupaStorage) -> Path:
+    return storage.metering_dir / "daily"
+
+
+def quarantine_root(storage: LupaStorage) -> Path:
+    return storage.metering_dir / "quarantine"
+
+
+def manifest_root(storage: LupaStorage) -> Path:
+    return storage.metering_dir / "deliveries"
+
+
+def delivery_file(storage: LupaStorage, business_day: dt.date) -> LandingFile | None:
+    delivered = business_day + dt.timedelta(days=1)
+    matches = [f for f in list_files(storage.landing, METERING, up_to=delivered) if f.delivered_on == delivered]
+    if len(matches) > 1:
+        raise LandingFileError(f"metering/{matches[0].name}", None, "one delivery per day (found both .csv and .csv.gz)")
+    return matches[0] if matches else None
+
+
+def to_readings(valid: pl.DataFrame, file: LandingFile) -> pl.DataFrame:
+    """Typed Datahub rows → the stored reading layout with Helsinki business day and local hour."""
+    local = pl.col("Start Time").dt.convert_time_zone("Europe/Helsinki")
+    return valid.select(
+        pl.col("MeteringPointGSRN").alias("metering_point_id"),
+        pl.col("Start Time").alias("start_utc"),
+        pl.col("Resolution").alias("resolution"),
+        pl.col("Quantity").alias("quantity_kwh"),
+        pl.col("Quality").alias("quality"),
+        local.dt.hour().cast(pl.Int8).alias("local_hour"),
+        pl.lit(file.delivered_on).alias("delivery"),
+        pl.lit(file.name).alias("file"),
+        pl.col("_line").alias("line"),
+        local.dt.date().alias("business_day"),
+    )
+
+
+def _clear_delivery(storage: LupaStorage, delivery: dt.date) -> None:
+    """Remove every part this delivery wrote before, so a re-run is idempotent."""
+    tag = delivery.strftime("%Y%m%d")
+    for part in readings_root(storage).glob(f"business_day=*/delivery={tag}-*.parquet"):
+        part.unlink()
+    for path in (quarantine_root(storage) / f"delivery={tag}.parquet", manifest_root(storage) / f"delivery={tag}.json"):
+        path.unlink(missing_ok=True)
+
+
+def ingest_delivery(storage: LupaStorage, business_day: dt.date, chunk_bytes: int = 1 << 26, validate: bool = True) -> DeliveryOutcome:
+    """Read, validate and store the metering delivery for business day D (file dated D+1)."""
+    outcome = DeliveryOutcome(business_day)
+    file = delivery_file(storage, business_day)
+    if file is None:
+        return outcome
+    outcome.file, outcome.sha256, outcome.delivered_on = file.name, file.sha256(), file.delivered_on
+    manifest = manifest_root(storage) / f"delivery={file.delivered_on:%Y%m%d}.json"
+    if manifest.exists():
+        previous = json.loads(manifest.read_text())
+        if previous["sha256"] != outcome.sha256:
+            raise LandingFileError(f"metering/{file.name}", None, "the same bytes as the file delivered earlier under this name (landing files are immutable)")
+    staging = storage.metering_dir / "staging" / f"delivery={file.delivered_on:%Y%m%d}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    quarantined_parts = []
+    counts: dict[str, int] = {}
+    try:
+        for n, batch in enumerate(iter_metering_chunks(file, METERING, chunk_bytes=chunk_bytes)):
+            valid, quarantined = METERING.split(batch.records)
+            if validate:
+                validate_contract(METERING, valid, {})
+            quarantined = pl.concat([quarantined, malformed_quarantine(batch.malformed, len(METERING.header))])
+            quarantined_parts.append(quarantined)
+            outcome.rows_read += batch.rows_read
+            outcome.rows_valid += valid.height
+            outcome.rows_quarantined += quarantined.height
+            for (day,), part in to_readings(valid, file).partition_by("business_day", as_dict=True, include_key=False).items():
+                key = day.isoformat()
+                counts[key] = counts.get(key, 0) + part.height
+                target = staging / f"business_day={key}"
+                target.mkdir(exist_ok=True)
+                part.write_parquet(target / f"delivery={file.delivered_on:%Y%m%d}-{n:04d}.parquet", statistics=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    # all chunks read: swap the staged parts in (a failed read above leaves the old state intact)
+    _clear_delivery(storage, file.delivered_on)
+    for part in staging.glob("business_day=*/*.parquet"):
+        target = readings_root(storage) / part.parent.name
+        target.mkdir(parents=True, exist_ok=True)
+        part.replace(target / part.name)
+    shutil.rmtree(staging, ignore_errors=True)
+    quarantine = pl.concat(quarantined_parts) if quarantined_parts else pl.DataFrame()
+    quarantine_root(storage).mkdir(parents=True, exist_ok=True)
+    quarantine.with_columns(
+        pl.lit("metering").alias("source"), pl.lit(file.name).alias("file"), pl.lit(file.delivered_on).alias("delivered_on")
+    ).select("source", "file", "delivered_on", "line", "rule", "detail", "raw").write_parquet(
+        quarantine_root(storage) / f"delivery={file.delivered_on:%Y%m%d}.parquet"
+    )
+    for rules in quarantine["rule"].to_list() if quarantine.height else []:
+        for rule in rules.split(","):
+            outcome.rule_counts[rule] = outcome.rule_counts.get(rule, 0) + 1
+    outcome.days_written = dict(sorted(counts.items()))
+    manifest_root(storage).mkdir(parents=True, exist_ok=True)
+    manifest.write_text(
+        json.dumps(
+            {"file": file.name, "sha256": outcome.sha256, "rows_read": outcome.rows_read, "rows_valid": outcome.rows_valid,
+             "rows_quarantined": outcome.rows_quarantined, "days_written": outcome.days_written},
+            indent=1,
+        )
+    )
+    return outcome
+
+
+def aggregate_sql(day: dt.date, parts: str, cutoff: dt.date, suppressed_points: str = "") -> str:
+    hours = ",\n".join(f"sum(quantity_kwh) filter (where local_hour = {h}) as kwh_h{h:02d}" for h in range(24))
+    hours_per_day = day_length_hours(day)
+    return f"""
+    with latest as (
+        select * from read_parquet('{parts}', hive_partitioning = false)
+        where delivery <= date '{cutoff.isoformat()}' {suppressed_points}
+        qualify row_number() over (partition by metering_point_id, start_utc order by delivery desc, line desc) = 1
+    )
+    select date '{day.isoformat()}' as business_day, metering_point_id,
+           min(resolution) as resolution,
+           coalesce(sum(quantity_kwh), 0)::double as kwh_total,
+           {hours},
+           coalesce(sum(quantity_kwh) filter (where local_hour >= 22 or local_hour < 7), 0)::double as night_kwh,
+           count(*) filter (where quality = 'OK') as n_ok,
+           count(*) filter (where quality = 'ESTIMATED') as n_estimated,
+           count(*) filter (where quality = 'MISSING') as n_missing,
+           (case when min(resolution) = 'PT15M' then {hours_per_day * 4} else {hours_per_day} end)::bigint as n_expected
+    from latest group by metering_point_id order by metering_point_id
+    """
+
+
+def aggregate_day(storage: LupaStorage, day: dt.date, cutoff: dt.date) -> int:
+    """(Re)build the per-point aggregate of one business day from every delivery up to `cutoff`."""
+    source = readings_root(storage) / f"business_day={day.isoformat()}"
+    target = daily_root(storage) / f"business_day={day.isoformat()}"
+    parts = sorted(source.glob("*.parquet")) if source.exists() else []
+    if not parts:
+        shutil.rmtree(target, ignore_errors=True)
+        return 0
+    target.mkdir(parents=True, exist_ok=True)
+    tmp = target / "part.parquet.tmp"
+    conn = duckdb.connect()
+    try:
+        conn.execute("set threads to 2")
+        rows = conn.sql(aggregate_sql(day, str(source / "*.parquet"), cutoff)).pl()
+    finally:
+        conn.close()
+    rows = rows.with_columns(pl.col(HOUR_COLUMNS).fill_null(0.0))
+    rows.write_parquet(tmp)
+    tmp.replace(target / "part.parquet")
+    return rows.height
+
+
+def stored_rows(storage: LupaStorage, delivered_on: dt.date) -> tuple[int, int]:
+    """Rows actually stored for a delivery (valid, quarantined), read back from Parquet footers."""
+    tag = delivered_on.strftime("%Y%m%d")
+    valid = sum(pq.read_metadata(p).num_rows for p in readings_root(storage).glob(f"business_day=*/delivery={tag}-*.parquet"))
+    q = quarantine_root(storage) / f"delivery={tag}.parquet"
+    return valid, pq.read_metadata(q).num_rows if q.exists() else 0

@@ -1,0 +1,54 @@
+"""Dagster metadata helpers: counts, coverage and links only — never a personal value."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from dagster import AssetCheckResult, MetadataValue
+
+
+def counts_table(counts: Mapping[str, int], key: str = "rule", value: str = "records") -> MetadataValue:
+    if not counts:
+        return MetadataValue.md(f"_no {value}_")
+    lines = [f"| {key} | {value} |", "|---|---:|"] + [f"| `{k}` | {v:,} |" for k, v in counts.items()]
+    return MetadataValue.md("\n".join(lines))
+
+
+def files_table(rows: Iterable[tuple[str, int, int, int]], landing_dir: Path, source: str) -> MetadataValue:
+    """Markdown list of the files a materialisation read, each a link, with its counts."""
+    rows = list(rows)
+    if not rows:
+        return MetadataValue.md("_no files delivered in scope_")
+    lines = ["| file | read | valid | quarantined |", "|---|---:|---:|---:|"]
+    shown = rows if len(rows) <= 40 else rows[:5] + [("…", 0, 0, 0)] + rows[-30:]
+    for name, read, valid, quarantined in shown:
+        if name == "…":
+            lines.append(f"| … {len(rows) - 35} more | | | |")
+        else:
+            lines.append(f"| [{name}](file://{landing_dir / source / name}) | {read:,} | {valid:,} | {quarantined:,} |")
+    return MetadataValue.md("\n".join(lines))
+
+
+def coverage(first: dt.date | None, last: dt.date | None) -> MetadataValue:
+    return MetadataValue.text(f"{first} … {last}" if first else "empty")
+
+
+def conservation_result(asset_key, read: int, valid: int, quarantined: int, per_file_ok: bool = True) -> AssetCheckResult:
+    return AssetCheckResult(
+        asset_key=asset_key,
+        check_name="conservation",
+        passed=bool(read == valid + quarantined and per_file_ok),
+        metadata={"rows_read": read, "rows_valid": valid, "rows_quarantined": quarantined},
+    )
+
+
+def quarantine_rate_result(asset_key, read: int, quarantined: int, threshold: float) -> AssetCheckResult:
+    rate = quarantined / read if read else 0.0
+    return AssetCheckResult(
+        asset_key=asset_key,
+        check_name="quarantine_rate",
+        passed=bool(rate <= threshold),
+        metadata={"quarantine_rate": round(rate, 6), "threshold": threshold, "rows_quarantined": quarantined},
+    )

@@ -1,0 +1,158 @@
+"""Where every layer keeps its data, and how to open it safely.
+
+The restricted warehouse and the analytics zone are owner-only directories (0700, files 0600);
+the marketing mart is meant to be shared. DuckDB 2.0 refuses a second writer and keeps a result
+open until it is fully fetched, so every query here goes through `conn.sql(...)` and every writer
+holds the Dagster pool named after its file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import polars as pl
+from dagster import ConfigurableResource
+
+#: Dagster pools: every writer of the same DuckDB file declares the same pool (limit 1).
+WAREHOUSE_POOL = "warehouse_duckdb"
+MART_POOL = "marketing_duckdb"
+ANALYTICS_POOL = "analytics_duckdb"
+
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+
+
+def private_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, PRIVATE_DIR)
+    return path
+
+
+def restrict_tree(root: Path) -> None:
+    """Owner-only permissions on a zone: 0700 directories, 0600 files."""
+    if not root.exists():
+        return
+    os.chmod(root, PRIVATE_DIR)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for d in dirnames:
+            os.chmod(Path(dirpath) / d, PRIVATE_DIR)
+        for f in filenames:
+            os.chmod(Path(dirpath) / f, PRIVATE_FILE)
+
+
+class LupaStorage(ConfigurableResource):
+    """Paths and settings for one installation. Built from the environment by pipelines.settings."""
+
+    landing_dir: str
+    data_dir: str
+    env: str = "demo"
+    #: a source fails its quarantine-rate check above this share of quarantined records
+    quarantine_rate_threshold: float = 0.02
+    #: minutes after midnight (Helsinki) of D+1 by which each source's delivery for D is expected
+    expected_delivery_time: str = "05:00"
+
+    # ---- zones ---------------------------------------------------------------------------
+    @property
+    def landing(self) -> Path:
+        return Path(self.landing_dir)
+
+    @property
+    def root(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def warehouse_dir(self) -> Path:
+        return private_dir(self.root / "warehouse")
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.warehouse_dir / "warehouse.duckdb"
+
+    @property
+    def metering_dir(self) -> Path:
+        return private_dir(self.warehouse_dir / "metering")
+
+    @property
+    def analytics_dir(self) -> Path:
+        return private_dir(self.root / "analytics")
+
+    @property
+    def mart_path(self) -> Path:
+        self.root.mkdir(parents=True, exist_ok=True)
+        return self.root / "marketing.duckdb"
+
+    @property
+    def exports_dir(self) -> Path:
+        path = self.root / "exports"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    # ---- DuckDB --------------------------------------------------------------------------
+    @contextmanager
+    def warehouse(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        with connect(self.warehouse_path, read_only=read_only) as conn:
+            yield conn
+        if not read_only:
+            os.chmod(self.warehouse_path, PRIVATE_FILE)
+
+
+@contextmanager
+def connect(path: Path, read_only: bool = False, attempts: int = 20) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open a DuckDB file, retrying briefly while another process holds its lock."""
+    delay = 0.1
+    for attempt in range(attempts):
+        try:
+            conn = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def query(conn: duckdb.DuckDBPyConnection, sql: str, **params: object) -> pl.DataFrame:
+    """Run a query and return a polars frame (duckdb 2.0: connections have no .pl()).
+
+    DuckDB hands TIMESTAMPTZ over in the session's time zone; every timestamp we store is UTC.
+    """
+    frame = conn.sql(sql, params=params or None).pl()
+    return frame.with_columns(pl.col(pl.Datetime("us", "*")).dt.convert_time_zone("UTC"))
+
+
+def scalar(conn: duckdb.DuckDBPyConnection, sql: str, **params: object) -> object:
+    rows = conn.sql(sql, params=params or None).fetchall()
+    return rows[0][0] if rows else None
+
+
+def table_exists(conn: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(scalar(conn, "select count(*) from duckdb_tables() where table_name = $n", n=name))
+
+
+def replace_table(conn: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> int:
+    """Replace a table with a polars frame in one statement (readers never see it half-written)."""
+    conn.register("_frame", frame)
+    try:
+        conn.execute(f'create or replace table "{name}" as select * from _frame')
+    finally:
+        conn.unregister("_frame")
+    return frame.height
+
+
+def date_range_of(frame: pl.DataFrame, column: str) -> tuple[dt.date | None, dt.date | None]:
+    if frame.is_empty() or column not in frame.columns:
+        return None, None
+    col = frame[column]
+    if col.dtype != pl.Date:
+        col = col.cast(pl.Date)
+    return col.min(), col.max()  # type: ignore[return-value]

@@ -1,0 +1,1 @@
+"""Contracts for every source and published table, identifier validators, and the marketing policy."""

@@ -1,0 +1,242 @@
+"""The eight landing-zone sources, each declared once as a SourceContract (see `landing-zone.md`).
+
+Field rules come from the declarations; the few rules that look at several fields, at other rows
+(duplicates) or at other sources (orphans) are listed explicitly under `rules`. Reference data
+for the orphan rule arrives through the `context` mapping (`known_customer_ids`).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from data_contracts.contract import Field, Rule, SourceContract
+from data_contracts.identifiers import business_id_problem, gsrn_problem, personal_id_problem
+
+DATE = "date"
+TIMESTAMP = "timestamp"
+CHANNELS = ("email", "sms", "phone", "letter")
+FLAG = ("0", "1")
+
+customers = SourceContract(
+    source="customers",
+    file_prefix="customers",
+    semantics="snapshot",
+    description="CRM full snapshot: the latest delivery on or before D+1 is the customer base.",
+    fields=(
+        Field("customer_id", pattern=r"^C\d{7}$"),
+        Field("customer_type", allowed=("person", "company")),
+        Field("personal_id", required=False, validator=personal_id_problem),
+        Field("business_id", required=False, validator=business_id_problem),
+        Field("first_name", required=False),
+        Field("last_name", required=False),
+        Field("company_name", required=False),
+        Field("language", allowed=("fi", "sv", "en")),
+        Field("email", required=False),
+        Field("phone", required=False),
+        Field("street_address", required=False),
+        Field("postal_code", required=False, pattern=r"^\d{5}$"),
+        Field("city", required=False),
+        Field("customer_since", DATE),
+        Field("ended_on", DATE, required=False),
+    ),
+    rules=(
+        Rule("duplicate_customer_id", "customer_id appears more than once in the snapshot", lambda _: pl.col("customer_id").is_duplicated()),
+        Rule(
+            "person_without_personal_id",
+            "a person needs a personal_id and no business_id",
+            lambda _: (pl.col("customer_type") == "person") & (pl.col("personal_id").is_null() | pl.col("business_id").is_not_null()),
+        ),
+        Rule(
+            "company_without_business_id",
+            "a company needs a business_id and no personal_id",
+            lambda _: (pl.col("customer_type") == "company") & (pl.col("business_id").is_null() | pl.col("personal_id").is_not_null()),
+        ),
+        Rule(
+            "person_without_name",
+            "a person needs first_name and last_name",
+            lambda _: (pl.col("customer_type") == "person") & (pl.col("first_name").is_null() | pl.col("last_name").is_null()),
+        ),
+        Rule("company_without_name", "a company needs company_name", lambda _: (pl.col("customer_type") == "company") & pl.col("company_name").is_null()),
+        Rule("ended_before_start", "ended_on is before customer_since", lambda _: pl.col("ended_on") < pl.col("customer_since")),
+    ),
+)
+
+contracts = SourceContract(
+    source="contracts",
+    file_prefix="contracts",
+    semantics="snapshot",
+    description="Contract full snapshot: which customer holds which metering point, and when.",
+    fields=(
+        Field("contract_id"),
+        Field("customer_id", pattern=r"^C\d{7}$"),
+        Field("metering_point_id", validator=gsrn_problem),
+        Field("product_code"),
+        Field("contract_type", allowed=("fixed_term", "open_ended")),
+        Field("start_date", DATE),
+        Field("end_date", DATE, required=False),
+        Field("site_type", allowed=("apartment", "row_house", "detached_house", "summer_cottage")),
+        Field("heating", required=False, allowed=("district", "electric", "heat_pump", "other")),
+    ),
+    rules=(
+        Rule("duplicate_contract_id", "contract_id appears more than once in the snapshot", lambda _: pl.col("contract_id").is_duplicated()),
+        Rule("fixed_term_without_end", "a fixed_term contract needs end_date", lambda _: (pl.col("contract_type") == "fixed_term") & pl.col("end_date").is_null()),
+        Rule("end_before_start", "end_date is before start_date", lambda _: pl.col("end_date") < pl.col("start_date")),
+        Rule(
+            "unknown_customer",
+            "customer_id is not in the customer snapshot",
+            lambda ctx: ~pl.col("customer_id").is_in(pl.Series(ctx.get("known_customer_ids", []), dtype=pl.String).implode()),
+        ),
+    ),
+)
+
+invoices = SourceContract(
+    source="billing",
+    file_prefix="invoices",
+    semantics="upsert",
+    description="New and changed invoices; the latest delivery wins per invoice_id.",
+    fields=(
+        Field("invoice_id"),
+        Field("customer_id", pattern=r"^C\d{7}$"),
+        Field("contract_id"),
+        Field("issued_on", DATE),
+        Field("due_on", DATE),
+        Field("amount_eur", "decimal_comma"),
+        Field("paid_on", DATE, required=False),
+        Field("reminders", "int", min_value=0),
+        Field("in_collection", allowed=FLAG),
+    ),
+    rules=(
+        Rule("duplicate_invoice_id", "invoice_id appears more than once in the delivery", lambda _: pl.col("invoice_id").is_duplicated()),
+        Rule("due_before_issue", "due_on is before issued_on", lambda _: pl.col("due_on") < pl.col("issued_on")),
+    ),
+)
+
+consents = SourceContract(
+    source="consents",
+    file_prefix="consent_events",
+    semantics="append",
+    description="Append-only consent event log; state is the latest occurred_at per channel.",
+    fields=(
+        Field("event_id"),
+        Field("customer_id", pattern=r"^C\d{7}$"),
+        Field("purpose", allowed=("marketing", "profiling", "newsletter")),
+        Field("channel", required=False, allowed=CHANNELS),
+        Field("action", allowed=("granted", "withdrawn")),
+        Field("occurred_at", TIMESTAMP),
+        Field("source", allowed=("web_form", "customer_service", "mobile_app", "paper_form")),
+        Field("wording_version"),
+        Field("evidence_ref"),
+    ),
+    rules=(
+        Rule("duplicate_event_id", "event_id appears more than once", lambda _: pl.col("event_id").is_duplicated()),
+        Rule("profiling_with_channel", "a profiling event covers every channel and has no channel", lambda _: (pl.col("purpose") == "profiling") & pl.col("channel").is_not_null()),
+    ),
+)
+
+asml = SourceContract(
+    source="asml",
+    file_prefix="asml",
+    semantics="snapshot",
+    description="ASML opt-out registers (kieltorekisteri); each extract replaces the previous one.",
+    fields=(
+        Field("register", allowed=("mail", "phone")),
+        Field("first_name", required=False),
+        Field("last_name", required=False),
+        Field("street_address", required=False),
+        Field("postal_code", required=False, pattern=r"^\d{5}$"),
+        Field("phone", required=False, pattern=r"^\+[1-9]\d{6,14}$"),
+        Field("registered_on", DATE),
+        Field("expires_on", DATE, required=False),
+    ),
+    rules=(
+        Rule(
+            "mail_entry_incomplete",
+            "a mail entry needs first_name, last_name, street_address and postal_code",
+            lambda _: (pl.col("register") == "mail")
+            & pl.any_horizontal([pl.col(c).is_null() for c in ("first_name", "last_name", "street_address", "postal_code")]),
+        ),
+        Rule("phone_entry_incomplete", "a phone entry needs an E.164 phone", lambda _: (pl.col("register") == "phone") & pl.col("phone").is_null()),
+        Rule("expires_before_registered", "expires_on is before registered_on", lambda _: pl.col("expires_on") < pl.col("registered_on")),
+    ),
+)
+
+population = SourceContract(
+    source="population",
+    file_prefix="vtj",
+    semantics="state",
+    description="Population Information System (VTJ) updates; the latest row per person carries the flags.",
+    fields=(
+        Field("personal_id", validator=personal_id_problem),
+        Field("deceased_on", DATE, required=False),
+        Field("marketing_ban", allowed=FLAG),
+        Field("safety_ban", allowed=FLAG),
+        Field("street_address", required=False),
+        Field("postal_code", required=False, pattern=r"^\d{5}$"),
+        Field("city", required=False),
+        Field("updated_on", DATE),
+    ),
+    rules=(
+        Rule(
+            "safety_ban_with_address",
+            "a safety-ban row must carry no address",
+            lambda _: (pl.col("safety_ban") == "1")
+            & pl.any_horizontal([pl.col(c).is_not_null() for c in ("street_address", "postal_code", "city")]),
+        ),
+    ),
+)
+
+contacts = SourceContract(
+    source="contacts",
+    file_prefix="contacts",
+    semantics="append",
+    description="Contact history; the same (customer, channel, campaign, sent_at) twice is one contact.",
+    fields=(
+        Field("customer_id", pattern=r"^C\d{7}$"),
+        Field("channel", allowed=CHANNELS),
+        Field("campaign_id"),
+        Field("kind", allowed=("marketing", "customer_communication")),
+        Field("sent_at", TIMESTAMP),
+    ),
+)
+
+METERING_HEADER = ("MeteringPointGSRN", "Product Type", "Resolution", "Unit Type", "Reading Type", "Start Time", "Quantity", "Quality")
+
+metering = SourceContract(
+    source="metering",
+    file_prefix="metering",
+    semantics="latest_delivery_wins",
+    description="Datahub metering export; the latest delivery wins per (point, start time).",
+    fields=(
+        Field("MeteringPointGSRN", validator=gsrn_problem),
+        Field("Product Type", allowed=("8716867000030",)),
+        Field("Resolution", allowed=("PT15M", "PT1H")),
+        Field("Unit Type", allowed=("kWh",)),
+        Field("Reading Type"),
+        Field("Start Time", TIMESTAMP, pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"),
+        Field("Quantity", "decimal_comma", required=False, min_value=0),
+        Field("Quality", allowed=("OK", "ESTIMATED", "MISSING")),
+    ),
+    rules=(
+        Rule(
+            "quantity_missing",
+            "Quantity is required unless Quality is MISSING",
+            lambda _: (pl.col("Quality") != "MISSING") & pl.col("Quantity").is_null(),
+        ),
+        Rule("quantity_with_missing", "Quantity must be empty when Quality is MISSING", lambda _: (pl.col("Quality") == "MISSING") & pl.col("Quantity").is_not_null()),
+        Rule(
+            "start_not_on_interval",
+            "Start Time is not on a Resolution boundary",
+            lambda _: ((pl.col("Resolution") == "PT1H") & (pl.col("Start Time").dt.minute() != 0))
+            | (pl.col("Start Time").dt.minute() % 15 != 0)
+            | (pl.col("Start Time").dt.second() != 0),
+        ),
+        Rule(
+            "duplicate_interval",
+            "the same (point, Start Time) appears again in the same delivery",
+            lambda _: pl.struct("MeteringPointGSRN", "Start Time").is_first_distinct().not_(),
+        ),
+    ),
+)
+
+SMALL_SOURCES: dict[str, SourceContract] = {c.source: c for c in (customers, contracts, invoices, consents, asml, population, contacts)}
+ALL_SOURCES: dict[str, SourceContract] = SMALL_SOURCES | {"metering": metering}

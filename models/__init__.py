@@ -1,0 +1,1 @@
+"""Pure segmentation logic on polars frames. No Dagster imports."""

@@ -1,0 +1,54 @@
+"""The code location: one `Definitions`, assembled by one factory.
+
+`dagster dev`, the webserver and the daemon load `defs`; tests and the `lupa` command call
+`build_defs(...)` with overrides. Everything a run needs comes from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from dagster import AssetSelection, Definitions, define_asset_job, load_asset_checks_from_modules, load_assets_from_modules
+
+from assets import core, ingest
+from assets.common import business_days
+from assets.storage import LupaStorage
+from pipelines.settings import Settings, load_settings
+
+ASSET_MODULES = [ingest, core]
+
+#: The whole graph for one business day: partitioned metering assets on D's partition, the rest for D.
+daily_job = define_asset_job(
+    "daily_job",
+    selection=AssetSelection.all(),
+    partitions_def=business_days,
+    description="Everything for business day D: ingest, core, features, segments, audiences, publish.",
+)
+
+#: Only the metering partitions; used for history loads (a range in one run).
+metering_job = define_asset_job(
+    "metering_job",
+    selection=AssetSelection.assets("metering_readings", "metering_daily"),
+    partitions_def=business_days,
+    description="Metering deliveries and daily aggregates for a range of business days (one run per range).",
+)
+
+
+def storage_resource(settings: Settings, **overrides: Any) -> LupaStorage:
+    return LupaStorage(landing_dir=str(settings.landing_dir), data_dir=str(settings.data_dir), env=settings.env, **overrides)
+
+
+def build_defs(settings: Settings | None = None, resource_overrides: Mapping[str, Any] | None = None) -> Definitions:
+    settings = settings or load_settings()
+    resources: dict[str, Any] = {"storage": storage_resource(settings)}
+    resources.update(resource_overrides or {})
+    return Definitions(
+        assets=load_assets_from_modules(ASSET_MODULES),
+        asset_checks=load_asset_checks_from_modules(ASSET_MODULES),
+        jobs=[daily_job, metering_job],
+        resources=resources,
+    )
+
+
+defs = build_defs()
