@@ -77,8 +77,8 @@ def malformed_quarantine(malformed: pl.DataFrame, width: int) -> pl.DataFrame:
 
 
 def with_file(frame: pl.DataFrame, file: LandingFile) -> pl.DataFrame:
+    """Tag rows with the file they came from (the consent contract has its own `source` field)."""
     return frame.with_columns(
-        pl.lit(file.source).alias("source"),
         pl.lit(file.name).alias("file"),
         pl.lit(file.delivered_on).alias("delivered_on"),
     )
@@ -106,11 +106,11 @@ def read_source(storage: LupaStorage, contract: SourceContract, business_day: dt
         quarantined = pl.concat([quarantined, malformed_quarantine(batch.malformed, len(contract.header))])
         validate_contract(contract, valid, context)
         valid_parts.append(with_file(valid, file).rename({"_line": "line"}))
-        quarantine_parts.append(with_file(quarantined, file).select(list(QUARANTINE_SCHEMA)))
+        quarantine_parts.append(with_file(quarantined, file).with_columns(pl.lit(file.source).alias("source")).select(list(QUARANTINE_SCHEMA)))
         outcome.files.append(
             FileOutcome(contract.source, file.name, file.delivered_on, file.sha256(), batch.rows_read, valid.height, quarantined.height)
         )
-    typed = contract.typed_schema() | {"line": pl.Int64, "source": pl.String, "file": pl.String, "delivered_on": pl.Date}
+    typed = contract.typed_schema() | {"line": pl.Int64, "file": pl.String, "delivered_on": pl.Date}
     outcome.valid = pl.concat(valid_parts, how="vertical") if valid_parts else pl.DataFrame(schema=typed)
     outcome.quarantine = (
         pl.concat(quarantine_parts, how="vertical").sort("file", "line") if quarantine_parts else pl.DataFrame(schema=QUARANTINE_SCHEMA)

@@ -1,0 +1,109 @@
+"""Whole-file behaviour: unreadable files fail cleanly, deliveries are immutable, reads are as-of D."""
+
+import datetime as dt
+import gzip
+
+import pytest
+
+from assets.ingestion import read_source, write_source
+from assets.landing import LandingFileError
+from assets.metering import ingest_delivery
+from assets.storage import query
+from data_contracts import sources
+from tests.dagster_helpers import run_day, storage_for
+from tests.landing_builder import GSRN1, HEADERS, make_hetu, metering_row, person, write
+
+DAY = dt.date(2026, 11, 23)
+
+
+@pytest.fixture
+def storage(tmp_path):
+    return storage_for(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "raw, line, expected",
+    [
+        (b"", 1, "the file is empty"),
+        (HEADERS["customers"].replace("language", "lang").encode() + b"\n", 1, "the header customer_id;"),
+        ((HEADERS["customers"] + "\nC0000001;person;\xe4\n").encode("latin-1"), 2, "UTF-8"),
+        ((HEADERS["customers"] + "\n" + person("C0000001", make_hetu("131052", "-", 308))[:30]).encode(), 2, "truncated"),
+        ((HEADERS["customers"] + '\nC0000001;"person\n').encode(), 2, "unterminated quote"),
+    ],
+    ids=["empty", "wrong-header", "not-utf8", "truncated", "open-quote"],
+)
+def test_unreadable_customer_file_names_file_line_and_expectation(storage, raw, line, expected):
+    write(storage.landing, "customers", "20261124", [], raw=raw)
+    with pytest.raises(LandingFileError) as err:
+        read_source(storage, sources.customers, DAY)
+    assert err.value.file == "customers/customers_20261124.csv"
+    assert err.value.line == line
+    assert expected in str(err.value)
+
+
+def test_unreadable_metering_file_fails_and_leaves_no_partial_state(storage):
+    good = [metering_row(GSRN1, f"2026-11-22T{h:02d}:00:00Z") for h in range(22, 24)]
+    write(storage.landing, "metering", "20261124", good)
+    ingest_delivery(storage, DAY)
+    before = sorted(p.name for p in storage.metering_dir.rglob("*.parquet"))
+    # the same day re-delivered truncated under a new name is a different file; simulate a
+    # truncated gzip for the next day and check nothing of it is stored
+    data = gzip.compress(("\n".join([HEADERS["metering"], *good]) + "\n").encode(), mtime=0)[:-12]
+    write(storage.landing, "metering", "20261125", [], gz=True, raw=b"")
+    (storage.landing / "metering" / "metering_20261125.csv.gz").write_bytes(data)
+    with pytest.raises(LandingFileError, match="metering/metering_20261125.csv.gz"):
+        ingest_delivery(storage, DAY + dt.timedelta(days=1))
+    assert sorted(p.name for p in storage.metering_dir.rglob("*.parquet")) == before
+
+
+def test_gzip_files_read_like_plain_ones(storage):
+    rows = [person("C0000001", make_hetu("131052", "-", 308))]
+    write(storage.landing, "customers", "20261124", rows, gz=True)
+    assert read_source(storage, sources.customers, DAY).rows_valid == 1
+
+
+def test_redelivery_with_same_bytes_is_a_no_op_and_different_bytes_an_error(storage):
+    rows = [person("C0000001", make_hetu("131052", "-", 308))]
+    path = write(storage.landing, "customers", "20261124", rows)
+    with storage.warehouse() as conn:
+        write_source(conn, read_source(storage, sources.customers, DAY))
+        first = query(conn, "select * from customers_valid")
+        write_source(conn, read_source(storage, sources.customers, DAY))  # same bytes again
+        assert query(conn, "select * from customers_valid").equals(first)
+        assert query(conn, "select count(*) as n from file_registry")["n"][0] == 1
+        path.write_text(path.read_text().replace("Aino", "Aina"))
+        with pytest.raises(LandingFileError, match="customers/customers_20261124.csv: the same bytes"):
+            write_source(conn, read_source(storage, sources.customers, DAY))
+        assert query(conn, "select * from customers_valid").equals(first)  # nothing changed
+
+
+def test_metering_redelivery_with_different_bytes_is_an_error(storage):
+    path = write(storage.landing, "metering", "20261124", [metering_row(GSRN1, "2026-11-22T22:00:00Z")])
+    ingest_delivery(storage, DAY)
+    ingest_delivery(storage, DAY)  # same bytes: fine
+    path.write_text(path.read_text().replace("0,500", "0,501"))
+    with pytest.raises(LandingFileError, match="immutable"):
+        ingest_delivery(storage, DAY)
+
+
+def test_a_run_for_d_reads_only_files_delivered_up_to_d_plus_one(storage):
+    write(storage.landing, "customers", "20261110", [person("C0000001", make_hetu("131052", "-", 308))])
+    write(storage.landing, "customers", "20261124", [person("C0000002", make_hetu("131052", "-", 309))])
+    write(storage.landing, "consents", "20261120", ["E1;C0000001;marketing;email;granted;2026-11-19T10:00:00Z;web_form;v3;f-1"])
+    write(storage.landing, "consents", "20261125", ["E2;C0000001;marketing;email;withdrawn;2026-11-24T10:00:00Z;web_form;v3;f-2"])
+    early = read_source(storage, sources.customers, dt.date(2026, 11, 22))
+    assert early.valid["customer_id"].to_list() == ["C0000001"]  # the 24th's snapshot is not visible yet
+    assert read_source(storage, sources.customers, DAY).valid["customer_id"].to_list() == ["C0000002"]
+    assert read_source(storage, sources.consents, DAY).valid["event_id"].to_list() == ["E1"]
+    assert read_source(storage, sources.consents, DAY + dt.timedelta(days=1)).valid["event_id"].to_list() == ["E1", "E2"]
+
+
+def test_an_unreadable_file_fails_the_asset_with_one_clear_message(storage):
+    write(storage.landing, "customers", "20261124", [], raw=b"\xff\xfe not utf8\n")
+    result = run_day(storage, DAY, raise_on_error=False)
+    assert not result.success
+    failures = [e for e in result.all_events if e.is_step_failure]
+    assert [e.step_key for e in failures] == ["ingest_customers"]
+    message = failures[0].step_failure_data.error.message
+    assert "customers/customers_20261124.csv, line 1: UTF-8 text" in message
+    assert failures[0].step_failure_data.error.cause is None  # no chained traceback wall
