@@ -1,10 +1,24 @@
 """Ingest layer: one asset per landing-zone source, each with conservation and quarantine-rate checks."""
 
 
-from dagster import AssetCheckSpec, AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
+import datetime as dt
 
-from assets.calendar import run_business_day
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    asset_check,
+)
+
+from assets.calendar import HELSINKI, run_business_day
 from assets.common import OWNERS, business_days, io_retry, data_errors_fail_cleanly, schema_of_contract, single_run
+from assets.landing import list_files, visible_cutoff
 from assets.ingestion import known_customer_ids, read_source, stored_conservation, write_source
 from assets.metering import ingest_delivery, manifest_root, quarantine_root, readings_root, stored_rows
 from assets.reporting import conservation_result, counts_table, files_table, quarantine_rate_result
@@ -135,3 +149,38 @@ def metering_readings(context: AssetExecutionContext, storage: LupaStorage) -> M
             quarantine_rate_result(AssetKey("metering_readings"), read, quarantined, storage.quarantine_rate_threshold),
         ],
     )
+
+
+def build_freshness_check(source: str):
+    """Fails when the source's expected delivery for D is missing, or arrived after the expected time."""
+    name = INGEST_ASSET[source]
+
+    @asset_check(
+        asset=name,
+        name="source_freshness",
+        description="The delivery expected for business day D (by D+1 at the configured Helsinki time) is there and was on time.",
+    )
+    def _freshness(context: AssetCheckExecutionContext, storage: LupaStorage) -> AssetCheckResult:
+        day = run_business_day(context)
+        cadence = storage.delivery_cadence_days.get(source)
+        files = list_files(storage.landing, sources.ALL_SOURCES[source], up_to=visible_cutoff(day))
+        latest = files[-1] if files else None
+        if cadence is None:
+            return AssetCheckResult(passed=True, metadata={"expectation": "event-driven: no delivery is expected on a given day",
+                                                            "latest_delivery": latest.name if latest else "none"})
+        due_by = visible_cutoff(day) - dt.timedelta(days=cadence - 1)
+        expected_at = dt.datetime.combine(latest.delivered_on if latest else visible_cutoff(day), dt.time.fromisoformat(storage.expected_delivery_time), HELSINKI)
+        metadata = {"expected": f"a delivery dated {due_by} or later, by {storage.expected_delivery_time} Helsinki time",
+                    "latest_delivery": latest.name if latest else "none"}
+        if latest is None or latest.delivered_on < due_by:
+            return AssetCheckResult(passed=False, severity=AssetCheckSeverity.ERROR, metadata=metadata | {"problem": "missing"})
+        arrived = dt.datetime.fromtimestamp(latest.path.stat().st_mtime, tz=HELSINKI)
+        metadata["arrived_at"] = arrived.isoformat(timespec="minutes")
+        if arrived > expected_at:
+            return AssetCheckResult(passed=False, severity=AssetCheckSeverity.WARN, metadata=metadata | {"problem": "late"})
+        return AssetCheckResult(passed=True, metadata=metadata)
+
+    return _freshness
+
+
+source_freshness_checks = [build_freshness_check(source) for source in sources.ALL_SOURCES]

@@ -14,6 +14,7 @@ from dagster import AssetSelection, Definitions, define_asset_job, load_asset_ch
 from assets import core, ingest
 from assets.common import business_days
 from assets.storage import LupaStorage
+from pipelines.automation import failure_alerts_from_env, make_landing_sensor, make_schedule, run_failure_alert
 from pipelines.settings import Settings, load_settings
 
 ASSET_MODULES = [ingest, core]
@@ -41,12 +42,14 @@ def storage_resource(settings: Settings, **overrides: Any) -> LupaStorage:
 
 def build_defs(settings: Settings | None = None, resource_overrides: Mapping[str, Any] | None = None) -> Definitions:
     settings = settings or load_settings()
-    resources: dict[str, Any] = {"storage": storage_resource(settings)}
+    resources: dict[str, Any] = {"storage": storage_resource(settings), "alerts": failure_alerts_from_env(settings.var_dir)}
     resources.update(resource_overrides or {})
     return Definitions(
         assets=load_assets_from_modules(ASSET_MODULES),
         asset_checks=load_asset_checks_from_modules(ASSET_MODULES),
         jobs=[daily_job, metering_job],
+        schedules=[make_schedule(daily_job)],
+        sensors=[make_landing_sensor(daily_job), run_failure_alert],
         resources=resources,
     )
 
