@@ -12,7 +12,8 @@ from assets import core_tables
 from assets.calendar import run_business_day
 from assets.common import OWNERS, data_errors_fail_cleanly, business_days, io_retry, schema_of_frame, single_run
 from assets.ingest import INGEST_ASSET
-from assets.metering import aggregate_day, daily_root, manifest_root
+from assets.metering import daily_root, manifest_root, readings_root
+from assets.metering_aggregate import aggregate_days
 from assets.reporting import coverage
 from assets.storage import WAREHOUSE_POOL, LupaStorage, date_range_of, query, replace_table
 from data_contracts import core as contracts
@@ -153,15 +154,15 @@ def metering_daily(context: AssetExecutionContext, storage: LupaStorage) -> Mate
     cutoff = as_of + dt.timedelta(days=1)
     keys = list(context.partition_keys) if context.has_partition_key_range else [context.partition_key]
     corrected = _corrected_days(storage, keys) - set(keys)
-    rows = 0
-    for key in keys + sorted(corrected):
-        day = dt.date.fromisoformat(key)
-        n = aggregate_day(storage, day, cutoff)
-        rows += n
-        if n:
-            check_frame(contracts.metering_daily, pl.read_parquet(daily_root(storage) / f"business_day={key}" / "part.parquet"))
-        if key in corrected:  # a correction re-materialises that day's partition, recorded as such
-            context.log_event(AssetMaterialization(asset_key="metering_daily", partition=key, metadata={"rows": n, "rebuilt_for": as_of.isoformat()}))
+    targets = [dt.date.fromisoformat(k) for k in keys + sorted(corrected)]
+    rows_per_day = aggregate_days(readings_root(storage), daily_root(storage), targets, cutoff)
+    written = sorted(daily_root(storage) / f"business_day={d.isoformat()}" / "part.parquet" for d, n in rows_per_day.items() if n)
+    if written:
+        check_frame(contracts.metering_daily, pl.read_parquet(written))
+    for key in sorted(corrected):  # a correction re-materialises that day's partition, recorded as such
+        n = rows_per_day[dt.date.fromisoformat(key)]
+        context.log_event(AssetMaterialization(asset_key="metering_daily", partition=key, metadata={"rows": n, "rebuilt_for": as_of.isoformat()}))
+    rows = sum(rows_per_day.values())
     days = sorted(keys)
     return MaterializeResult(
         metadata={

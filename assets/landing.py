@@ -15,6 +15,8 @@ import datetime as dt
 import gzip
 import hashlib
 import io
+import mmap
+import os
 import re
 import zlib
 from collections.abc import Iterator
@@ -48,10 +50,13 @@ class LandingFile:
         return self.path.name
 
     def sha256(self) -> str:
+        # one reused buffer: a fresh multi-MB bytes object per read costs more than the hashing
         digest = hashlib.sha256()
-        with self.path.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 22), b""):
-                digest.update(block)
+        buffer = bytearray(1 << 20)
+        view = memoryview(buffer)
+        with self.path.open("rb", buffering=0) as fh:
+            while n := fh.readinto(buffer):
+                digest.update(view[:n])
         return digest.hexdigest()
 
 
@@ -171,20 +176,64 @@ def iter_metering_chunks(file: LandingFile, contract: SourceContract, chunk_byte
     Every physical line is one record (Datahub values never contain newlines or separators), so
     the line number is exact. Quotes around a field are stripped. Memory stays bounded by the
     chunk size, whatever the file size.
+
+    A chunk is the first `chunk_bytes` read after the previous chunk's last complete line, cut back
+    to its own last newline, so the batches do not depend on how the bytes are read.
     """
     label = f"{file.source}/{file.name}"
-    stream: io.BufferedIOBase
-    if file.name.endswith(".gz"):
-        stream = gzip.open(file.path, "rb")  # type: ignore[assignment]
-    else:
-        stream = file.path.open("rb")
     width = len(contract.header)
-    try:
-        first = stream.readline()
-        if not first.strip():
+    line_offset = 1
+    for data, complete in _line_blocks(file, contract, label, chunk_bytes):
+        if not complete:
+            raise LandingFileError(label, line_offset + data.count(b"\n") + 1, "a complete last record ending in a newline (the file is truncated)")
+        _decode(data, label) if not data.isascii() else None
+        batch, n = _split_lines(file, contract, data, line_offset, width)
+        line_offset += n
+        yield batch
+
+
+def _check_first_line(first: bytes, contract: SourceContract, label: str) -> None:
+    if not first.strip():
+        raise LandingFileError(label, 1, "a header row (the file is empty)")
+    header = _decode(first, label).rstrip("\r\n").split(";")
+    _check_header([h.strip('"') for h in header], contract, label)
+
+
+def _line_blocks(file: LandingFile, contract: SourceContract, label: str, chunk_bytes: int) -> Iterator[tuple[bytes, bool]]:
+    """(data, ends with a newline) for the lines after the header, in blocks of about `chunk_bytes`."""
+    if file.name.endswith(".gz"):
+        yield from _stream_blocks(gzip.open(file.path, "rb"), contract, label, chunk_bytes)  # type: ignore[arg-type]
+        return
+    with file.path.open("rb", buffering=0) as fh:
+        fd = fh.fileno()
+        size = os.fstat(fd).st_size
+        if size == 0:
             raise LandingFileError(label, 1, "a header row (the file is empty)")
-        header = _decode(first, label).rstrip("\r\n").split(";")
-        _check_header([h.strip('"') for h in header], contract, label)
+        with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as view:
+            # The map only locates newlines (a few pages near each cut); the blocks themselves are
+            # read with pread into one buffer each: no copy of a copy, and the file does not stay
+            # mapped into this process's memory.
+            end = view.find(b"\n")
+            header_end = size if end < 0 else end + 1
+            _check_first_line(os.pread(fd, header_end, 0), contract, label)
+            start = read_to = header_end
+            while start < size:
+                if read_to < size:
+                    read_to = min(size, read_to + chunk_bytes)
+                    cut = view.rfind(b"\n", start, read_to) + 1
+                    if cut == 0:
+                        continue  # no complete line yet: the next block is appended to this one
+                else:
+                    cut = size  # what is left after the last newline: a truncated last record
+                data = os.pread(fd, cut - start, start)
+                start = cut
+                yield data, data.endswith(b"\n")
+
+
+def _stream_blocks(stream: io.BufferedIOBase, contract: SourceContract, label: str, chunk_bytes: int) -> Iterator[tuple[bytes, bool]]:
+    """The same blocks as `_line_blocks`, from a stream (a gzip file cannot be mapped)."""
+    try:
+        _check_first_line(stream.readline(), contract, label)
         line_offset = 1
         carry = b""
         while True:
@@ -203,23 +252,36 @@ def iter_metering_chunks(file: LandingFile, contract: SourceContract, chunk_byte
                 data, carry = data[:cut], data[cut:]
             else:
                 carry = b""
-                if not data.endswith(b"\n"):
-                    raise LandingFileError(label, line_offset + data.count(b"\n") + 1, "a complete last record ending in a newline (the file is truncated)")
-            _decode(data, label) if not data.isascii() else None
-            lines = pl.read_csv(
-                data, has_header=False, separator="\x1f", quote_char=None, schema={"_text": pl.String}, infer_schema=False
-            )
-            n = lines.height
-            lines = lines.with_columns(pl.int_range(line_offset + 1, line_offset + 1 + n, dtype=pl.Int64).alias("_line"))
-            line_offset += n
-            lines = lines.filter(pl.col("_text").is_not_null() & (pl.col("_text") != ""))
-            n_fields = pl.col("_text").str.count_matches(";", literal=True) + 1
-            ok = lines.filter(n_fields == width)
-            bad = lines.filter(n_fields != width).select(pl.col("_line").alias("line"), n_fields.cast(pl.Int64).alias("fields"), pl.col("_text").alias("raw"))
-            split = ok.select(
-                pl.col("_text").str.split_exact(";", width - 1).struct.rename_fields(contract.header).alias("s"), "_line"
-            ).unnest("s")
-            split = split.with_columns([pl.col(c).str.strip_chars().str.strip_chars('"') for c in contract.header])
-            yield RawBatch(file, split, bad, rows_read=lines.height)
+            line_offset += data.count(b"\n")
+            yield data, data.endswith(b"\n")
     finally:
         stream.close()
+
+
+#: bytes that `str.strip_chars()` (Unicode White_Space) or the quote strip could remove, besides the
+#: newline that ends a line; an ASCII block without any of them needs no stripping at all
+_STRIPPABLE = (b'"', b" ", b"\t", b"\r", b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e", b"\x1f")
+
+
+def _split_lines(file: LandingFile, contract: SourceContract, data: bytes, line_offset: int, width: int) -> tuple[RawBatch, int]:
+    """One block of whole lines → (records with their physical line numbers, lines consumed)."""
+    lines = pl.read_csv(
+        data, has_header=False, separator="\x1f", quote_char=None, schema={"_text": pl.String}, infer_schema=False
+    )
+    n = lines.height
+    lines = lines.with_columns(pl.int_range(line_offset + 1, line_offset + 1 + n, dtype=pl.Int64).alias("_line"))
+    lines = lines.filter(pl.col("_text").is_not_null() & (pl.col("_text") != ""))
+    # count the separators once and keep the count, rather than once per filter
+    lines = lines.with_columns((pl.col("_text").str.count_matches(";", literal=True) + 1).cast(pl.Int64).alias("_fields"))
+    ok_mask = pl.col("_fields") == width
+    ok = lines.filter(ok_mask)
+    if ok.height == lines.height:
+        bad = pl.DataFrame(schema=MALFORMED_SCHEMA)
+    else:
+        bad = lines.filter(~ok_mask).select(pl.col("_line").alias("line"), pl.col("_fields").alias("fields"), pl.col("_text").alias("raw"))
+    split = ok.select(
+        pl.col("_text").str.split_exact(";", width - 1).struct.rename_fields(contract.header).alias("s"), "_line"
+    ).unnest("s")
+    if not data.isascii() or any(b in data for b in _STRIPPABLE):
+        split = split.with_columns([pl.col(c).str.strip_chars().str.strip_chars('"') for c in contract.header])
+    return RawBatch(file, split, bad, rows_read=lines.height), n

@@ -15,18 +15,16 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
 import polars as pl
 import pyarrow.parquet as pq
 
-from assets.calendar import day_length_hours
 from assets.ingestion import malformed_quarantine, validate_contract
+from assets.metering_aggregate import aggregate_days
 from assets.landing import LandingFile, LandingFileError, iter_metering_chunks, list_files
 from assets.storage import LupaStorage
 from data_contracts.sources import metering as METERING
 
 READING_COLUMNS = ["metering_point_id", "start_utc", "resolution", "quantity_kwh", "quality", "local_hour", "delivery", "file", "line"]
-HOUR_COLUMNS = [f"kwh_h{h:02d}" for h in range(24)]
 
 
 @dataclass
@@ -162,48 +160,9 @@ def ingest_delivery(storage: LupaStorage, business_day: dt.date, chunk_bytes: in
     return outcome
 
 
-def aggregate_sql(day: dt.date, parts: str, cutoff: dt.date, suppressed_points: str = "") -> str:
-    hours = ",\n".join(f"sum(quantity_kwh) filter (where local_hour = {h}) as kwh_h{h:02d}" for h in range(24))
-    hours_per_day = day_length_hours(day)
-    return f"""
-    with latest as (
-        select * from read_parquet('{parts}', hive_partitioning = false)
-        where delivery <= date '{cutoff.isoformat()}' {suppressed_points}
-        qualify row_number() over (partition by metering_point_id, start_utc order by delivery desc, line desc) = 1
-    )
-    select date '{day.isoformat()}' as business_day, metering_point_id,
-           min(resolution) as resolution,
-           coalesce(sum(quantity_kwh), 0)::double as kwh_total,
-           {hours},
-           coalesce(sum(quantity_kwh) filter (where local_hour >= 22 or local_hour < 7), 0)::double as night_kwh,
-           count(*) filter (where quality = 'OK') as n_ok,
-           count(*) filter (where quality = 'ESTIMATED') as n_estimated,
-           count(*) filter (where quality = 'MISSING') as n_missing,
-           (case when min(resolution) = 'PT15M' then {hours_per_day * 4} else {hours_per_day} end)::bigint as n_expected
-    from latest group by metering_point_id order by metering_point_id
-    """
-
-
 def aggregate_day(storage: LupaStorage, day: dt.date, cutoff: dt.date) -> int:
-    """(Re)build the per-point aggregate of one business day from every delivery up to `cutoff`."""
-    source = readings_root(storage) / f"business_day={day.isoformat()}"
-    target = daily_root(storage) / f"business_day={day.isoformat()}"
-    parts = sorted(source.glob("*.parquet")) if source.exists() else []
-    if not parts:
-        shutil.rmtree(target, ignore_errors=True)
-        return 0
-    target.mkdir(parents=True, exist_ok=True)
-    tmp = target / "part.parquet.tmp"
-    conn = duckdb.connect()
-    try:
-        conn.execute("set threads to 2")
-        rows = conn.sql(aggregate_sql(day, str(source / "*.parquet"), cutoff)).pl()
-    finally:
-        conn.close()
-    rows = rows.with_columns(pl.col(HOUR_COLUMNS).fill_null(0.0))
-    rows.write_parquet(tmp)
-    tmp.replace(target / "part.parquet")
-    return rows.height
+    """(Re)build one business day's per-point aggregate from every delivery up to `cutoff`."""
+    return aggregate_days(readings_root(storage), daily_root(storage), [day], cutoff)[day]
 
 
 def stored_rows(storage: LupaStorage, delivered_on: dt.date) -> tuple[int, int]:

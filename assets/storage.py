@@ -86,6 +86,21 @@ class LupaStorage(ConfigurableResource):
         return private_dir(self.root / "analytics")
 
     @property
+    def analytics_path(self) -> Path:
+        return self.analytics_dir / "analytics.duckdb"
+
+    @property
+    def models_dir(self) -> Path:
+        return private_dir(self.analytics_dir / "models")
+
+    @property
+    def reports_dir(self) -> Path:
+        """Aggregates only (segment report): shared with marketers, like the mart."""
+        path = self.root / "reports"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
     def mart_path(self) -> Path:
         self.root.mkdir(parents=True, exist_ok=True)
         return self.root / "marketing.duckdb"
@@ -103,6 +118,19 @@ class LupaStorage(ConfigurableResource):
             yield conn
         if not read_only:
             os.chmod(self.warehouse_path, PRIVATE_FILE)
+
+    @contextmanager
+    def analytics(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        with connect(self.analytics_path, read_only=read_only) as conn:
+            yield conn
+        if not read_only:
+            os.chmod(self.analytics_path, PRIVATE_FILE)
+
+    def read_table(self, database: str, sql: str, **params: object) -> pl.DataFrame:
+        """Read from `warehouse` or `analytics` with a short-lived connection."""
+        opener = self.warehouse if database == "warehouse" else self.analytics
+        with opener() as conn:
+            return query(conn, sql, **params)
 
 
 @contextmanager

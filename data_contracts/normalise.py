@@ -75,6 +75,10 @@ def asml_match_key_expr(
     postal_code: pl.Expr | str = "postal_code",
 ) -> pl.Expr:
     """Vectorised `asml_match_key` over four columns (names or expressions)."""
-    parts = [normalise_part_expr(p) for p in (first_name, last_name, street_address, postal_code)]
-    complete = pl.all_horizontal([p.is_not_null() & (p.str.len_bytes() > 0) for p in parts])
-    return pl.when(complete).then(pl.concat_str(parts, separator=KEY_SEPARATOR)).otherwise(None)
+    # An empty part becomes null, and concat_str is null when any part is null: every part is
+    # referenced once, so the (costly) normalisation runs once per column even without CSE.
+    parts = [
+        normalise_part_expr(p).replace("", None)
+        for p in (first_name, last_name, street_address, postal_code)
+    ]
+    return pl.concat_str(parts, separator=KEY_SEPARATOR)

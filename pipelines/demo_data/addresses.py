@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from faker import Faker
 
+from .randomness import weighted_index
+
 # city, Swedish name (or None), weight, postal code range (low, high), swedish-speaking share weight
 CITIES = [
     ("Helsinki", "Helsingfors", 120, (100, 990), 6),
@@ -96,17 +98,15 @@ class AddressMaker:
         self.fi_stems = sorted(set(p.strip() for p in stems))
 
     def _pick(self, choices):
-        names = [c[0] for c in choices]
-        p = np.array([c[1] for c in choices])
-        return names[int(self.rng.choice(len(names), p=p / p.sum()))]
+        return choices[weighted_index(self.rng, [c[1] for c in choices])][0]
 
     def city(self, swedish: bool = False) -> int:
-        return int(self.rng.choice(len(CITIES), p=self.p_city_sv if swedish else self.p_city))
+        return weighted_index(self.rng, self.p_city_sv if swedish else self.p_city)
 
     def street_name(self, swedish: bool, site: str) -> str:
         kind = "apartment" if site == "apartment" else "house"
         if swedish:
-            return self.rng.choice(SV_PREFIXES) + self._pick(SV_SUFFIX_BY_SITE[kind])
+            return SV_PREFIXES[int(self.rng.integers(0, len(SV_PREFIXES)))] + self._pick(SV_SUFFIX_BY_SITE[kind])
         stem = self.fi_stems[int(self.rng.integers(0, len(self.fi_stems)))]
         return stem + self._pick(FI_SUFFIX_BY_SITE[kind])
 

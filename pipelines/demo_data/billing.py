@@ -181,6 +181,6 @@ def _bad(rows: list[list[str]], rng: np.random.Generator, bad_rate: float) -> li
         elif kind == "malformed_row":
             row = row[:6] + row[7:]
         else:
-            row[5] = row[5] + " EUR" if rng.random() < 0.5 else row[5].replace(",", ".")
+            row[5] = row[5] + " EUR" if rng.random() < 0.5 else "€ " + row[5]
         out.append(BadRow(int(i), csv_line(row), kind, replace=True))
     return out

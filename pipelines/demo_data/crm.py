@@ -66,7 +66,7 @@ def _plan(rng: np.random.Generator, kinds, n_targets: int, n_snaps: int, per_sna
 
 
 def _bad_customer(d: Defect, rows: list[list[str]], pos: dict[int, int], world: World, seed: int,
-                  known_on: dt.date) -> BadRow | None:
+                  pii: set) -> BadRow | None:
     r = rng_for(seed, "crm-defect", d.key)
     c = world.customers[d.target]
     if d.kind == "hetu_test_code":
@@ -75,6 +75,7 @@ def _bad_customer(d: Defect, rows: list[list[str]], pos: dict[int, int], world: 
         pid = f"{birth:%d%m}{birth.year % 100:02d}-{ind:03d}{hetu_check_char(birth, ind)}"
         cid = f"C{9_900_000 + d.key:07d}"
         first = ("Testi", "Teppo", "Tiina")[d.key % 3]
+        pii.update({(cid, "personal_id", pid), (cid, "email", f"{first.lower()}.testaaja@example.fi")})
         row = [cid, "person", pid, "", first, "Testaaja", "", "fi", f"{first.lower()}.testaaja@example.fi", "",
                "Testikatu 1 A 1", "00100", "Helsinki", "2020-01-01", ""]
         return BadRow(int(r.integers(0, len(rows) + 1)), csv_line(row), d.kind, detail="QA test record in production")
@@ -87,13 +88,17 @@ def _bad_customer(d: Defect, rows: list[list[str]], pos: dict[int, int], world: 
             return None
         good = row[2][-1]
         row[2] = row[2][:-1] + HETU_CHECK_CHARS[(HETU_CHECK_CHARS.index(good) + 1 + int(r.integers(0, 29))) % 31]
+        pii.add((c.customer_id, "personal_id", row[2]))
     elif d.kind == "malformed_row":
         row = row[:-2] if r.random() < 0.6 else row + ["", "huom"]
     elif d.kind == "unknown_customer_type":
         row[1] = ("personn", "yksityinen", "Person", "yritys")[int(r.integers(0, 4))]
     elif d.kind == "duplicate_customer_id":
         row[9] = "" if row[9] else "040 555 0199"
-        return BadRow(i + 1, csv_line(row), d.kind, detail=f"same customer_id as the row before (line {i + 2})")
+        if row[9]:
+            pii.add((c.customer_id, "phone", row[9]))
+        return BadRow(i + 1, csv_line(row), d.kind, detail="same customer_id as the line before",
+                      duplicates_previous_line=True)
     elif d.kind == "unparsable_date":
         since = c.customer_since
         row[13] = (f"{since.day}.{since.month}.{since.year}" if r.random() < 0.6
@@ -147,16 +152,22 @@ def write_crm(world: World, writer: LandingWriter, seed: int, bad_rate: float) -
         rows = [customer_row(c, known) for c in visible]
         pos = {c.idx: i for i, c in enumerate(visible)}
         bad = [b for d in c_def if d.first <= si <= d.last
-               for b in [_bad_customer(d, rows, pos, world, seed, known)] if b is not None]
+               for b in [_bad_customer(d, rows, pos, world, seed, writer.extra_pii)] if b is not None]
         bad = _dedupe_positions(bad)
         writer.write_table("customers", snap, rows, bad)
+        gone = {visible[b.position].customer_id for b in bad if b.replace}
+        gone |= {visible[b.position - 1].customer_id for b in bad if b.duplicates_previous_line}
 
         cons = [(j, k) for j, k in enumerate(world.contracts) if k.start <= known]
         rows = [contract_row(k, world, known) for _, k in cons]
         pos = {j: i for i, (j, _) in enumerate(cons)}
         bad = [b for d in k_def if d.first <= si <= d.last
                for b in [_bad_contract(d, rows, pos, world, seed)] if b is not None]
-        writer.write_table("contracts", snap, rows, _dedupe_positions(bad))
+        rel, line_of = writer.write_table("contracts", snap, rows, _dedupe_positions(bad))
+        for i, r in enumerate(rows):
+            if r[1] in gone and line_of[i] is not None:
+                writer.cascade.append((rel, line_of[i], "contract_of_quarantined_customer",
+                                       f"{r[1]} is a bad row in the customers snapshot of the same day"))
     return snaps
 
 

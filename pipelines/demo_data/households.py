@@ -116,12 +116,12 @@ def make_params(profiles: list[str], owners: list[int], rng: np.random.Generator
     office[m] = 0.32 * ln(0.25)[m]
     m = sel("heat_pump_house")
     app[m], base[m], shape[m] = 6.5 * ln(0.22)[m], 0.13 * ln(0.2)[m], 0
-    heat_k[m], heat_shape[m] = 1.25 * ln(0.15)[m], 0
+    heat_k[m], heat_shape[m] = 1.15 * ln(0.15)[m], 0
     water[m] = np.where(u[5][m] < 0.75, 4.5 * ln(0.2)[m], 0.0)
     sauna[m] = 6.0 + 3.0 * u[6][m]
     m = sel("electric_heated_house")
     app[m], base[m], shape[m] = 7.5 * ln(0.2)[m], 0.15 * ln(0.2)[m], 0
-    heat_k[m], heat_shape[m] = 2.8 * ln(0.13)[m], 1
+    heat_k[m], heat_shape[m] = 2.5 * ln(0.13)[m], 1
     water[m] = 8.0 * ln(0.15)[m]
     sauna[m] = 6.0 + 3.0 * u[6][m]
     m = sel("ev_night_charger")
@@ -159,7 +159,8 @@ def temperature_series(first: dt.date, n_days: int, rng: np.random.Generator) ->
     return seasonal + anomaly
 
 
-def vacations(n_households: int, years: list[int], rng: np.random.Generator) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+def vacations(n_households: int, years: list[int],
+              rng: np.random.Generator) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """Summer holiday per household and year: (first day ordinal, last day ordinal). Finns take
     most of their holiday in late June and July; the cottage is occupied then."""
     out = {}

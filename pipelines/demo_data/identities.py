@@ -17,6 +17,8 @@ from stdnum import ean
 from stdnum.fi import hetu as stdnum_hetu
 from stdnum.fi import ytunnus as stdnum_ytunnus
 
+from .randomness import weighted_index
+
 HETU_CHECK_CHARS = "0123456789ABCDEFHJKLMNPRSTUVWXY"
 CENTURY_SIGNS = {
     1800: ("+",),
@@ -141,7 +143,8 @@ def make_phone(rng: np.random.Generator, city: str, kind: str) -> tuple[str, str
     if kind == "invalid":
         return INVALID_PHONES[int(rng.integers(0, len(INVALID_PHONES)))], None
     if kind == "landline":
-        area = LANDLINE_AREAS.get(city, str(int(rng.choice([2, 3, 5, 6, 8, 13, 14, 15, 16, 17, 19]))))
+        others = ("2", "3", "5", "6", "8", "13", "14", "15", "16", "17", "19")
+        area = LANDLINE_AREAS.get(city) or others[int(rng.integers(0, len(others)))]
         while True:
             sub = f"{int(rng.integers(1000000, 9999999))}"
             if area == "9":
@@ -155,7 +158,7 @@ def make_phone(rng: np.random.Generator, city: str, kind: str) -> tuple[str, str
             if phonenumbers.is_valid_number(num):
                 return typed, phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
     nsn = _mobile_digits(rng)
-    style = int(rng.choice(len(MOBILE_STYLE_WEIGHTS), p=MOBILE_STYLE_WEIGHTS))
+    style = weighted_index(rng, MOBILE_STYLE_WEIGHTS)
     return format_mobile(nsn, style), "+358" + nsn
 
 
@@ -207,7 +210,9 @@ def make_person_email(rng: np.random.Generator, first: str, last: str, birth_yea
 def make_company_email(rng: np.random.Generator, company: str, kind: str) -> str:
     if kind == "missing":
         return ""
-    slug = _local_part(company.split(" ")[0]) or "yritys"
+    legal = {"oy", "ab", "ky", "tmi", "ry", "asunto", "kiinteistö", "&", "oyj"}
+    words = [_local_part(w) for w in company.split(" ") if w.lower() not in legal]
+    slug = "-".join(w for w in words if w)[:40] or "yritys"
     if kind == "invalid":
         return f"info@{slug}"
     local = ("info", "laskutus", "toimisto", "asiakaspalvelu", "isannointi")[int(rng.integers(0, 5))]

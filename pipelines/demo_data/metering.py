@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,7 +60,7 @@ class MeteringResult:
 
 
 def _runs(rng: np.random.Generator, total: int, rate: float, owner: np.ndarray) -> np.ndarray:
-    """Flat indices covered by short runs (1-8 intervals) of a flag, about `rate` of `total`."""
+    """Flat indices covered by short runs (1-5 intervals) of a flag, about `rate` of `total`."""
     if total == 0 or rate <= 0:
         return np.zeros(0, dtype=np.int64)
     n_runs = rng.poisson(rate * total / 3.0)
@@ -100,26 +101,38 @@ class MeteringGenerator:
         self.model = DayModel(params, temps, win.first_day, vac)
         self.temps = temps
         self.cache: dict[int, DayBlock] = {}
+        self._qty_table: list[str] = []
+        self._qty_series = pl.Series([None], dtype=pl.String)
 
     def run(self) -> MeteringResult:
         win = self.w.window
         daily = np.zeros((len(self.w.segments), win.days), dtype=np.float32)
         readings = corr_total = est = mis = files = 0
-        for di in range(win.days):
-            day = win.first_day + dt.timedelta(days=di)
-            rng = rng_for(self.seed, "metering", day.toordinal())
-            block, kwh, rows = self._day(day, rng)
-            daily[rows, di] = kwh
-            self.cache[di] = block
-            self.cache.pop(di - 21, None)
-            corr = self._correction(di, rng)
-            n_corr = 0 if corr is None else corr.q.size
-            self._write(day + dt.timedelta(days=1), block, corr, rng)
-            readings += block.q.size + n_corr
-            corr_total += n_corr
-            est += int((block.quality == ESTIMATED).sum())
-            mis += int((block.quality == MISSING).sum())
-            files += 1
+        # One background thread formats and writes day N while the main thread models day N+1
+        # (polars and file writes release the GIL). All randomness stays on the main thread, in
+        # day order, so the output does not depend on thread timing.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = None
+            for di in range(win.days):
+                day = win.first_day + dt.timedelta(days=di)
+                rng = rng_for(self.seed, "metering", day.toordinal())
+                block, kwh, rows = self._day(day, rng)
+                daily[rows, di] = kwh
+                self.cache[di] = block
+                self.cache.pop(di - 21, None)
+                corr = self._correction(di, rng)
+                n_corr = 0 if corr is None else corr.q.size
+                bad = self._bad_rows(block, rng)
+                if pending is not None:
+                    pending.result()
+                pending = pool.submit(self._write, day + dt.timedelta(days=1), block, corr, bad)
+                readings += block.q.size + n_corr
+                corr_total += n_corr
+                est += int((block.quality == ESTIMATED).sum())
+                mis += int((block.quality == MISSING).sum())
+                files += 1
+            if pending is not None:
+                pending.result()
         return MeteringResult(daily, readings, corr_total, files, est, mis)
 
     # ------------------------------------------------------------------ one business day
@@ -186,11 +199,18 @@ class MeteringGenerator:
                         np.zeros(q_new.size, dtype=np.uint8), old.texts)
 
     # ------------------------------------------------------------------ output
+    def _quantity_text(self, q: np.ndarray, quality: np.ndarray) -> pl.Series:
+        """Quantities as '0,412' through a lookup table of formatted milli-kWh values (much faster
+        than formatting 28 million numbers); the last table entry is the empty MISSING value."""
+        top = int(q.max()) if q.size else 0
+        if top >= len(self._qty_table):
+            self._qty_table = [f"{i // 1000},{i % 1000:03d}" for i in range(max(top + 1, 2 * len(self._qty_table)))]
+            self._qty_series = pl.Series(self._qty_table + [None], dtype=pl.String)
+        idx = np.where(quality == MISSING, len(self._qty_table), q)
+        return self._qty_series.gather(idx)
+
     def _frame(self, b: DayBlock) -> pl.DataFrame:
         n = b.q.size
-        df = pl.DataFrame({"q": b.q, "k": b.quality})
-        qty = pl.concat_str([(pl.col("q") // 1000).cast(pl.String), pl.lit(","),
-                             (pl.col("q") % 1000).cast(pl.String).str.zfill(3)])
         return pl.DataFrame({
             "MeteringPointGSRN": self.gsrn.gather(b.point),
             "Product Type": pl.repeat(PRODUCT, n, eager=True),
@@ -198,7 +218,7 @@ class MeteringGenerator:
             "Unit Type": pl.repeat("kWh", n, eager=True),
             "Reading Type": pl.repeat("BN01", n, eager=True),
             "Start Time": b.texts.gather(b.ts),
-            "Quantity": df.select(pl.when(pl.col("k") == MISSING).then(None).otherwise(qty)).to_series(),
+            "Quantity": self._quantity_text(b.q, b.quality),
             "Quality": QUALITY_TEXT.gather(b.quality.astype(np.uint32)),
         })
 
@@ -229,6 +249,9 @@ class MeteringGenerator:
                 f[6], f[7] = f"{q // 1000},{q % 1000:03d}", "OK"
                 replace = False
                 pos += 1  # right after the original
+                out.append(BadRow(pos, csv_line(f), kind, duplicates_previous_line=True,
+                                  detail="same point and start time as the line before"))
+                continue
             elif kind == "malformed_row":
                 del f[3]  # Unit Type missing: 7 fields
             else:
@@ -237,11 +260,10 @@ class MeteringGenerator:
             out.append(BadRow(pos, csv_line(f), kind, replace=replace))
         return out
 
-    def _write(self, delivery: dt.date, block: DayBlock, corr: DayBlock | None, rng: np.random.Generator) -> None:
+    def _write(self, delivery: dt.date, block: DayBlock, corr: DayBlock | None, bad: list[BadRow]) -> None:
         frame = self._frame(block)
         if corr is not None:
             frame = pl.concat([frame, self._frame(corr)])
-        bad = self._bad_rows(block, rng)
         buf = io.BytesIO()
         buf.write((";".join(HEADERS["metering"]) + "\n").encode())
         start = 0

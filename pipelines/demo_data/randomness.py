@@ -8,6 +8,7 @@ metering day can be regenerated on its own. No wall clock and no global random s
 from __future__ import annotations
 
 import zlib
+from functools import lru_cache
 
 import numpy as np
 from faker import Faker
@@ -20,6 +21,18 @@ def _words(seed: int, keys) -> list[int]:
 
 def rng_for(seed: int, *keys) -> np.random.Generator:
     return np.random.default_rng(_words(seed, keys))
+
+
+@lru_cache(maxsize=256)
+def _cumulative(weights: tuple[float, ...]) -> np.ndarray:
+    return np.cumsum(np.asarray(weights, dtype=np.float64))
+
+
+def weighted_index(rng: np.random.Generator, weights) -> int:
+    """Index drawn with probability proportional to weights; one uniform draw (rng.choice with p
+    is slow for one scalar, and this runs for every generated person)."""
+    cum = _cumulative(tuple(float(w) for w in weights))
+    return min(int(np.searchsorted(cum, rng.random() * cum[-1], side="right")), cum.size - 1)
 
 
 def faker_for(locale: str, seed: int, *keys) -> Faker:

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .addresses import Address, AddressMaker
-from .households import ARCHETYPES
 from .identities import (
     ALL_CENTURY_SIGNS,
     CENTURY_SIGNS,
@@ -31,7 +30,7 @@ from .identities import (
     make_ytunnus,
     pick_century_sign,
 )
-from .randomness import faker_for, rng_for
+from .randomness import faker_for, rng_for, weighted_index
 from .timeutil import add_months
 
 DAY = dt.timedelta(days=1)
@@ -189,9 +188,7 @@ class World:
 
 
 def _weighted(rng: np.random.Generator, choices) -> str:
-    names = [c[0] for c in choices]
-    p = np.array([c[1] for c in choices], dtype=float)
-    return names[int(rng.choice(len(names), p=p / p.sum()))]
+    return choices[weighted_index(rng, [c[1] for c in choices])][0]
 
 
 class WorldBuilder:
@@ -281,7 +278,8 @@ class WorldBuilder:
         elif r < 0.65:
             name = f"Kiinteistö Oy {stem}talo"
         elif r < 0.75:
-            name = f"{('Rakennus', 'Tilitoimisto', 'Kuljetus', 'Sähkö', 'Parturi-Kampaamo')[int(rng.integers(0, 5))]} {last} Oy"
+            trade = ("Rakennus", "Tilitoimisto", "Kuljetus", "Sähkö", "Parturi-Kampaamo")[int(rng.integers(0, 5))]
+            name = f"{trade} {last} Oy"
         elif r < 0.85:
             name = f"{last} Tmi"
         elif r < 0.92:
@@ -460,7 +458,8 @@ class WorldBuilder:
             elif k < n_minor + n_old:
                 c.birth_date = self._birth_from_age(float(rng.uniform(98.0, 105.0)))
             else:
-                c.birth_date = dt.date(int(rng.integers(1896, 1900)), int(rng.integers(1, 13)), int(rng.integers(1, 29)))
+                c.birth_date = dt.date(int(rng.integers(1896, 1900)), int(rng.integers(1, 13)),
+                                       int(rng.integers(1, 29)))
 
         # moves: the old contract ends, a new point starts the next day, often a new tenant follows
         movers = [c for c in existing if c not in specials and c.archetype != "summer_cottage"

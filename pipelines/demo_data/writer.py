@@ -51,6 +51,7 @@ class BadRow:
     replace: bool = False
     restricts_contact: bool = False
     detail: str = ""
+    duplicates_previous_line: bool = False  # an injected copy placed right after its original
 
 
 def fmt_date(d: dt.date | None) -> str:
@@ -64,6 +65,9 @@ def csv_field(value: str) -> str:
 
 
 def csv_line(fields) -> str:
+    line = ";".join(fields)
+    if line.count(";") == len(fields) - 1 and '"' not in line and "\n" not in line and "\r" not in line:
+        return line  # the common case: nothing to quote
     return ";".join(csv_field(f) for f in fields)
 
 
@@ -78,7 +82,10 @@ class LandingWriter:
         self.files: list[str] = []
         self.rows: Counter = Counter()
         self.bad: list[tuple[str, int, str, int, str]] = []
+        # valid rows a strict pipeline may still reject because of an injected bad row elsewhere
+        self.cascade: list[tuple[str, int, str, str]] = []
         self.bytes = 0
+        self.extra_pii: set[tuple[str, str, str]] = set()  # personal data that exists only in bad rows
 
     def relpath(self, source: str, day: dt.date) -> str:
         suffix = ".csv.gz" if source in self.gzip else ".csv"
@@ -97,11 +104,15 @@ class LandingWriter:
 
     def record_bad(self, rel: str, line: int, bad: BadRow) -> None:
         self.bad.append((rel, line, bad.kind, int(bad.restricts_contact), bad.detail))
+        if bad.duplicates_previous_line:
+            self.cascade.append((rel, line - 1, "duplicate_original", f"original of the {bad.kind} on line {line}"))
 
     def write_table(self, source: str, day: dt.date, rows: list[list[str]], bad: list[BadRow] = (),
-                    bom: bool = False) -> str:
-        """Write one small-source file; rows are lists of field strings, bad rows are raw lines."""
+                    bom: bool = False) -> tuple[str, list[int | None]]:
+        """Write one small-source file; rows are lists of field strings, bad rows are raw lines.
+        Returns the relative path and the physical line of each good row (None if replaced)."""
         lines = [csv_line(r) for r in rows]
+        line_of: list[int | None] = [None] * len(lines)
         out: list[str] = []
         bad_sorted = sorted(bad, key=lambda b: (b.position, b.replace))
         bi = 0
@@ -117,6 +128,7 @@ class LandingWriter:
                 bi += 1
             if i < len(lines) and not replaced:
                 out.append(lines[i])
+                line_of[i] = len(out) + 1
         assert bi == len(bad_sorted), "bad row position out of range"
         text = ("\ufeff" if bom else "") + csv_line(HEADERS[source]) + "\n" + "".join(x + "\n" for x in out)
         data = text.encode("utf-8")
@@ -127,7 +139,14 @@ class LandingWriter:
         self.rows[source] += len(out)
         for line, b in pending:
             self.record_bad(rel, line, b)
-        return rel
+        return rel, line_of
+
+    def cascade_rows_csv(self) -> str:
+        buf = io.StringIO()
+        buf.write("file;line;kind;detail\n")
+        for row in sorted(set(self.cascade)):
+            buf.write(csv_line([row[0], str(row[1]), row[2], row[3]]) + "\n")
+        return buf.getvalue()
 
     def bad_counts(self) -> dict[str, int]:
         return dict(sorted(Counter(b[2] for b in self.bad).items()))

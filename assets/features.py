@@ -1,0 +1,106 @@
+"""Features layer: who may be profiled, and one feature row per profiled customer (analytics zone)."""
+
+import datetime as dt
+
+import polars as pl
+from dagster import AssetExecutionContext, MaterializeResult, asset
+
+from assets.calendar import run_business_day
+from assets.common import OWNERS, data_errors_fail_cleanly, io_retry, schema_of_frame
+from assets.metering import daily_root
+from assets.reporting import counts_table
+from assets.storage import ANALYTICS_POOL, LupaStorage, replace_table
+from data_contracts.contract import check_frame
+from data_contracts.features import CustomerFeatures
+from data_contracts.profiling import ProfilingRules, candidates, split_population
+from models.features import compute_customer_features, profiling_history_days
+
+RULES = ProfilingRules()
+
+
+def daily_aggregates(storage: LupaStorage) -> pl.LazyFrame:
+    """Every per-day metering aggregate, scanned lazily (never loaded whole)."""
+    files = sorted(daily_root(storage).glob("business_day=*/part.parquet"))
+    if not files:
+        from data_contracts.core import metering_daily
+
+        return pl.DataFrame(schema={c: col.dtype.type for c, col in metering_daily.columns.items()}).lazy()
+    return pl.scan_parquet(files, hive_partitioning=False)
+
+
+def _core(storage: LupaStorage, table: str) -> pl.DataFrame:
+    return storage.read_table("warehouse", f'select * from "{table}"')
+
+
+@asset(
+    group_name="features",
+    owners=OWNERS,
+    kinds={"polars", "duckdb"},
+    pool=ANALYTICS_POOL,
+    deps=["customers", "consent_state", "contracts", "metering_point_attribution", "metering_daily"],
+    retry_policy=io_retry,
+    description=(
+        "Customers who may be profiled on day D: household customers, adult, alive, with an active contract "
+        f"and at least {RULES.min_history_days} days with readings in the trailing {RULES.window_days}, and without "
+        "a profiling objection. Only customer_id is stored; exclusions are counted per reason."
+    ),
+)
+@data_errors_fail_cleanly
+def profiling_population(context: AssetExecutionContext, storage: LupaStorage) -> MaterializeResult:
+    as_of = run_business_day(context)
+    history = profiling_history_days(daily_aggregates(storage), _core(storage, "metering_point_attribution"), as_of, RULES.window_days)
+    frame = candidates(_core(storage, "customers"), _core(storage, "consent_state"), _core(storage, "contracts"), history, as_of)
+    population, exclusions = split_population(frame, as_of, RULES)
+    with storage.analytics() as conn:
+        replace_table(conn, "profiling_population", population.with_columns(pl.lit(as_of).alias("as_of")))
+    reasons = dict(sorted(exclusions.group_by("reason").len().rows()))
+    return MaterializeResult(
+        metadata={
+            "dagster/row_count": population.height,
+            "customers_considered": frame.height,
+            "customers_left_out": exclusions["customer_id"].n_unique(),
+            "left_out_per_reason": counts_table(reasons, key="reason", value="customers"),
+            "as_of": as_of.isoformat(),
+        }
+    )
+
+
+@asset(
+    group_name="features",
+    owners=OWNERS,
+    kinds={"polars", "duckdb"},
+    pool=ANALYTICS_POOL,
+    deps=["profiling_population", "invoices", "contracts", "metering_point_attribution", "metering_daily"],
+    retry_policy=io_retry,
+    description=(
+        "One row per profiled customer: consumption level and shape, seasonality, timing, data quality, payment "
+        "behaviour and contract, over the trailing 365 days. Validated by data_contracts.features; identifiers, "
+        "names, addresses and the identity code are never features."
+    ),
+)
+@data_errors_fail_cleanly
+def customer_features(context: AssetExecutionContext, storage: LupaStorage) -> MaterializeResult:
+    as_of = run_business_day(context)
+    with storage.analytics() as conn:
+        population = conn.sql("select customer_id from profiling_population").pl()
+    features = compute_customer_features(
+        daily_aggregates(storage),
+        _core(storage, "metering_point_attribution"),
+        _core(storage, "contracts"),
+        _core(storage, "invoices"),
+        population,
+        as_of,
+        RULES.window_days,
+    )
+    check_frame(CustomerFeatures, features)  # strict: an identifier column would fail it
+    with storage.analytics() as conn:
+        replace_table(conn, "customer_features", features)
+    start = as_of - dt.timedelta(days=RULES.window_days - 1)
+    return MaterializeResult(
+        metadata={
+            "dagster/row_count": features.height,
+            "dagster/column_schema": schema_of_frame(features),
+            "window": f"{start} … {as_of}",
+            "median_annual_kwh": float(features["annual_kwh"].median() or 0.0),
+        }
+    )

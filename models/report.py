@@ -1,0 +1,230 @@
+"""Plots and the HTML segment report a marketer can open: each segment's mean daily profile and
+monthly profile, names and descriptions in three languages, sizes and how they moved, and the
+scores behind the choice of k. Self-contained HTML (images inlined as base64); no customer-level
+data appears in it, only segment aggregates."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from datetime import date
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import polars as pl  # noqa: E402
+
+SHARE_COLS = [f"share_h{h:02d}" for h in range(24)]
+MONTH_LABELS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+
+def segment_daily_profiles(features: pl.DataFrame, customer_segments: pl.DataFrame) -> pl.DataFrame:
+    """segment_id, share_h00..share_h23: the mean of the members' normalised daily profiles."""
+    return (
+        features.select("customer_id", *SHARE_COLS)
+        .join(customer_segments.select("customer_id", "segment_id"), on="customer_id", how="inner")
+        .group_by("segment_id")
+        .agg(pl.col(c).mean() for c in SHARE_COLS)
+        .sort("segment_id")
+    )
+
+
+def segment_monthly_profiles(monthly: pl.DataFrame, customer_segments: pl.DataFrame) -> pl.DataFrame:
+    """segment_id, month, share: the mean of the members' monthly shares of annual kWh (from
+    `models.features.monthly_kwh_shares`)."""
+    return (
+        monthly.select("customer_id", "month", "share")
+        .join(customer_segments.select("customer_id", "segment_id"), on="customer_id", how="inner")
+        .group_by("segment_id", "month")
+        .agg(pl.col("share").mean())
+        .sort("segment_id", "month")
+    )
+
+
+def _labels(catalogue: pl.DataFrame | None, lang: str = "en") -> dict[int, str]:
+    if catalogue is None:
+        return {}
+    return {int(r["segment_id"]): f"{r['segment_id']}: {r[f'name_{lang}']}" for r in catalogue.to_dicts()}
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    # fixed metadata so the same data gives the same bytes
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def plot_daily_profiles(profiles: pl.DataFrame, catalogue: pl.DataFrame | None = None, lang: str = "en") -> bytes:
+    """PNG: one line per segment, the share of daily use in each local hour."""
+    labels = _labels(catalogue, lang)
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    for row in profiles.sort("segment_id").to_dicts():
+        sid = int(row["segment_id"])
+        ax.plot(range(24), [100 * (row[c] or 0.0) for c in SHARE_COLS], marker="o", ms=3, label=labels.get(sid, str(sid)))
+    ax.set_xticks(range(0, 24, 2))
+    ax.set_xlabel("local hour (Europe/Helsinki)")
+    ax.set_ylabel("% of daily use")
+    ax.set_title("Mean daily profile by segment")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return _png(fig)
+
+
+def plot_monthly_profiles(monthly: pl.DataFrame, catalogue: pl.DataFrame | None = None, lang: str = "en") -> bytes:
+    """PNG: one line per segment, the share of annual use in each calendar month."""
+    labels = _labels(catalogue, lang)
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    for (sid,), part in monthly.sort("segment_id", "month").group_by("segment_id", maintain_order=True):
+        m = dict(zip(part["month"].to_list(), part["share"].to_list()))
+        ax.plot(range(1, 13), [100 * (m.get(i) or 0.0) for i in range(1, 13)], marker="o", ms=3,
+                label=labels.get(int(sid), str(sid)))
+    ax.set_xticks(range(1, 13), MONTH_LABELS)
+    ax.set_ylabel("% of annual use")
+    ax.set_title("Monthly profile by segment")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return _png(fig)
+
+
+def plot_segment_sizes(movement: pl.DataFrame, catalogue: pl.DataFrame | None = None) -> bytes:
+    """PNG: current size per segment next to its previous size."""
+    labels = _labels(catalogue)
+    m = movement.filter(pl.col("status") != "retired").sort("segment_id")
+    fig, ax = plt.subplots(figsize=(9, 3.5))
+    x = range(m.height)
+    ax.bar([i - 0.2 for i in x], m["previous_size"].fill_null(0).to_list(), width=0.4, label="previous model", color="#bbb")
+    ax.bar([i + 0.2 for i in x], m["size"].to_list(), width=0.4, label="this model")
+    ax.set_xticks(list(x), [labels.get(int(s), str(s)) for s in m["segment_id"]], rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel("customers")
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def png_data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def markdown_image(png: bytes, alt: str) -> str:
+    """For Dagster markdown metadata."""
+    return f"![{alt}]({png_data_uri(png)})"
+
+
+def _table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> str:
+    head = "".join(f"<th>{html.escape(title)}</th>" for _, title in columns)
+    body = []
+    for r in rows:
+        cells = []
+        for key, _ in columns:
+            v = r.get(key)
+            if isinstance(v, float):
+                v = f"{v:,.3f}" if abs(v) < 100 else f"{v:,.0f}"
+            cells.append(f"<td>{html.escape('' if v is None else str(v))}</td>")
+        cls = ' class="chosen"' if r.get("chosen") else ""
+        body.append(f"<tr{cls}>{''.join(cells)}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em;color:#222;max-width:1100px}
+table{border-collapse:collapse;margin:1em 0;font-size:14px}th,td{border:1px solid #ccc;padding:4px 8px;
+text-align:left;vertical-align:top}th{background:#f3f3f3}tr.chosen{background:#e8f4e8;font-weight:600}
+.seg{border:1px solid #ddd;border-radius:6px;padding:0.6em 1em;margin:0.8em 0}.seg h3{margin:0.2em 0}
+.lang{color:#555;font-size:13px}img{max-width:100%}
+"""
+
+
+def segment_report_html(
+    catalogue: pl.DataFrame,
+    movement: pl.DataFrame,
+    candidates: list[dict[str, Any]],
+    *,
+    model_version: str,
+    as_of: date,
+    window: tuple[date, date],
+    chosen_k: int,
+    selection_rule: str,
+    daily_png: bytes | None = None,
+    monthly_png: bytes | None = None,
+    sizes_png: bytes | None = None,
+) -> str:
+    """A self-contained HTML page. `catalogue` is segment_catalogue, `movement` the size movement,
+    `candidates` the k scores (dicts with k, silhouette, stability, chosen)."""
+    moved = {int(r["segment_id"]): r for r in movement.to_dicts()}
+    total = int(catalogue["size"].sum()) if catalogue.height else 0
+    parts = [
+        "<!DOCTYPE html><html lang='fi'><head><meta charset='utf-8'>",
+        f"<title>Lupa segments {html.escape(model_version)}</title><style>{_CSS}</style></head><body>",
+        "<h1>Asiakassegmentit / Kundsegment / Customer segments</h1>",
+        f"<p>Model <code>{html.escape(model_version)}</code>, run day {as_of.isoformat()}, "
+        f"consumption window {window[0].isoformat()} – {window[1].isoformat()}, "
+        f"{total:,} customers in {catalogue.height} segments.</p>",
+        "<h2>Segments</h2>",
+    ]
+    for r in catalogue.sort("segment_id").to_dicts():
+        sid = int(r["segment_id"])
+        mv = moved.get(sid, {})
+        prev = mv.get("previous_size")
+        change = "new segment" if prev is None else f"{(mv.get('change') or 0):+,} since the previous model (was {prev:,})"
+        share = 100 * r["size"] / total if total else 0.0
+        parts.append(
+            "<div class='seg'>"
+            f"<h3>{sid}: {html.escape(r['name_fi'])}</h3>"
+            f"<div class='lang'>sv: {html.escape(r['name_sv'])} · en: {html.escape(r['name_en'])}</div>"
+            f"<p>{html.escape(r['description_fi'])}<br><span class='lang'>{html.escape(r['description_sv'])}<br>"
+            f"{html.escape(r['description_en'])}</span></p>"
+            f"<p>{r['size']:,} customers ({share:.1f} %), {html.escape(change)}.</p></div>"
+        )
+    retired = [r for r in movement.to_dicts() if r["status"] == "retired"]
+    if retired:
+        parts.append("<p>Retired segments: " + ", ".join(f"{int(r['segment_id'])} (was {r['previous_size']:,})" for r in retired) + "</p>")
+    for title, png in (("Mean daily profile", daily_png), ("Monthly profile", monthly_png), ("Segment sizes", sizes_png)):
+        if png:
+            parts.append(f"<h2>{title}</h2><img alt='{title}' src='{png_data_uri(png)}'>")
+    centroid_cols = [c for c in catalogue.columns if c.startswith("centroid_")]
+    parts.append("<h2>Key centroid features (segment medians)</h2>")
+    parts.append(_table(catalogue.sort("segment_id").to_dicts(), [("segment_id", "segment"), *((c, c.removeprefix("centroid_")) for c in centroid_cols)]))
+    parts.append(f"<h2>Choice of k</h2><p>Chosen k = {chosen_k}. Rule: {html.escape(selection_rule)}.</p>")
+    parts.append(_table(candidates, [("k", "k"), ("silhouette", "silhouette"), ("stability", "stability (mean ARI)"), ("stable", "stable"), ("chosen", "chosen")]))
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def build_report(result, features: pl.DataFrame, monthly: pl.DataFrame | None = None) -> dict[str, Any]:
+    """Everything the segment model asset shows, from a `SegmentationResult`: PNGs (`daily_png`,
+    `monthly_png`, `sizes_png`), the HTML page (`html`) and `markdown` for Dagster metadata.
+    `monthly` is `models.features.monthly_kwh_shares(...)` for the same population."""
+    cat = result.segment_catalogue
+    daily_png = plot_daily_profiles(segment_daily_profiles(features, result.customer_segments), cat)
+    monthly_png = None
+    if monthly is not None:
+        monthly_png = plot_monthly_profiles(segment_monthly_profiles(monthly, result.customer_segments), cat)
+    sizes_png = plot_segment_sizes(result.size_movement, cat)
+    candidates = [c.as_dict() for c in result.fit.candidates]
+    page = segment_report_html(
+        cat,
+        result.size_movement,
+        candidates,
+        model_version=result.model_version,
+        as_of=result.as_of,
+        window=result.window,
+        chosen_k=result.fit.k,
+        selection_rule=result.fit.selection_rule,
+        daily_png=daily_png,
+        monthly_png=monthly_png,
+        sizes_png=sizes_png,
+    )
+    lines = [f"**k = {result.fit.k}** ({result.fit.selection_rule})", "", "| k | silhouette | stability | chosen |", "|---|---|---|---|"]
+    lines += [f"| {c['k']} | {c['silhouette']:.3f} | {c['stability']:.3f} | {'✔' if c['chosen'] else ''} |" for c in candidates]
+    lines += ["", "| segment | name | size | change |", "|---|---|---|---|"]
+    moved = {int(r["segment_id"]): r for r in result.size_movement.to_dicts()}
+    for r in cat.sort("segment_id").to_dicts():
+        ch = moved.get(int(r["segment_id"]), {}).get("change")
+        lines.append(f"| {r['segment_id']} | {r['name_en']} | {r['size']} | {'new' if ch is None else f'{ch:+d}'} |")
+    lines += ["", markdown_image(daily_png, "daily profiles")]
+    if monthly_png:
+        lines.append(markdown_image(monthly_png, "monthly profiles"))
+    return {"daily_png": daily_png, "monthly_png": monthly_png, "sizes_png": sizes_png, "html": page, "markdown": "\n".join(lines)}
