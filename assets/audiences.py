@@ -1,0 +1,164 @@
+"""Audiences layer: the marketing policy applied on day D, with blocking checks before publication.
+
+Every audience asset carries three blocking checks; any failure keeps `marketing_mart` from
+running, so yesterday's mart stays in place:
+- `policy`: an independent re-check finds no row that breaks a rule;
+- `fail_safe`: no unresolved quarantined row could have restricted this channel (names file:line);
+- `size_anomaly`: the size moved less than the policy's threshold since the published mart, or a
+  person confirmed the change (`lupa confirm-audience`).
+"""
+
+import datetime as dt
+
+import polars as pl
+from dagster import AssetCheckResult, AssetCheckSpec, AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, MetadataValue, multi_asset
+
+from assets.calendar import run_business_day
+from assets.common import OWNERS, data_errors_fail_cleanly, io_retry, schema_of_frame
+from assets.landing import visible_cutoff
+from assets.mart import read_published
+from assets.reporting import counts_table
+from assets.storage import WAREHOUSE_POOL, LupaStorage, query, replace_table, table_exists
+from data_contracts.audience_rules import AUDIENCE_TABLES, AudienceInputs, build_audiences_from, policy_violations
+from data_contracts.fail_safe import blocking_rows
+from data_contracts.policy import CHANNELS, load_policy
+
+CHECKS = {
+    "policy": "an independent re-check of every row against every rule finds no violation",
+    "fail_safe": "no unresolved quarantined row (ASML, VTJ, consent withdrawal, marketing contact) could have restricted this channel",
+    "size_anomaly": "the audience size moved less than the policy's anomaly threshold since the published mart, or a person confirmed it",
+}
+
+AUDIENCE_SPECS = [
+    AssetSpec(AUDIENCE_TABLES[ch], group_name="audiences", owners=OWNERS, kinds={"polars", "duckdb"},
+              deps=["customers", "consent_state", "asml_register", "contact_history", "customer_segments"],
+              description=f"Customers who may receive {ch} marketing on day D, each with the rule that let them in and its evidence.")
+    for ch in CHANNELS
+] + [
+    AssetSpec("audience_exclusions", group_name="audiences", owners=OWNERS, kinds={"polars", "duckdb"},
+              deps=["customers", "consent_state", "asml_register", "contact_history"],
+              description="Every (customer, channel, reason) that keeps a customer out of a marketing audience: all reasons, not only the first."),
+    AssetSpec("renewal_offers", group_name="audiences", owners=OWNERS, kinds={"polars", "duckdb"},
+              deps=["customers", "contracts"],
+              description="Customer communication: household fixed-term contracts ending within the renewal window, with the chosen channel or the reason for none."),
+    AssetSpec("audience_history", group_name="audiences", owners=OWNERS, kinds={"duckdb"},
+              description="Restricted, append-only: who was in which audience on which day (the access report and audits read it)."),
+]
+
+
+def _core(storage: LupaStorage, sql: str) -> pl.DataFrame:
+    with storage.warehouse() as conn:
+        return query(conn, sql)
+
+
+def _inputs(storage: LupaStorage, day: dt.date) -> AudienceInputs:
+    with storage.analytics() as conn:
+        segments = query(conn, "select customer_id, segment_id from customer_segments")
+    asml = _core(storage, "select * from asml_register")
+    vtj_date = _core(storage, "select max(updated_on) as d from population_register")["d"][0]
+    return AudienceInputs(
+        customers=_core(storage, "select * from customers"),
+        consent_state=_core(storage, "select * from consent_state"),
+        asml_register=asml,
+        contact_history=_core(storage, "select * from contact_history"),
+        segments=segments,
+        contracts=_core(storage, "select * from contracts"),
+        asml_date=asml["extract_date"].max() if asml.height else None,
+        vtj_date=vtj_date,
+    )
+
+
+def unresolved_blocking_rows(storage: LupaStorage, day: dt.date) -> pl.DataFrame:
+    """Quarantined rows in scope for D that could restrict contact and nobody has resolved."""
+    with storage.warehouse() as conn:
+        if not table_exists(conn, "quarantine"):
+            return pl.DataFrame(schema={"source": pl.String, "file": pl.String, "line": pl.Int64, "rule": pl.String, "channel": pl.String})
+        resolved = "and (source, file, line) not in (select source, file, line from quarantine_resolutions)" if table_exists(conn, "quarantine_resolutions") else ""
+        # snapshots: only the extract in force; event logs: every delivery up to D+1
+        quarantine = query(
+            conn,
+            f"""select * from quarantine q where delivered_on <= $cutoff {resolved}
+                and (source <> 'asml' or file = (select max(file_name) from file_registry where source = 'asml' and delivered_on <= $cutoff))""",
+            cutoff=visible_cutoff(day),
+        )
+    return blocking_rows(quarantine)
+
+
+def confirmed_channels(storage: LupaStorage, day: dt.date) -> set[str]:
+    with storage.warehouse() as conn:
+        if not table_exists(conn, "audience_confirmations"):
+            return set()
+        return set(query(conn, "select channel from audience_confirmations where business_day = $d", d=day)["channel"].to_list())
+
+
+@multi_asset(
+    specs=AUDIENCE_SPECS,
+    check_specs=[AssetCheckSpec(name, asset=AUDIENCE_TABLES[ch], description=text, blocking=True) for ch in CHANNELS for name, text in CHECKS.items()],
+    pool=WAREHOUSE_POOL,
+    retry_policy=io_retry,
+)
+@data_errors_fail_cleanly
+def audiences(context: AssetExecutionContext, storage: LupaStorage):
+    day = run_business_day(context)
+    policy = load_policy()
+    inputs = _inputs(storage, day)
+    result = build_audiences_from(inputs, policy, day)
+    violations = policy_violations(result, inputs, policy, day)
+    blockers = unresolved_blocking_rows(storage, day)
+    confirmed = confirmed_channels(storage, day)
+    history = pl.concat(
+        [result.audience(ch).select(pl.lit(day).alias("business_day"), pl.lit(ch).alias("channel"), "customer_id", "segment_id", "legal_basis", "policy_version")
+         for ch in CHANNELS]
+    )
+    with storage.warehouse() as conn:
+        for name, frame in result.tables().items():
+            replace_table(conn, name, frame)
+        conn.execute("create table if not exists audience_history as select * from history limit 0")
+        conn.execute("delete from audience_history where business_day = $d", {"d": day})  # a re-run replaces its own day
+        conn.execute("insert into audience_history select * from history")
+    summary = result.summary()
+    for ch in CHANNELS:
+        table = AUDIENCE_TABLES[ch]
+        frame = result.audience(ch)
+        yield MaterializeResult(
+            asset_key=AssetKey(table),
+            metadata={"dagster/row_count": frame.height, "dagster/column_schema": schema_of_frame(frame), "policy_version": policy.version,
+                      "business_day": day.isoformat(),
+                      "excluded_per_reason": counts_table(dict(sorted(result.audience_exclusions.filter(pl.col("channel") == ch).group_by("reason").len().rows())), "reason", "customers")},
+        )
+        yield from _checks(storage, table, ch, frame.height, violations, blockers, confirmed, policy.anomaly.threshold)
+    yield MaterializeResult(
+        asset_key=AssetKey("audience_exclusions"),
+        metadata={"dagster/row_count": result.audience_exclusions.height, "dagster/column_schema": schema_of_frame(result.audience_exclusions),
+                  "sizes_per_channel": MetadataValue.json(summary["audience_sizes"]),
+                  "exclusions_per_reason": counts_table(dict(sorted(result.audience_exclusions.group_by("reason").len().rows())), "reason", "rows")},
+    )
+    yield MaterializeResult(
+        asset_key=AssetKey("renewal_offers"),
+        metadata={"dagster/row_count": result.renewal_offers.height, "dagster/column_schema": schema_of_frame(result.renewal_offers),
+                  "per_channel": MetadataValue.json(dict(sorted(result.renewal_offers.group_by("channel").len().rows())))},
+    )
+    yield MaterializeResult(asset_key=AssetKey("audience_history"), metadata={"rows_for_day": history.height, "business_day": day.isoformat()})
+
+
+def _checks(storage, table, channel, size, violations, blockers, confirmed, threshold):
+    broken = violations.filter(pl.col("table") == table) if violations.height else violations
+    yield AssetCheckResult(
+        asset_key=AssetKey(table), check_name="policy", passed=broken.height == 0,
+        metadata={"violations": broken.height, "per_check": MetadataValue.json(dict(broken.group_by("check").len().rows()) if broken.height else {})},
+    )
+    mine = blockers.filter(pl.col("channel") == channel) if blockers.height else blockers
+    yield AssetCheckResult(
+        asset_key=AssetKey(table), check_name="fail_safe", passed=mine.height == 0,
+        metadata={"blocking_rows": mine.height,
+                  "rows": MetadataValue.md("\n".join(f"- `{r['source']}/{r['file']}`, line {r['line']}: {r['rule']}" for r in mine.head(50).to_dicts()) or "none")},
+    )
+    previous = read_published(storage.root, table)
+    before = previous.height if previous is not None else None
+    change = (size - before) / before if before else None
+    within = before is None or (before == 0 and size == 0) or (change is not None and abs(change) <= threshold)
+    yield AssetCheckResult(
+        asset_key=AssetKey(table), check_name="size_anomaly", passed=bool(within or channel in confirmed),
+        metadata={"size": size, "published_size": before if before is not None else "none", "change": round(change, 4) if change is not None else "n/a",
+                  "threshold": threshold, "confirmed_by_person": channel in confirmed},
+    )
