@@ -105,6 +105,41 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    from pipelines.definitions import storage_resource
+    from pipelines.explain import explain
+
+    print(explain(storage_resource(load_settings()).root / "marketing.duckdb", args.customer_id))
+    return 0
+
+
+def _record(table: str, ddl: str, row: dict) -> None:
+    """Append an operator decision to the restricted warehouse (who, when, why)."""
+    import getpass
+
+    from pipelines.definitions import storage_resource
+
+    row = row | {"decided_by": getpass.getuser(), "decided_at": dt.datetime.now(dt.UTC)}
+    with storage_resource(load_settings()).warehouse() as conn:
+        conn.execute(f"create table if not exists {table} ({ddl}, decided_by varchar, decided_at timestamptz)")
+        conn.execute(f"insert into {table} values ({', '.join('$' + k for k in row)})", row)
+
+
+def cmd_confirm_audience(args: argparse.Namespace) -> int:
+    _record("audience_confirmations", "business_day date, channel varchar, note varchar",
+            {"business_day": args.date, "channel": args.channel, "note": args.note})
+    print(f"confirmed the {args.channel} audience size for {args.date}; re-run `lupa daily --date {args.date}` to publish")
+    return 0
+
+
+def cmd_resolve_quarantine(args: argparse.Namespace) -> int:
+    source, _, file = args.file.partition("/")
+    _record("quarantine_resolutions", "source varchar, file varchar, line bigint, note varchar",
+            {"source": source, "file": file, "line": args.line, "note": args.note})
+    print(f"resolved {args.file}, line {args.line}; the fail-safe check no longer counts it")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lupa", description="Lupa: consent-aware segmentation and marketing audiences")
     sub = p.add_subparsers(dest="command", required=True)
@@ -126,6 +161,22 @@ def parser() -> argparse.ArgumentParser:
     backfill.add_argument("--start", type=_date, required=True)
     backfill.add_argument("--end", type=_date, required=True)
     backfill.set_defaults(fn=cmd_backfill)
+
+    explain = sub.add_parser("explain", help="why a customer is (not) in each audience, from the published mart")
+    explain.add_argument("customer_id")
+    explain.set_defaults(fn=cmd_explain)
+
+    confirm = sub.add_parser("confirm-audience", help="a person confirms an audience size change the anomaly check held back")
+    confirm.add_argument("--date", type=_date, required=True)
+    confirm.add_argument("--channel", choices=["email", "sms", "letter", "phone"], required=True)
+    confirm.add_argument("--note", required=True, help="why the change is expected")
+    confirm.set_defaults(fn=cmd_confirm_audience)
+
+    resolve = sub.add_parser("resolve-quarantine", help="mark a quarantined row that restricted contact as handled")
+    resolve.add_argument("file", help="source/file name as the fail_safe check shows it, e.g. asml/asml_20261125.csv")
+    resolve.add_argument("line", type=int)
+    resolve.add_argument("--note", required=True, help="how it was handled (e.g. re-delivered in asml_20261126.csv)")
+    resolve.set_defaults(fn=cmd_resolve_quarantine)
 
     summary = sub.add_parser("summary", help="print rows per source, quarantine per rule and where the data is")
     summary.set_defaults(fn=cmd_summary)

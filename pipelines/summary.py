@@ -43,13 +43,17 @@ def ingest_summary(storage: LupaStorage) -> str:
                     rules[("metering", rule)] += n
     lines += ["", "Quarantined records per rule (a record breaking two rules counts under both)", ""]
     lines += [f"  {source:<12}{rule:<40}{n:>8,}" for (source, rule), n in sorted(rules.items())] or ["  none"]
+    lines += mart_summary(storage)
     lines += [
         "",
         "Where the data is",
         f"  landing zone (read-only):     {storage.landing}",
         f"  restricted warehouse:         {storage.warehouse_path}",
         f"  metering Parquet:             {storage.root / 'warehouse' / 'metering'}",
+        f"  analytics zone (features):    {storage.root / 'analytics'}",
         f"  marketing mart:               {storage.root / 'marketing.duckdb'}",
+        f"  mart exports (Parquet, CSV):  {storage.root / 'exports'}",
+        f"  segment report (HTML):        {storage.root / 'reports' / 'segment_report.html'}",
     ]
     return "\n".join(lines)
 
@@ -62,3 +66,27 @@ def query_parquet_rules(storage: LupaStorage, tag: str) -> Counter:
         return Counter()
     rules = pl.read_parquet(path, columns=["rule"])["rule"].str.split(",").explode()
     return Counter(dict(rules.value_counts().rows()))
+
+
+def mart_summary(storage: LupaStorage) -> list[str]:
+    """Audience sizes per channel, exclusions per reason, segments: from the published mart only."""
+    from assets.mart import read_published
+    from data_contracts.audience_rules import AUDIENCE_TABLES
+
+    lines = ["", "Published marketing mart"]
+    catalogue = read_published(storage.root, "segment_catalogue")
+    if catalogue is None:
+        return lines + ["  not published (see the failed checks in the Dagster UI: make ui)"]
+    as_of = read_published(storage.root, "audience_exclusions")
+    lines.append(f"  as of {as_of['as_of'][0] if as_of is not None and as_of.height else '?'}, policy {as_of['policy_version'][0] if as_of is not None and as_of.height else '?'}")
+    lines += ["", "  audience sizes"]
+    for channel, table in AUDIENCE_TABLES.items():
+        lines.append(f"    {channel:<8}{read_published(storage.root, table).height:>8,}")
+    lines += ["", "  exclusions per reason (a customer counts once per channel and reason)"]
+    counts = as_of.group_by("channel", "reason").len().sort("channel", "reason").rows() if as_of is not None else []
+    lines += [f"    {channel:<8}{reason:<22}{n:>8,}" for channel, reason, n in counts]
+    renewals = read_published(storage.root, "renewal_offers")
+    lines += ["", f"  renewal offers: {renewals.height:,} (" + ", ".join(f"{c}: {n}" for c, n in sorted(renewals.group_by("channel").len().rows())) + ")"]
+    lines += ["", "  segments"]
+    lines += [f"    {r['segment_id']:>3}  {r['name_en']:<45}{r['size']:>7,}" for r in catalogue.sort("segment_id").to_dicts()]
+    return lines
