@@ -126,7 +126,7 @@ def audiences(context: AssetExecutionContext, storage: LupaStorage):
                       "business_day": day.isoformat(),
                       "excluded_per_reason": counts_table(dict(sorted(result.audience_exclusions.filter(pl.col("channel") == ch).group_by("reason").len().rows())), "reason", "customers")},
         )
-        yield from _checks(storage, table, ch, frame.height, violations, blockers, confirmed, policy.anomaly.threshold)
+        yield from _checks(storage, table, ch, frame.height, violations, blockers, confirmed, policy.anomaly)
     yield MaterializeResult(
         asset_key=AssetKey("audience_exclusions"),
         metadata={"dagster/row_count": result.audience_exclusions.height, "dagster/column_schema": schema_of_frame(result.audience_exclusions),
@@ -141,7 +141,7 @@ def audiences(context: AssetExecutionContext, storage: LupaStorage):
     yield MaterializeResult(asset_key=AssetKey("audience_history"), metadata={"rows_for_day": history.height, "business_day": day.isoformat()})
 
 
-def _checks(storage, table, channel, size, violations, blockers, confirmed, threshold):
+def _checks(storage, table, channel, size, violations, blockers, confirmed, anomaly):
     broken = violations.filter(pl.col("table") == table) if violations.height else violations
     yield AssetCheckResult(
         asset_key=AssetKey(table), check_name="policy", passed=broken.height == 0,
@@ -156,9 +156,8 @@ def _checks(storage, table, channel, size, violations, blockers, confirmed, thre
     previous = read_published(storage.root, table)
     before = previous.height if previous is not None else None
     change = (size - before) / before if before else None
-    within = before is None or (before == 0 and size == 0) or (change is not None and abs(change) <= threshold)
     yield AssetCheckResult(
-        asset_key=AssetKey(table), check_name="size_anomaly", passed=bool(within or channel in confirmed),
+        asset_key=AssetKey(table), check_name="size_anomaly", passed=not anomaly.holds_back(before, size) or channel in confirmed,
         metadata={"size": size, "published_size": before if before is not None else "none", "change": round(change, 4) if change is not None else "n/a",
-                  "threshold": threshold, "confirmed_by_person": channel in confirmed},
+                  "threshold": anomaly.threshold, "min_change": anomaly.min_change, "confirmed_by_person": channel in confirmed},
     )

@@ -8,7 +8,7 @@ import pandera.polars as pa
 import polars as pl
 from dagster import AssetExecutionContext, AssetMaterialization, MaterializeResult, MetadataValue, asset
 
-from assets import core_tables
+from assets import core_tables, suppression
 from assets.calendar import run_business_day
 from assets.common import OWNERS, data_errors_fail_cleanly, business_days, io_retry, schema_of_frame, single_run
 from assets.ingest import INGEST_ASSET
@@ -155,7 +155,7 @@ def metering_daily(context: AssetExecutionContext, storage: LupaStorage) -> Mate
     keys = list(context.partition_keys) if context.has_partition_key_range else [context.partition_key]
     corrected = _corrected_days(storage, keys) - set(keys)
     targets = [dt.date.fromisoformat(k) for k in keys + sorted(corrected)]
-    rows_per_day = aggregate_days(readings_root(storage), daily_root(storage), targets, cutoff)
+    rows_per_day = aggregate_days(readings_root(storage), daily_root(storage), targets, cutoff, suppression.load(storage.warehouse_dir).points)
     written = sorted(daily_root(storage) / f"business_day={d.isoformat()}" / "part.parquet" for d, n in rows_per_day.items() if n)
     if written:
         check_frame(contracts.metering_daily, pl.read_parquet(written))

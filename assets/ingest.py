@@ -20,7 +20,7 @@ from assets.calendar import HELSINKI, run_business_day
 from assets.common import OWNERS, business_days, io_retry, data_errors_fail_cleanly, schema_of_contract, single_run
 from assets.landing import list_files, visible_cutoff
 from assets.ingestion import known_customer_ids, read_source, stored_conservation, write_source
-from assets.metering import ingest_delivery, manifest_root, quarantine_root, readings_root, stored_rows
+from assets.metering import ingest_deliveries, manifest_root, quarantine_root, readings_root, stored_rows
 from assets.reporting import conservation_result, counts_table, files_table, quarantine_rate_result
 from assets.storage import WAREHOUSE_POOL, LupaStorage
 from data_contracts import sources
@@ -76,7 +76,7 @@ def build_ingest_asset(contract: SourceContract, deps: tuple[str, ...] = ()):
                 ),
             },
             check_results=[
-                conservation_result(AssetKey(name), outcome.rows_read, outcome.rows_valid, outcome.rows_quarantined, per_file_ok),
+                conservation_result(AssetKey(name), outcome.rows_read, outcome.rows_valid, outcome.rows_quarantined, per_file_ok, outcome.rows_suppressed),
                 quarantine_rate_result(AssetKey(name), outcome.rows_read, outcome.rows_quarantined, storage.quarantine_rate_threshold),
             ],
         )
@@ -111,17 +111,18 @@ ingest_contacts = build_ingest_asset(sources.contacts)
 )
 @data_errors_fail_cleanly
 def metering_readings(context: AssetExecutionContext, storage: LupaStorage) -> MaterializeResult:
-    days = [d for d in (context.partition_keys if context.has_partition_key_range else [context.partition_key])]
-    read = valid = quarantined = 0
+    days = list(context.partition_keys) if context.has_partition_key_range else [context.partition_key]
+    read = valid = quarantined = suppressed = 0
     rules: dict[str, int] = {}
     files, corrected, missing = [], set(), []
     stored_ok = True
-    for key in days:
-        outcome = ingest_delivery(storage, business_days.time_window_for_partition_key(key).start.date())
+    outcomes = ingest_deliveries(storage, [dt.date.fromisoformat(k) for k in days])
+    for key, outcome in zip(days, outcomes):
         if outcome.file is None:
             missing.append(key)
             continue
         read, valid, quarantined = read + outcome.rows_read, valid + outcome.rows_valid, quarantined + outcome.rows_quarantined
+        suppressed += outcome.rows_suppressed
         for rule, n in outcome.rule_counts.items():
             rules[rule] = rules.get(rule, 0) + n
         stored_ok &= stored_rows(storage, outcome.delivered_on) == (outcome.rows_valid, outcome.rows_quarantined)
@@ -145,7 +146,7 @@ def metering_readings(context: AssetExecutionContext, storage: LupaStorage) -> M
             "manifests": MetadataValue.path(str(manifest_root(storage))),
         },
         check_results=[
-            conservation_result(AssetKey("metering_readings"), read, valid, quarantined, stored_ok),
+            conservation_result(AssetKey("metering_readings"), read, valid, quarantined, stored_ok, suppressed),
             quarantine_rate_result(AssetKey("metering_readings"), read, quarantined, storage.quarantine_rate_threshold),
         ],
     )

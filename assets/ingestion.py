@@ -14,6 +14,7 @@ import duckdb
 import polars as pl
 
 from assets.landing import LandingFile, LandingFileError, list_files, read_small_file, visible_cutoff
+from assets import suppression
 from assets.storage import LupaStorage, query, replace_table, scalar, table_exists
 from data_contracts.contract import SourceContract, check_frame
 
@@ -37,6 +38,8 @@ class FileOutcome:
     rows_read: int
     rows_valid: int
     rows_quarantined: int
+    #: rows of erased customers, dropped before anything is written (see assets/suppression.py)
+    rows_suppressed: int = 0
 
 
 @dataclass
@@ -58,6 +61,10 @@ class IngestOutcome:
     @property
     def rows_quarantined(self) -> int:
         return sum(f.rows_quarantined for f in self.files)
+
+    @property
+    def rows_suppressed(self) -> int:
+        return sum(f.rows_suppressed for f in self.files)
 
     def rule_counts(self) -> dict[str, int]:
         """Quarantined records per broken rule (a record breaking two rules counts under both)."""
@@ -98,6 +105,7 @@ def files_in_scope(storage: LupaStorage, contract: SourceContract, business_day:
 def read_source(storage: LupaStorage, contract: SourceContract, business_day: dt.date, context: dict | None = None) -> IngestOutcome:
     """Read and split every file in scope. Pure: writes nothing."""
     context = context or {}
+    erased = suppression.load(storage.warehouse_dir)
     outcome = IngestOutcome(contract.source, business_day)
     valid_parts, quarantine_parts = [], []
     for file in files_in_scope(storage, contract, business_day):
@@ -105,10 +113,13 @@ def read_source(storage: LupaStorage, contract: SourceContract, business_day: dt
         valid, quarantined = contract.split(batch.records, context)
         quarantined = pl.concat([quarantined, malformed_quarantine(batch.malformed, len(contract.header))])
         validate_contract(contract, valid, context)
+        before = valid.height + quarantined.height
+        valid, quarantined = erased.keep_rows(valid, ("customer_id", "personal_id")), erased.keep_raw(quarantined)
+        suppressed = before - valid.height - quarantined.height
         valid_parts.append(with_file(valid, file).rename({"_line": "line"}))
         quarantine_parts.append(with_file(quarantined, file).with_columns(pl.lit(file.source).alias("source")).select(list(QUARANTINE_SCHEMA)))
         outcome.files.append(
-            FileOutcome(contract.source, file.name, file.delivered_on, file.sha256(), batch.rows_read, valid.height, quarantined.height)
+            FileOutcome(contract.source, file.name, file.delivered_on, file.sha256(), batch.rows_read, valid.height, quarantined.height, suppressed)
         )
     typed = contract.typed_schema() | {"line": pl.Int64, "file": pl.String, "delivered_on": pl.Date}
     outcome.valid = pl.concat(valid_parts, how="vertical") if valid_parts else pl.DataFrame(schema=typed)
@@ -122,7 +133,7 @@ def read_source(storage: LupaStorage, contract: SourceContract, business_day: dt
 REGISTRY_DDL = """
 create table if not exists file_registry (
     source varchar, file_name varchar, sha256 varchar, delivered_on date,
-    rows_read bigint, rows_valid bigint, rows_quarantined bigint,
+    rows_read bigint, rows_valid bigint, rows_quarantined bigint, rows_suppressed bigint,
     primary key (source, file_name))
 """
 QUARANTINE_DDL = """
@@ -160,8 +171,8 @@ def write_source(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome) -> Non
         conn.unregister("_q")
         for f in outcome.files:
             conn.execute(
-                "insert or replace into file_registry values ($source, $file, $sha, $day, $r, $v, $q)",
-                {"source": f.source, "file": f.file, "sha": f.sha256, "day": f.delivered_on, "r": f.rows_read, "v": f.rows_valid, "q": f.rows_quarantined},
+                "insert or replace into file_registry values ($source, $file, $sha, $day, $r, $v, $q, $x)",
+                {"source": f.source, "file": f.file, "sha": f.sha256, "day": f.delivered_on, "r": f.rows_read, "v": f.rows_valid, "q": f.rows_quarantined, "x": f.rows_suppressed},
             )
         conn.execute("commit")
     except BaseException:
@@ -173,7 +184,7 @@ def stored_conservation(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome)
     """Per file, read back what was stored: rows read vs rows in the valid table + quarantine."""
     if not outcome.files:
         return pl.DataFrame(schema={"file": pl.String, "rows_read": pl.Int64, "stored_valid": pl.Int64, "stored_quarantined": pl.Int64})
-    read = pl.DataFrame({"file": [f.file for f in outcome.files], "rows_read": [f.rows_read for f in outcome.files]})
+    read = pl.DataFrame({"file": [f.file for f in outcome.files], "rows_read": [f.rows_read - f.rows_suppressed for f in outcome.files]})
     valid = query(conn, f'select file, count(*)::bigint as stored_valid from "{outcome.source}_valid" group by file')
     quarantined = query(
         conn, "select file, count(*)::bigint as stored_quarantined from quarantine where source = $s group by file", s=outcome.source

@@ -38,6 +38,9 @@ class LandingFileError(Exception):
         where = f"{file}, line {line}" if line is not None else file
         super().__init__(f"{where}: {expected}")
 
+    def __reduce__(self):  # survives the trip back from a worker process
+        return (LandingFileError, (self.file, self.line, self.expected))
+
 
 @dataclass(frozen=True)
 class LandingFile:

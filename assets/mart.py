@@ -53,11 +53,13 @@ def publish(
     tag: str,
     validate: Callable[[Path], None] | None = None,
     before_swap: Callable[[], None] | None = None,
+    keep_previous_exports: bool = True,
 ) -> dict[str, int]:
     """Build a complete new mart under a temporary name, validate it, then swap it in.
 
     `validate` gets the path of the new (closed) DuckDB file and raises to stop publication.
-    `before_swap` is a test seam to simulate a run killed at the last moment.
+    `before_swap` is a test seam to simulate a run killed at the last moment. An erasure passes
+    `keep_previous_exports=False`: the previous exports still hold the erased customer.
     """
     data_dir.mkdir(parents=True, exist_ok=True)
     staged_db = data_dir / f".marketing-{tag}.duckdb"
@@ -94,7 +96,7 @@ def publish(
     os.replace(staged_db, mart_path(data_dir))
     _swap_link(link, staged_exports)
     # keep the previous exports one more run: a reader that resolved the old link may still read them
-    _remove_old_exports(data_dir, keep={staged_exports.resolve(), previous})
+    _remove_old_exports(data_dir, keep={staged_exports.resolve(), previous if keep_previous_exports else None})
     return {name: frame.height for name, frame in tables.items()}
 
 

@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import multiprocessing
+import os
 import shutil
 from dataclasses import dataclass, field
+from concurrent.futures import ProcessPoolExecutor
+from itertools import repeat
 from pathlib import Path
 
 import polars as pl
@@ -21,6 +25,7 @@ import pyarrow.parquet as pq
 from assets.ingestion import malformed_quarantine, validate_contract
 from assets.metering_aggregate import aggregate_days
 from assets.landing import LandingFile, LandingFileError, iter_metering_chunks, list_files
+from assets import suppression
 from assets.storage import LupaStorage
 from data_contracts.sources import metering as METERING
 
@@ -36,6 +41,7 @@ class DeliveryOutcome:
     rows_read: int = 0
     rows_valid: int = 0
     rows_quarantined: int = 0
+    rows_suppressed: int = 0
     rule_counts: dict[str, int] = field(default_factory=dict)
     days_written: dict[str, int] = field(default_factory=dict)
 
@@ -89,7 +95,7 @@ def to_readings(valid: pl.DataFrame, file: LandingFile) -> pl.DataFrame:
 def _clear_delivery(storage: LupaStorage, delivery: dt.date) -> None:
     """Remove every part this delivery wrote before, so a re-run is idempotent."""
     tag = delivery.strftime("%Y%m%d")
-    for part in readings_root(storage).glob(f"business_day=*/delivery={tag}-*.parquet"):
+    for part in _delivery_parts(storage, delivery):
         part.unlink()
     for path in (quarantine_root(storage) / f"delivery={tag}.parquet", manifest_root(storage) / f"delivery={tag}.json"):
         path.unlink(missing_ok=True)
@@ -112,6 +118,7 @@ def ingest_delivery(storage: LupaStorage, business_day: dt.date, chunk_bytes: in
     staging.mkdir(parents=True)
     quarantined_parts = []
     counts: dict[str, int] = {}
+    erased = suppression.load(storage.warehouse_dir)
     try:
         for n, batch in enumerate(iter_metering_chunks(file, METERING, chunk_bytes=chunk_bytes)):
             valid, quarantined = METERING.split(batch.records)
@@ -119,10 +126,12 @@ def ingest_delivery(storage: LupaStorage, business_day: dt.date, chunk_bytes: in
                 validate_contract(METERING, valid, {})
             quarantined = pl.concat([quarantined, malformed_quarantine(batch.malformed, len(METERING.header))])
             quarantined_parts.append(quarantined)
+            readings = erased.keep_readings(to_readings(valid, file))
             outcome.rows_read += batch.rows_read
-            outcome.rows_valid += valid.height
+            outcome.rows_valid += readings.height
             outcome.rows_quarantined += quarantined.height
-            for (day,), part in to_readings(valid, file).partition_by("business_day", as_dict=True, include_key=False).items():
+            outcome.rows_suppressed += valid.height - readings.height
+            for (day,), part in readings.partition_by("business_day", as_dict=True, include_key=False).items():
                 key = day.isoformat()
                 counts[key] = counts.get(key, 0) + part.height
                 target = staging / f"business_day={key}"
@@ -153,21 +162,47 @@ def ingest_delivery(storage: LupaStorage, business_day: dt.date, chunk_bytes: in
     manifest.write_text(
         json.dumps(
             {"file": file.name, "sha256": outcome.sha256, "rows_read": outcome.rows_read, "rows_valid": outcome.rows_valid,
-             "rows_quarantined": outcome.rows_quarantined, "days_written": outcome.days_written},
+             "rows_quarantined": outcome.rows_quarantined, "rows_suppressed": outcome.rows_suppressed, "days_written": outcome.days_written},
             indent=1,
         )
     )
     return outcome
 
 
+def _ingest_in_worker(landing_dir: str, data_dir: str, business_day: dt.date) -> DeliveryOutcome:
+    return ingest_delivery(LupaStorage(landing_dir=landing_dir, data_dir=data_dir), business_day)
+
+
+def ingest_deliveries(storage: LupaStorage, days: list[dt.date], workers: int | None = None) -> list[DeliveryOutcome]:
+    """Ingest many deliveries (a history load) on every core: each writes only its own files.
+
+    Worker processes are spawned, not forked: polars' thread pool does not survive a fork.
+    """
+    workers = min(len(days), workers or os.cpu_count() or 1)
+    if workers <= 1:
+        return [ingest_delivery(storage, day) for day in days]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(_ingest_in_worker, repeat(storage.landing_dir), repeat(storage.data_dir), days))
+
+
 def aggregate_day(storage: LupaStorage, day: dt.date, cutoff: dt.date) -> int:
     """(Re)build one business day's per-point aggregate from every delivery up to `cutoff`."""
-    return aggregate_days(readings_root(storage), daily_root(storage), [day], cutoff)[day]
+    return aggregate_days(readings_root(storage), daily_root(storage), [day], cutoff, suppression.load(storage.warehouse_dir).points)[day]
+
+
+def _delivery_parts(storage: LupaStorage, delivered_on: dt.date) -> list[Path]:
+    """The Parquet parts a delivery wrote: its manifest says under which days; without one, search."""
+    tag = delivered_on.strftime("%Y%m%d")
+    manifest = manifest_root(storage) / f"delivery={tag}.json"
+    if manifest.exists():
+        days = json.loads(manifest.read_text())["days_written"]
+        return [p for d in days for p in (readings_root(storage) / f"business_day={d}").glob(f"delivery={tag}-*.parquet")]
+    return list(readings_root(storage).glob(f"business_day=*/delivery={tag}-*.parquet"))
 
 
 def stored_rows(storage: LupaStorage, delivered_on: dt.date) -> tuple[int, int]:
     """Rows actually stored for a delivery (valid, quarantined), read back from Parquet footers."""
     tag = delivered_on.strftime("%Y%m%d")
-    valid = sum(pq.read_metadata(p).num_rows for p in readings_root(storage).glob(f"business_day=*/delivery={tag}-*.parquet"))
+    valid = sum(pq.read_metadata(p).num_rows for p in _delivery_parts(storage, delivered_on))
     q = quarantine_root(storage) / f"delivery={tag}.parquet"
     return valid, pq.read_metadata(q).num_rows if q.exists() else 0

@@ -19,14 +19,16 @@ from assets.calendar import day_length_hours
 HOUR_COLUMNS = [f"kwh_h{h:02d}" for h in range(24)]
 
 
-def aggregate_sql(parts: list[str], days: list[dt.date], cutoff: dt.date) -> str:
+def aggregate_sql(parts: list[str], days: list[dt.date], cutoff: dt.date, suppress: bool = False) -> str:
     files = ", ".join(f"'{p}'" for p in parts)
     lengths = ", ".join(f"(date '{d.isoformat()}', {day_length_hours(d)})" for d in days)
     hours = ",\n           ".join(f"coalesce(sum(quantity_kwh) filter (where local_hour = {h}), 0)::double as kwh_h{h:02d}" for h in range(24))
     return f"""
     with latest as (
-        select * from read_parquet([{files}], hive_partitioning = true, hive_types = {{'business_day': date}})
+        select business_day, metering_point_id, start_utc, resolution, quantity_kwh, quality, local_hour
+        from read_parquet([{files}], hive_partitioning = true, hive_types = {{'business_day': date}}) r
         where delivery <= date '{cutoff.isoformat()}'
+        {"and not exists (select 1 from erased e where e.metering_point_id = r.metering_point_id and r.business_day between e.valid_from and coalesce(e.valid_to, date '9999-12-31'))" if suppress else ""}
         qualify row_number() over (partition by metering_point_id, start_utc order by delivery desc, line desc) = 1
     ),
     day_length(business_day, hours) as (values {lengths})
@@ -45,20 +47,37 @@ def aggregate_sql(parts: list[str], days: list[dt.date], cutoff: dt.date) -> str
     """
 
 
-def aggregate_days(readings_root: Path, daily_root: Path, days: list[dt.date], cutoff: dt.date) -> dict[dt.date, int]:
+def aggregate_days(
+    readings_root: Path, daily_root: Path, days: list[dt.date], cutoff: dt.date, erased_points: pl.DataFrame | None = None
+) -> dict[dt.date, int]:
     """(Re)build `daily/business_day=D/part.parquet` for each day; returns rows per day.
 
-    A day with no readings left has its aggregate removed, so it never shows stale numbers.
+    Readings of an erased customer's point periods (`erased_points`) are filtered out of the read
+    until the retention compaction removes them physically. A day with no readings left has its
+    aggregate removed, so it never shows stale numbers.
     """
+    suppress = erased_points is not None and not erased_points.is_empty()
     days = sorted(set(days))
+    rows: dict[dt.date, int] = {}
+    conn = duckdb.connect()
+    try:
+        if suppress:
+            conn.register("erased", erased_points)
+        for start in range(0, len(days), DAYS_PER_QUERY):
+            batch = days[start : start + DAYS_PER_QUERY]
+            rows |= _aggregate_batch(conn, readings_root, daily_root, batch, cutoff, suppress)
+    finally:
+        conn.close()
+    return rows
+
+
+#: days per DuckDB query: one month of a large retailer's readings keeps memory bounded
+DAYS_PER_QUERY = 31
+
+
+def _aggregate_batch(conn, readings_root: Path, daily_root: Path, days: list[dt.date], cutoff: dt.date, suppress: bool) -> dict[dt.date, int]:
     parts = [str(p) for d in days for p in sorted((readings_root / f"business_day={d.isoformat()}").glob("*.parquet"))]
-    frame = pl.DataFrame()
-    if parts:
-        conn = duckdb.connect()
-        try:
-            frame = conn.sql(aggregate_sql(parts, days, cutoff)).pl()
-        finally:
-            conn.close()
+    frame = conn.sql(aggregate_sql(parts, days, cutoff, suppress)).pl() if parts else pl.DataFrame()
     by_day = frame.partition_by("business_day", as_dict=True) if frame.height else {}
     rows: dict[dt.date, int] = {}
     for day in days:

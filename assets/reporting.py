@@ -35,12 +35,13 @@ def coverage(first: dt.date | None, last: dt.date | None) -> MetadataValue:
     return MetadataValue.text(f"{first} … {last}" if first else "empty")
 
 
-def conservation_result(asset_key, read: int, valid: int, quarantined: int, per_file_ok: bool = True) -> AssetCheckResult:
+def conservation_result(asset_key, read: int, valid: int, quarantined: int, per_file_ok: bool = True, suppressed: int = 0) -> AssetCheckResult:
+    """rows read = valid + quarantined + suppressed (rows of erased customers, dropped on purpose)."""
     return AssetCheckResult(
         asset_key=asset_key,
         check_name="conservation",
-        passed=bool(read == valid + quarantined and per_file_ok),
-        metadata={"rows_read": read, "rows_valid": valid, "rows_quarantined": quarantined},
+        passed=bool(read == valid + quarantined + suppressed and per_file_ok),
+        metadata={"rows_read": read, "rows_valid": valid, "rows_quarantined": quarantined, "rows_suppressed_after_erasure": suppressed},
     )
 
 

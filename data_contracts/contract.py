@@ -85,33 +85,11 @@ class SourceContract:
     # ---- the split -------------------------------------------------------------------------
     def field_rules(self) -> list[tuple[str, str, pl.Expr]]:
         """(code, detail, broken-expression) for every field-level rule, on raw text columns."""
-        out: list[tuple[str, str, pl.Expr]] = []
-        for f in self.fields:
-            raw = pl.col(f.name)
-            present = raw.is_not_null() & (raw != "")
-            if f.required:
-                out.append((f"{f.name}_missing", f"{f.name} is required", ~present.fill_null(False)))
-            if f.kind != "str":
-                parsed = PARSERS[f.kind][1](raw)
-                out.append((f"{f.name}_unparsable", f"{f.name} is not a valid {f.kind.replace('_', ' ')}", present & parsed.is_null()))
-            if f.allowed is not None:
-                out.append((f"{f.name}_unknown_code", f"{f.name} must be one of {', '.join(f.allowed)}", present & ~raw.is_in(list(f.allowed))))
-            if f.pattern is not None:
-                out.append((f"{f.name}_format", f"{f.name} must match {f.pattern}", present & ~raw.str.contains(f.pattern)))
-            if f.min_value is not None:
-                parsed = PARSERS[f.kind][1](raw)
-                out.append((f"{f.name}_out_of_range", f"{f.name} must be >= {f.min_value:g}", present & (parsed < f.min_value).fill_null(False)))
-        return out
+        return [rule for f in self.fields for rule in _field_rules(f)]
 
     def validator_rules(self) -> list[tuple[str, pl.Expr]]:
         """Identifier validators: one expression per field that yields the broken rule code or null."""
-        out = []
-        for f in self.fields:
-            if f.validator is not None:
-                raw = pl.col(f.name)
-                present = raw.is_not_null() & (raw != "")
-                out.append((f.name, pl.when(present).then(map_distinct(raw, f.validator, pl.String()))))
-        return out
+        return [(f.name, _validator_rule(f)) for f in self.fields if f.validator is not None]
 
     def parse(self, raw: pl.LazyFrame) -> pl.LazyFrame:
         """Typed columns `<name>` replace the text; the text stays as `_raw_<name>` for the rules."""
@@ -133,14 +111,48 @@ class SourceContract:
         checks: list[tuple[str | None, pl.Expr]] = [(code, expr) for code, _, expr in self.field_rules()]
         checks += [(None, expr) for _, expr in self.validator_rules()]  # yields the code itself
         details = {code: detail for code, detail, _ in self.field_rules()} | {r.code: r.detail for r in self.rules}
-        as_code = [pl.when(expr.fill_null(False)).then(pl.lit(code)) if code else expr for code, expr in checks]
+        as_code = [_as_code(code, expr) for code, expr in checks]
         # typed rules may look across rows (duplicates), so they are evaluated on the whole batch
         typed_flags = [r.broken(context).fill_null(False).alias(f"_rule_{r.code}") for r in self.rules]
+        # Field rules and parsing look at one value at a time. Where they are costly (parsing,
+        # patterns, identifier validators) they run once per distinct value and are joined back:
+        # a metering batch has ~100 distinct start times and a few thousand distinct quantities
+        # in a million rows. Cheap rules (required, allowed codes) run on the column directly.
+        broken_parts: list[pl.Expr] = []
+        typed: list[pl.Expr] = []
+        per_value_plans: list[pl.LazyFrame] = []
+        for f in self.fields:
+            codes = [_as_code(code, expr) for code, _, expr in _field_rules(f)]
+            if f.validator is not None:
+                codes.append(_validator_rule(f))
+            broken = pl.any_horizontal([c.is_not_null() for c in codes]).fill_null(False) if codes else pl.lit(False)
+            parsed = PARSERS[f.kind][1](pl.when(pl.col(f.name) != "").then(pl.col(f.name)))
+            if f.kind != "str" or f.pattern is not None or f.validator is not None:
+                per_value = raw.lazy().select(pl.col(f.name).unique()).with_columns(
+                    broken.alias(f"_broken_{f.name}"), parsed.alias(f"_typed_{f.name}")
+                )
+                # join on the one column only, so the other columns are not gathered again
+                per_value_plans.append(
+                    raw.lazy()
+                    .select(f.name)
+                    .join(per_value, on=f.name, how="left", maintain_order="left", nulls_equal=True)
+                    .select(f"_broken_{f.name}", f"_typed_{f.name}")
+                )
+                broken_parts.append(pl.col(f"_broken_{f.name}"))
+                typed.append(pl.col(f"_typed_{f.name}").alias(f.name))
+            else:
+                broken_parts.append(broken)
+                typed.append(parsed.alias(f.name))
+        frame = raw.lazy()
+        if per_value_plans:
+            frame = pl.concat([raw, *pl.collect_all(per_value_plans)], how="horizontal").lazy()
+        helpers = [f"_{kind}_{f.name}" for f in self.fields for kind in ("broken", "typed")]
         # raw-text rules first (on the delivered text), then the typed rules on the parsed columns
         frame = (
-            raw.lazy()
-            .with_columns(pl.any_horizontal([c.is_not_null() for c in as_code]).fill_null(False).alias("_raw_broken"))
-            .pipe(self.parse)
+            frame.with_columns(pl.any_horizontal(broken_parts).fill_null(False).alias("_raw_broken"))
+            .with_columns(*[pl.col(f.name).alias(f"_raw_{f.name}") for f in self.fields])
+            .with_columns(typed)
+            .drop(helpers, strict=False)
             .with_columns(typed_flags)
             .with_columns(
                 pl.any_horizontal([pl.col("_raw_broken")] + [pl.col(f"_rule_{r.code}") for r in self.rules]).alias("_broken")
@@ -148,8 +160,8 @@ class SourceContract:
             .collect()
         )
         keep = [f.name for f in self.fields] + [c for c in raw.columns if c.startswith("_")]
-        valid = frame.filter(~pl.col("_broken")).select(keep)
         bad = frame.filter(pl.col("_broken"))
+        valid = frame.select(keep) if bad.is_empty() else frame.select(*keep, "_broken").filter(~pl.col("_broken")).drop("_broken")
         if bad.is_empty():
             empty = {"line": pl.Int64, "rule": pl.String, "detail": pl.String, "raw": pl.String}
             return valid, pl.DataFrame(schema=empty)
@@ -194,6 +206,37 @@ class SourceContract:
             if r.typed
         ]
         return pa.DataFrameSchema(columns, checks=frame_checks, name=self.source, strict=False, coerce=False)
+
+
+def _field_rules(f: Field) -> list[tuple[str, str, pl.Expr]]:
+    """(code, detail, broken-expression) for the field-level rules of one field, on its raw text."""
+    out: list[tuple[str, str, pl.Expr]] = []
+    raw = pl.col(f.name)
+    present = raw.is_not_null() & (raw != "")
+    if f.required:
+        out.append((f"{f.name}_missing", f"{f.name} is required", ~present.fill_null(False)))
+    if f.kind != "str":
+        parsed = PARSERS[f.kind][1](raw)
+        out.append((f"{f.name}_unparsable", f"{f.name} is not a valid {f.kind.replace('_', ' ')}", present & parsed.is_null()))
+    if f.allowed is not None:
+        out.append((f"{f.name}_unknown_code", f"{f.name} must be one of {', '.join(f.allowed)}", present & ~raw.is_in(list(f.allowed))))
+    if f.pattern is not None:
+        out.append((f"{f.name}_format", f"{f.name} must match {f.pattern}", present & ~raw.str.contains(f.pattern)))
+    if f.min_value is not None:
+        parsed = PARSERS[f.kind][1](raw)
+        out.append((f"{f.name}_out_of_range", f"{f.name} must be >= {f.min_value:g}", present & (parsed < f.min_value).fill_null(False)))
+    return out
+
+
+def _validator_rule(f: Field) -> pl.Expr:
+    raw = pl.col(f.name)
+    present = raw.is_not_null() & (raw != "")
+    return pl.when(present).then(map_distinct(raw, f.validator, pl.String()))  # type: ignore[arg-type]
+
+
+def _as_code(code: str | None, expr: pl.Expr) -> pl.Expr:
+    """The rule code where `expr` is True (field rules), or `expr` itself when it yields the code."""
+    return pl.when(expr.fill_null(False)).then(pl.lit(code)) if code else expr
 
 
 class ContractViolation(Exception):

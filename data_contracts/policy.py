@@ -173,6 +173,16 @@ class RenewalPolicy(_Model):
 
 class AnomalyPolicy(_Model):
     threshold: float = Field(gt=0, le=10)
+    #: a change of fewer customers than this is never an anomaly (tiny audiences swing by percent)
+    min_change: int = Field(default=0, ge=0)
+
+    def holds_back(self, published: int | None, size: int) -> bool:
+        """True when moving from the published size to `size` needs a person's confirmation."""
+        if published is None or abs(size - published) < self.min_change:
+            return False
+        if published == 0:
+            return size > 0
+        return abs(size - published) / published > self.threshold
 
 
 class RetentionPeriod(_Model):

@@ -140,6 +140,24 @@ def cmd_resolve_quarantine(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_erase(args: argparse.Namespace) -> int:
+    from pipelines.definitions import storage_resource
+    from pipelines.erasure import UnknownCustomer, erase
+
+    try:
+        record = erase(storage_resource(load_settings()), args.customer_id, dt.date.today())
+    except UnknownCustomer as exc:
+        print(f"lupa: {exc}", file=sys.stderr)
+        return 1
+    print(f"erased {args.customer_id}: {sum(record['rows_removed'].values()):,} rows removed from "
+          f"{len(record['rows_removed'])} tables, {record['metering_point_periods_suppressed']} metering point period(s) suppressed")
+    for table, n in record["rows_removed"].items():
+        print(f"  {table:<36}{n:>8,}")
+    print(f"kept: {record['kept']['invoices_retained']} invoice(s) in the restricted invoices_retained table — {record['kept']['basis']}")
+    print("a suppression record (pseudonym and date) keeps re-delivered or backfilled data from bringing the customer back")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lupa", description="Lupa: consent-aware segmentation and marketing audiences")
     sub = p.add_subparsers(dest="command", required=True)
@@ -177,6 +195,10 @@ def parser() -> argparse.ArgumentParser:
     resolve.add_argument("line", type=int)
     resolve.add_argument("--note", required=True, help="how it was handled (e.g. re-delivered in asml_20261126.csv)")
     resolve.set_defaults(fn=cmd_resolve_quarantine)
+
+    erase_cmd = sub.add_parser("erase", help="erase a customer from every zone (GDPR Art. 17), keeping only what the law requires")
+    erase_cmd.add_argument("--customer-id", required=True)
+    erase_cmd.set_defaults(fn=cmd_erase)
 
     summary = sub.add_parser("summary", help="print rows per source, quarantine per rule and where the data is")
     summary.set_defaults(fn=cmd_summary)

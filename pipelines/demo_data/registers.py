@@ -122,8 +122,9 @@ def asml_entries(world: World, seed: int) -> list[AsmlEntry]:
         first = fake.first_name_female() if female else fake.first_name_male()
         a = addr.make("apartment" if rng.random() < 0.6 else "detached_house")
         reg = dt.date(2008, 1, 1) + dt.timedelta(days=int(rng.integers(0, (win.end - dt.date(2008, 1, 1)).days)))
+        exp = expiry(reg, "mail")
         out.append(AsmlEntry("mail", first, fake.last_name(), a.street, a.postal_code, "", reg,
-                             expiry(reg, "mail"), -1))
+                             exp if exp is None or exp >= reg else None, -1))
     for _ in range(2 * n_phone + 3):
         _, e164 = make_phone(rng, "", "mobile")
         reg = dt.date(2015, 1, 1) + dt.timedelta(days=int(rng.integers(0, (win.end - dt.date(2015, 1, 1)).days)))

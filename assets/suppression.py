@@ -1,0 +1,106 @@
+"""Erased customers stay erased: suppression records applied wherever data enters.
+
+An erasure leaves only keyed pseudonyms (HMAC-SHA256 with LUPA_PSEUDONYM_KEY) of the customer id
+and identity code, the erasure date, and the metering point periods whose readings belonged to the
+customer. Ingestion drops matching rows before anything is written, so a later snapshot, a
+re-delivered file or a backfill of old days can never bring the customer back. The records live
+as small Parquet files, not in warehouse.duckdb, so parallel metering workers read them without
+taking the warehouse lock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import polars as pl
+
+from data_contracts.identifiers import map_distinct
+
+SUBJECTS_SCHEMA = {"pseudonym": pl.String, "erased_on": pl.Date}
+POINTS_SCHEMA = {"metering_point_id": pl.String, "valid_from": pl.Date, "valid_to": pl.Date, "erased_on": pl.Date}
+
+
+def _key() -> bytes:
+    key = os.environ.get("LUPA_PSEUDONYM_KEY")
+    if not key:
+        raise RuntimeError("LUPA_PSEUDONYM_KEY is not set (pipelines.settings.load_settings provides it)")
+    return key.encode()
+
+
+@lru_cache(maxsize=None)
+def _pseudonym(key: bytes, value: str) -> str:
+    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+
+
+def pseudonym(value: str) -> str:
+    """Keyed pseudonym of an identifier; without the key it cannot be reversed or recomputed."""
+    return _pseudonym(_key(), value)
+
+
+@dataclass(frozen=True)
+class Suppressions:
+    subjects: frozenset[str]
+    points: pl.DataFrame
+
+    @property
+    def empty(self) -> bool:
+        return not self.subjects and self.points.is_empty()
+
+    def keep_rows(self, frame: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
+        """Drop rows whose value in any of `columns` belongs to an erased customer."""
+        if not self.subjects or frame.is_empty():
+            return frame
+        erased = [map_distinct(pl.col(c), lambda v: pseudonym(v) in self.subjects, pl.Boolean()).fill_null(False) for c in columns if c in frame.columns]
+        return frame.filter(~pl.any_horizontal(erased)) if erased else frame
+
+    def keep_raw(self, quarantine: pl.DataFrame) -> pl.DataFrame:
+        """Quarantined records: drop those with any field that is an erased customer's identifier."""
+        if not self.subjects or quarantine.is_empty():
+            return quarantine
+        hit = quarantine["raw"].map_elements(lambda raw: any(pseudonym(f.strip()) in self.subjects for f in raw.split(";") if f.strip()), return_dtype=pl.Boolean)
+        return quarantine.filter(~hit)
+
+    def keep_readings(self, readings: pl.DataFrame, day_column: str = "business_day") -> pl.DataFrame:
+        """Drop readings of a metering point inside an erased customer's contract period."""
+        if self.points.is_empty() or readings.is_empty():
+            return readings
+        periods = self.points.select("metering_point_id", "valid_from", "valid_to")
+        flagged = readings.with_row_index("_row").join(periods, on="metering_point_id", how="inner").filter(
+            (pl.col(day_column) >= pl.col("valid_from")) & (pl.col("valid_to").is_null() | (pl.col(day_column) <= pl.col("valid_to")))
+        )
+        return readings.with_row_index("_row").join(flagged.select("_row").unique(), on="_row", how="anti").drop("_row")
+
+
+def suppression_dir(warehouse_dir: Path) -> Path:
+    return warehouse_dir / "suppressions"
+
+
+def load(warehouse_dir: Path) -> Suppressions:
+    folder = suppression_dir(warehouse_dir)
+    subjects = pl.read_parquet(folder / "subjects.parquet") if (folder / "subjects.parquet").exists() else pl.DataFrame(schema=SUBJECTS_SCHEMA)
+    points = pl.read_parquet(folder / "points.parquet") if (folder / "points.parquet").exists() else pl.DataFrame(schema=POINTS_SCHEMA)
+    return Suppressions(frozenset(subjects["pseudonym"].to_list()), points)
+
+
+def add(warehouse_dir: Path, identifiers: list[str], points: pl.DataFrame, erased_on: dt.date) -> None:
+    """Append suppression records (replacing the files atomically)."""
+    folder = suppression_dir(warehouse_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
+    existing = folder / "subjects.parquet"
+    subjects = pl.concat([
+        pl.read_parquet(existing) if existing.exists() else pl.DataFrame(schema=SUBJECTS_SCHEMA),
+        pl.DataFrame({"pseudonym": [pseudonym(i) for i in identifiers], "erased_on": [erased_on] * len(identifiers)}, schema=SUBJECTS_SCHEMA),
+    ]).unique("pseudonym", keep="first").sort("pseudonym")
+    new_points = pl.concat([load(warehouse_dir).points, points.select(list(POINTS_SCHEMA)).cast(POINTS_SCHEMA)]).unique().sort("metering_point_id", "valid_from")
+    for name, frame in (("subjects", subjects), ("points", new_points)):
+        tmp = folder / f".{name}.parquet.tmp"
+        frame.write_parquet(tmp)
+        os.chmod(tmp, 0o600)
+        tmp.replace(folder / f"{name}.parquet")
