@@ -16,6 +16,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+SHARED_DIR, SHARED_FILE = 0o755, 0o644
+
 #: tables that get a CSV export for mailing houses (UTF-8 with BOM, `;`-separated: Finnish Excel)
 CSV_TABLES = ("audience_email", "audience_sms", "audience_letter", "audience_phone", "renewal_offers")
 
@@ -91,6 +93,7 @@ def publish(
         shutil.rmtree(staged_exports, ignore_errors=True)
         raise
     _fsync(staged_db)
+    _share(data_dir, staged_db, staged_exports)
     link = exports_link(data_dir)
     previous = link.resolve() if link.is_symlink() else None
     os.replace(staged_db, mart_path(data_dir))
@@ -98,6 +101,15 @@ def publish(
     # keep the previous exports one more run: a reader that resolved the old link may still read them
     _remove_old_exports(data_dir, keep={staged_exports.resolve(), previous if keep_previous_exports else None})
     return {name: frame.height for name, frame in tables.items()}
+
+
+def _share(data_dir: Path, db: Path, exports: Path) -> None:
+    """The mart is meant to be read by marketers: world-readable, unlike every other zone."""
+    for folder in (data_dir, exports.parent, exports):
+        os.chmod(folder, SHARED_DIR)
+    os.chmod(db, SHARED_FILE)
+    for path in exports.iterdir():
+        os.chmod(path, SHARED_FILE)
 
 
 def _fsync(path: Path) -> None:

@@ -1,6 +1,7 @@
 """Segments layer: fit (or refit) the segmentation, keep ids stable, name the segments, show them."""
 
 import datetime as dt
+import os
 
 import polars as pl
 from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, MetadataValue, multi_asset
@@ -66,6 +67,8 @@ def segments(context: AssetExecutionContext, storage: LupaStorage):
     report = build_report(result, features, monthly)
     report_path = storage.reports_dir / "segment_report.html"
     report_path.write_text(report["html"], encoding="utf-8")
+    os.chmod(report_path.parent, 0o755)  # aggregates only: shared with marketers like the mart
+    os.chmod(report_path, 0o644)
     with storage.analytics() as conn:
         replace_table(conn, "customer_segments", result.customer_segments)
         replace_table(conn, "segment_catalogue", result.segment_catalogue)

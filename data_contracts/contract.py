@@ -91,6 +91,22 @@ class SourceContract:
         """Identifier validators: one expression per field that yields the broken rule code or null."""
         return [(f.name, _validator_rule(f)) for f in self.fields if f.validator is not None]
 
+    def _raw_codes_on_typed(self) -> list[pl.Expr]:
+        """The field rules and validators as code-or-null expressions, for `split`: the same rules as
+        `field_rules`, except that a rule on the parsed value reads the column `_typed_<name>`."""
+        out = []
+        for f in self.fields:
+            raw = pl.col(f.name)
+            present = raw.is_not_null() & (raw != "")
+            typed = pl.col(f"_typed_{f.name}")
+            for code, _, expr in _field_rules(f):
+                if code == f"{f.name}_unparsable":
+                    expr = present & typed.is_null()
+                elif code == f"{f.name}_out_of_range":
+                    expr = present & (typed < f.min_value).fill_null(False)
+                out.append(_as_code(code, expr))
+        return out + [expr for _, expr in self.validator_rules()]
+
     def parse(self, raw: pl.LazyFrame) -> pl.LazyFrame:
         """Typed columns `<name>` replace the text; the text stays as `_raw_<name>` for the rules."""
         return raw.with_columns(
@@ -114,45 +130,18 @@ class SourceContract:
         as_code = [_as_code(code, expr) for code, expr in checks]
         # typed rules may look across rows (duplicates), so they are evaluated on the whole batch
         typed_flags = [r.broken(context).fill_null(False).alias(f"_rule_{r.code}") for r in self.rules]
-        # Field rules and parsing look at one value at a time. Where they are costly (parsing,
-        # patterns, identifier validators) they run once per distinct value and are joined back:
-        # a metering batch has ~100 distinct start times and a few thousand distinct quantities
-        # in a million rows. Cheap rules (required, allowed codes) run on the column directly.
-        broken_parts: list[pl.Expr] = []
-        typed: list[pl.Expr] = []
-        per_value_plans: list[pl.LazyFrame] = []
-        for f in self.fields:
-            codes = [_as_code(code, expr) for code, _, expr in _field_rules(f)]
-            if f.validator is not None:
-                codes.append(_validator_rule(f))
-            broken = pl.any_horizontal([c.is_not_null() for c in codes]).fill_null(False) if codes else pl.lit(False)
-            parsed = PARSERS[f.kind][1](pl.when(pl.col(f.name) != "").then(pl.col(f.name)))
-            if f.kind != "str" or f.pattern is not None or f.validator is not None:
-                per_value = raw.lazy().select(pl.col(f.name).unique()).with_columns(
-                    broken.alias(f"_broken_{f.name}"), parsed.alias(f"_typed_{f.name}")
-                )
-                # join on the one column only, so the other columns are not gathered again
-                per_value_plans.append(
-                    raw.lazy()
-                    .select(f.name)
-                    .join(per_value, on=f.name, how="left", maintain_order="left", nulls_equal=True)
-                    .select(f"_broken_{f.name}", f"_typed_{f.name}")
-                )
-                broken_parts.append(pl.col(f"_broken_{f.name}"))
-                typed.append(pl.col(f"_typed_{f.name}").alias(f.name))
-            else:
-                broken_parts.append(broken)
-                typed.append(parsed.alias(f.name))
-        frame = raw.lazy()
-        if per_value_plans:
-            frame = pl.concat([raw, *pl.collect_all(per_value_plans)], how="horizontal").lazy()
-        helpers = [f"_{kind}_{f.name}" for f in self.fields for kind in ("broken", "typed")]
-        # raw-text rules first (on the delivered text), then the typed rules on the parsed columns
+        # Each column is parsed once; the field rules that need the parsed value (unparsable, out of
+        # range) read it from `_typed_<name>` instead of parsing the text again. On a present value
+        # (not null, not empty) that is exactly the value the rule would parse itself.
         frame = (
-            frame.with_columns(pl.any_horizontal(broken_parts).fill_null(False).alias("_raw_broken"))
+            raw.lazy()
+            .with_columns(
+                PARSERS[f.kind][1](pl.when(pl.col(f.name) != "").then(pl.col(f.name))).alias(f"_typed_{f.name}") for f in self.fields
+            )
+            .with_columns(pl.any_horizontal([c.is_not_null() for c in self._raw_codes_on_typed()]).fill_null(False).alias("_raw_broken"))
             .with_columns(*[pl.col(f.name).alias(f"_raw_{f.name}") for f in self.fields])
-            .with_columns(typed)
-            .drop(helpers, strict=False)
+            .with_columns(*[pl.col(f"_typed_{f.name}").alias(f.name) for f in self.fields])
+            .drop([f"_typed_{f.name}" for f in self.fields])
             .with_columns(typed_flags)
             .with_columns(
                 pl.any_horizontal([pl.col("_raw_broken")] + [pl.col(f"_rule_{r.code}") for r in self.rules]).alias("_broken")

@@ -11,6 +11,7 @@ The `*_expr` helpers run a validator once per distinct value and join the result
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from functools import lru_cache
 
@@ -28,8 +29,9 @@ CENTURY_SIGNS = {
     "A": 2000, "B": 2000, "C": 2000, "D": 2000, "E": 2000, "F": 2000,
 }
 
-#: Pattern that finds anything shaped like a henkilötunnus inside free text (privacy scans).
-HETU_PATTERN = r"\b[0-3]\d[01]\d\d\d[-+A-FU-Y]\d{3}[0-9A-Y]\b"
+#: Anything shaped like a henkilötunnus (a real day and month, a century sign, a check character
+#: from the official alphabet), case-insensitive: the privacy scans and published contracts use it.
+HETU_PATTERN = r"(?i)(0[1-9]|[12][0-9]|3[01])(0[1-9]|1[0-2])[0-9]{2}[-+A-FU-Y][0-9]{3}[0-9A-FHJ-NPR-Y]"
 
 
 def personal_id_problem(value: str) -> str | None:
@@ -124,7 +126,20 @@ def map_distinct(column: pl.Expr, fn: Callable[[str], object], return_dtype: pl.
     def apply(series: pl.Series) -> pl.Series:
         distinct = series.drop_nulls().unique()
         values = vectorised(distinct).cast(return_dtype) if vectorised else pl.Series([fn(v) for v in distinct], dtype=return_dtype)
-        mapping = pl.DataFrame({"key": distinct, "value": values})
-        return series.to_frame("key").join(mapping, on="key", how="left", maintain_order="left")["value"]
+        # a hash lookup per row, as the left join it replaces, without materialising a frame
+        return series.replace_strict(distinct, values, default=None, return_dtype=return_dtype).rename("value")
 
     return column.map_batches(apply, return_dtype=return_dtype)
+
+
+def find_personal_ids(text: str) -> list[str]:
+    """Identity codes in free text: the pattern, confirmed by the check character.
+
+    The check character rules out look-alikes such as a timestamp's '101126+0000'.
+    """
+    found = []
+    for match in re.finditer(HETU_PATTERN, text):
+        candidate = match.group(0).upper()
+        if hetu.is_valid(candidate, allow_temporary=True):
+            found.append(candidate)
+    return found

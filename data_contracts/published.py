@@ -25,6 +25,7 @@ from .audience_rules import (
     renewal_columns,
     renewal_contact_fields,
 )
+from .identifiers import HETU_PATTERN
 from .policy import CHANNELS, REASON_CODES, RENEWAL_CHANNELS, RENEWAL_NO_CHANNEL, MarketingPolicy, load_policy
 
 __all__ = [
@@ -42,7 +43,6 @@ __all__ = [
 
 #: DDMMYY, a century sign (+ - A-F U-Y), a 3-digit individual number and a check character.
 #: Case-insensitive and unanchored: anything shaped like a henkilötunnus inside any value fails.
-HETU_PATTERN = r"(?i)(0[1-9]|[12][0-9]|3[01])(0[1-9]|1[0-2])[0-9]{2}[-+A-FU-Y][0-9]{3}[0-9A-FHJ-NPR-Y]"
 
 CUSTOMER_ID_PATTERN = r"^C[0-9]{7}$"
 LANGUAGES = ("fi", "sv", "en")

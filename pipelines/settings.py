@@ -52,6 +52,9 @@ def load_settings() -> Settings:
         raise ConfigurationError(f"LUPA_ENV must be one of {', '.join(ENVIRONMENTS)}")
     var_dir = _path("LUPA_VAR_DIR", REPO / "var")
     settings = Settings(env, _path("LUPA_LANDING_DIR", var_dir / "landing"), _path("LUPA_DATA_DIR", var_dir / "data"), var_dir)
+    # Everything the pipeline writes is owner-only unless it is deliberately shared (the mart and
+    # the segment report chmod themselves); worker processes inherit the mask.
+    os.umask(0o077)
     os.environ.setdefault("DAGSTER_HOME", str(REPO))
     os.environ.setdefault("LUPA_DAGSTER_STORAGE", str(var_dir / "dagster"))
     os.environ.setdefault("LUPA_DAGSTER_COMPUTE_LOGS", str(var_dir / "dagster" / "compute_logs"))

@@ -1,0 +1,121 @@
+"""After a full pipeline run on generated data, no personal data is anywhere it does not belong.
+
+Scanned: everything Dagster stored (event log messages and metadata, run config and tags, asset
+check results, captured stdout/stderr), every published file, and the zone permissions.
+"""
+
+import datetime as dt
+import os
+import stat
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+from dagster import DagsterInstance, EventRecordsFilter, DagsterEventType
+
+from assets.calendar import BUSINESS_DAY_TAG
+from data_contracts.identifiers import find_personal_ids
+from pipelines.definitions import build_defs
+from pipelines.demo_data import generate_landing_zone
+from tests.dagster_helpers import storage_for
+
+END = dt.date(2026, 11, 24)
+SCANNED_KINDS = ("personal_id", "email", "phone", "phone_e164", "street_address")
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("privacy")
+    storage = storage_for(root)
+    generate_landing_zone(Path(storage.landing_dir), customers=150, days=200, end=END, seed=7, truth_dir=root / "truth")
+    (root / "dagster").mkdir()
+    instance = DagsterInstance.local_temp(str(root / "dagster"))
+    defs = build_defs(resource_overrides={"storage": storage})
+    tags_range = {"dagster/asset_partition_range_start": (END - dt.timedelta(days=199)).isoformat(),
+                  "dagster/asset_partition_range_end": END.isoformat(), BUSINESS_DAY_TAG: END.isoformat()}
+    assert defs.resolve_job_def("metering_job").execute_in_process(instance=instance, tags=tags_range).success
+    assert defs.resolve_job_def("daily_job").execute_in_process(instance=instance, partition_key=END.isoformat(), tags={BUSINESS_DAY_TAG: END.isoformat()}).success
+    pii = pl.read_csv(root / "truth" / "pii.csv", separator=";", infer_schema=False)
+    values = sorted({v for k, v in pii.select("kind", "value").rows() if k in SCANNED_KINDS and v and len(v) >= 6})
+    yield storage, instance, root, values
+    instance.dispose()
+
+
+def _hits(text: str, values: list[str]) -> list[str]:
+    return [v for v in values if v in text]
+
+
+def test_the_generated_people_are_really_in_the_data(pipeline_run):
+    storage, _, _, values = pipeline_run
+    conn = duckdb.connect(str(storage.warehouse_path), read_only=True)
+    try:
+        text = conn.sql("select * from customers").pl().write_csv()
+    finally:
+        conn.close()
+    assert len(_hits(text, values)) > 100  # the scan below would catch them if they leaked
+
+
+def test_dagster_event_log_run_config_tags_and_checks_hold_no_personal_data(pipeline_run):
+    _, instance, _, values = pipeline_run
+    chunks = []
+    for run in instance.get_runs():
+        chunks += [repr(run.run_config), repr(run.tags)]
+        for entry in instance.all_logs(run.run_id):
+            chunks.append(entry.user_message or "")
+            if entry.dagster_event is not None:
+                chunks.append(repr(entry.dagster_event.event_specific_data))
+    checks = instance.get_event_records(EventRecordsFilter(event_type=DagsterEventType.ASSET_CHECK_EVALUATION))
+    chunks += [repr(r.event_log_entry.dagster_event.event_specific_data) for r in checks]
+    assert checks, "asset check results were recorded"
+    text = "\n".join(chunks)
+    assert "ASSET_MATERIALIZATION" in text or "rows_read" in text
+    assert _hits(text, values) == []
+    assert find_personal_ids(text) == []
+
+
+def test_captured_stdout_and_stderr_hold_no_personal_data(pipeline_run):
+    _, _, root, values = pipeline_run
+    logs = [p for p in (root / "dagster").rglob("*") if p.is_file() and p.suffix in (".out", ".err", ".complete", ".log", "")]
+    text = "\n".join(p.read_text(errors="replace") for p in logs if p.stat().st_size < 50_000_000 and "storage" not in p.parts[-2:])
+    assert _hits(text, values) == []
+
+
+def published_files(storage) -> list[Path]:
+    exports = storage.root / "exports"
+    return [storage.root / "marketing.duckdb", *sorted(exports.resolve().iterdir()), *sorted((storage.root / "reports").iterdir())]
+
+
+def test_every_published_file_and_column_is_free_of_identity_codes(pipeline_run):
+    storage, _, _, _ = pipeline_run
+    scanned = 0
+    for path in published_files(storage):
+        if path.suffix == ".duckdb":
+            conn = duckdb.connect(str(path), read_only=True)
+            try:
+                frames = [conn.sql(f'select * from "{t}"').pl() for (t,) in conn.sql("select table_name from duckdb_tables()").fetchall()]
+            finally:
+                conn.close()
+        elif path.suffix == ".parquet":
+            frames = [pl.read_parquet(path)]
+        elif path.suffix == ".csv":
+            frames = [pl.read_csv(path, separator=";", infer_schema=False)]
+        else:
+            frames = [pl.DataFrame({"text": [path.read_text(encoding="utf-8")]})]
+        for frame in frames:
+            assert frame.columns == [c for c in frame.columns if "personal_id" not in c]
+            for column in frame.columns:
+                text = "\n".join(v for v in frame[column].cast(pl.String).to_list() if v)
+                assert find_personal_ids(text) == [], (path.name, column)
+                scanned += 1
+    assert scanned > 50
+
+
+def test_zones_are_owner_only_except_the_mart(pipeline_run):
+    storage, _, _, _ = pipeline_run
+    for zone in ("warehouse", "analytics"):
+        root = storage.root / zone
+        for path in [root, *root.rglob("*")]:
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+            assert mode == (0o700 if path.is_dir() else 0o600), (str(path.relative_to(storage.root)), oct(mode))
+    assert stat.S_IMODE(os.stat(storage.root / "marketing.duckdb").st_mode) & 0o044  # the mart is shared
