@@ -200,6 +200,10 @@ def parser() -> argparse.ArgumentParser:
     erase_cmd.add_argument("--customer-id", required=True)
     erase_cmd.set_defaults(fn=cmd_erase)
 
+    from pipelines.access_report import add_sar_parser
+
+    add_sar_parser(sub)
+
     summary = sub.add_parser("summary", help="print rows per source, quarantine per rule and where the data is")
     summary.set_defaults(fn=cmd_summary)
     return p
