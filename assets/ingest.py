@@ -25,6 +25,7 @@ from assets.reporting import conservation_result, counts_table, files_table, qua
 from assets.storage import WAREHOUSE_POOL, LupaStorage
 from data_contracts import sources
 from data_contracts.contract import SourceContract
+from data_contracts.policy import load_policy
 
 #: asset name per source; the contracts ingest needs the customer snapshot for its orphan rule
 INGEST_ASSET = {c.source: f"ingest_{c.file_prefix}" for c in sources.ALL_SOURCES.values()}
@@ -60,9 +61,12 @@ def build_ingest_asset(contract: SourceContract, deps: tuple[str, ...] = ()):
         with storage.warehouse() as conn:
             reference = {"known_customer_ids": known_customer_ids(conn)} if contract is sources.contracts else {}
             outcome = read_source(storage, contract, day, reference)
-            write_source(conn, outcome)
-            stored = stored_conservation(conn, outcome)
-        per_file_ok = all(r["rows_read"] == r["stored_valid"] + r["stored_quarantined"] for r in stored.iter_rows(named=True))
+            quarantine_since = load_policy().retention.quarantine.cutoff(day)
+            write_source(conn, outcome, quarantine_since)
+            stored = stored_conservation(conn, outcome, quarantine_since)
+        per_file_ok = all(
+            r["rows_read"] == r["stored_valid"] + r["stored_quarantined"] + r["expired_quarantine"] for r in stored.iter_rows(named=True)
+        )
         return MaterializeResult(
             metadata={
                 "business_day": day.isoformat(),

@@ -157,8 +157,12 @@ def check_registry(conn: duckdb.DuckDBPyConnection, files: list[FileOutcome]) ->
             )
 
 
-def write_source(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome) -> None:
-    """Replace the source's valid table and its files' quarantine rows, in one transaction."""
+def write_source(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome, quarantine_since: dt.date | None = None) -> None:
+    """Replace the source's valid table and its files' quarantine rows, in one transaction.
+
+    Quarantined records of files delivered before `quarantine_since` (the retention period) are
+    counted in the file registry but no longer stored.
+    """
     ensure_ingest_tables(conn)
     check_registry(conn, outcome.files)
     names = [f.file for f in outcome.files]
@@ -166,7 +170,8 @@ def write_source(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome) -> Non
     try:
         replace_table(conn, f"{outcome.source}_valid", outcome.valid)
         conn.execute("delete from quarantine where source = $s and list_contains($f, file)", {"s": outcome.source, "f": names})
-        conn.register("_q", outcome.quarantine)
+        kept = outcome.quarantine if quarantine_since is None else outcome.quarantine.filter(pl.col("delivered_on") >= quarantine_since)
+        conn.register("_q", kept)
         conn.execute("insert into quarantine select source, file, delivered_on, line, rule, detail, raw from _q")
         conn.unregister("_q")
         for f in outcome.files:
@@ -180,11 +185,19 @@ def write_source(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome) -> Non
         raise
 
 
-def stored_conservation(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome) -> pl.DataFrame:
-    """Per file, read back what was stored: rows read vs rows in the valid table + quarantine."""
+def stored_conservation(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome, quarantine_since: dt.date | None = None) -> pl.DataFrame:
+    """Per file, read back what was stored: rows read vs rows in the valid table + quarantine.
+
+    `expired_quarantine` counts the quarantined records of files past the quarantine retention,
+    which are counted but deliberately not stored.
+    """
     if not outcome.files:
         return pl.DataFrame(schema={"file": pl.String, "rows_read": pl.Int64, "stored_valid": pl.Int64, "stored_quarantined": pl.Int64})
-    read = pl.DataFrame({"file": [f.file for f in outcome.files], "rows_read": [f.rows_read - f.rows_suppressed for f in outcome.files]})
+    read = pl.DataFrame({
+        "file": [f.file for f in outcome.files],
+        "rows_read": [f.rows_read - f.rows_suppressed for f in outcome.files],
+        "expired_quarantine": [f.rows_quarantined if quarantine_since and f.delivered_on < quarantine_since else 0 for f in outcome.files],
+    })
     valid = query(conn, f'select file, count(*)::bigint as stored_valid from "{outcome.source}_valid" group by file')
     quarantined = query(
         conn, "select file, count(*)::bigint as stored_quarantined from quarantine where source = $s group by file", s=outcome.source

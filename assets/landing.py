@@ -20,6 +20,7 @@ import os
 import re
 import zlib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -183,6 +184,26 @@ def iter_metering_chunks(file: LandingFile, contract: SourceContract, chunk_byte
     A chunk is the first `chunk_bytes` read after the previous chunk's last complete line, cut back
     to its own last newline, so the batches do not depend on how the bytes are read.
     """
+    return _read_ahead(_metering_chunks(file, contract, chunk_bytes))
+
+
+def _read_ahead(items: Iterator[RawBatch]) -> Iterator[RawBatch]:
+    """Yield the same items, reading the next one in a background thread while the caller works
+    on the current one (polars and pread release the GIL, so reading and validating overlap on
+    two cores). An error surfaces exactly where the caller would have met it: on its `next()`."""
+    done = object()
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="metering-read-ahead")
+    try:
+        future = pool.submit(next, items, done)
+        while (item := future.result()) is not done:
+            future = pool.submit(next, items, done)
+            yield item  # type: ignore[misc]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        items.close()
+
+
+def _metering_chunks(file: LandingFile, contract: SourceContract, chunk_bytes: int) -> Iterator[RawBatch]:
     label = f"{file.source}/{file.name}"
     width = len(contract.header)
     line_offset = 1

@@ -11,13 +11,13 @@ from typing import Any
 
 from dagster import AssetSelection, Definitions, define_asset_job, load_asset_checks_from_modules, load_assets_from_modules
 
-from assets import audiences, core, features, ingest, publish, segments
+from assets import audiences, core, features, ingest, publish, retention, segments
 from assets.common import business_days
 from assets.storage import LupaStorage
 from pipelines.automation import failure_alerts_from_env, make_landing_sensor, make_schedule, run_failure_alert
 from pipelines.settings import Settings, load_settings
 
-ASSET_MODULES = [ingest, core, features, segments, audiences, publish]
+ASSET_MODULES = [ingest, core, features, segments, audiences, publish, retention]
 
 #: The whole graph for one business day: partitioned metering assets on D's partition, the rest for D.
 daily_job = define_asset_job(

@@ -1,0 +1,108 @@
+"""Retention: keep each kind of data only as long as the policy file says, and compact erasures.
+
+Runs daily after the audiences. Periods come from `retention:` in the marketing policy; what was
+removed is reported in counts. Compaction physically removes the readings of erased customers'
+metering point periods, which every read already filtered out.
+"""
+
+import datetime as dt
+import json
+import shutil
+
+import polars as pl
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+
+from assets import suppression
+from assets.calendar import run_business_day
+from assets.common import OWNERS, data_errors_fail_cleanly, io_retry
+from assets.metering import daily_root, quarantine_root, readings_root
+from assets.reporting import counts_table
+from assets.storage import WAREHOUSE_POOL, LupaStorage, scalar, table_exists
+from data_contracts.policy import load_policy
+
+
+def _day_of(path) -> dt.date:
+    return dt.date.fromisoformat(path.name.split("=")[1])
+
+
+def drop_old_partitions(root, before: dt.date) -> int:
+    removed = 0
+    for folder in root.glob("business_day=*"):
+        if _day_of(folder) < before:
+            shutil.rmtree(folder)
+            removed += 1
+    return removed
+
+
+def compact_erased_readings(storage: LupaStorage) -> int:
+    """Rewrite the reading files that still hold an erased customer's point periods."""
+    erased = suppression.load(storage.warehouse_dir)
+    marker = suppression.suppression_dir(storage.warehouse_dir) / "compacted.json"
+    done = set(json.loads(marker.read_text())) if marker.exists() else set()
+    todo = [r for r in erased.points.to_dicts() if json.dumps(r, default=str, sort_keys=True) not in done]
+    removed = 0
+    for period in todo:
+        for folder in readings_root(storage).glob("business_day=*"):
+            day = _day_of(folder)
+            if day < period["valid_from"] or (period["valid_to"] is not None and day > period["valid_to"]):
+                continue
+            for part in folder.glob("*.parquet"):
+                frame = pl.read_parquet(part)
+                kept = frame.filter(pl.col("metering_point_id") != period["metering_point_id"])
+                if kept.height != frame.height:
+                    removed += frame.height - kept.height
+                    tmp = part.with_suffix(".tmp")
+                    kept.write_parquet(tmp)
+                    tmp.replace(part)
+        done.add(json.dumps(period, default=str, sort_keys=True))
+    if todo:
+        marker.write_text(json.dumps(sorted(done)))
+    return removed
+
+
+@asset(
+    group_name="core",
+    owners=OWNERS,
+    kinds={"duckdb", "parquet"},
+    pool=WAREHOUSE_POOL,
+    deps=["metering_daily", "contact_history", "audience_history"],
+    retry_policy=io_retry,
+    description=(
+        "Enforces the retention periods of the policy file (metering readings, quarantine, contact history, audience "
+        "history) and compacts erased customers' readings out of the metering Parquet. Reports counts only."
+    ),
+)
+@data_errors_fail_cleanly
+def retention(context: AssetExecutionContext, storage: LupaStorage) -> MaterializeResult:
+    day = run_business_day(context)
+    periods = load_policy().retention
+    removed: dict[str, int] = {}
+    readings_before = periods.metering_readings.cutoff(day)
+    removed["metering reading days"] = drop_old_partitions(readings_root(storage), readings_before)
+    removed["metering aggregate days"] = drop_old_partitions(daily_root(storage), readings_before)
+    quarantine_before = periods.quarantine.cutoff(day)
+    removed["metering quarantine files"] = 0
+    for path in quarantine_root(storage).glob("delivery=*.parquet") if quarantine_root(storage).exists() else []:
+        if dt.datetime.strptime(path.stem.split("=")[1], "%Y%m%d").date() < quarantine_before:
+            path.unlink()
+            removed["metering quarantine files"] += 1
+    deletions = {
+        "quarantine rows": ("quarantine", "delivered_on", quarantine_before),
+        "contact history rows": ("contact_history", "sent_at::date", periods.contact_history.cutoff(day)),
+        "audience history rows": ("audience_history", "business_day", periods.audience_history.cutoff(day)),
+    }
+    with storage.warehouse() as conn:
+        for label, (table, column, before) in deletions.items():
+            if table_exists(conn, table):
+                removed[label] = scalar(conn, f'select count(*) from "{table}" where {column} < $b', b=before)
+                conn.execute(f'delete from "{table}" where {column} < $b', {"b": before})
+    removed["erased readings compacted"] = compact_erased_readings(storage)
+    return MaterializeResult(
+        metadata={
+            "business_day": day.isoformat(),
+            "removed": counts_table(removed, "what", "removed"),
+            "kept_since": MetadataValue.json({"metering_readings": str(readings_before), "quarantine": str(quarantine_before),
+                                              "contact_history": str(periods.contact_history.cutoff(day)),
+                                              "audience_history": str(periods.audience_history.cutoff(day))}),
+        }
+    )
