@@ -92,6 +92,10 @@ def retention(context: AssetExecutionContext, storage: LupaStorage) -> Materiali
         "audience history rows": ("audience_history", "business_day", periods.audience_history.cutoff(day)),
     }
     with storage.warehouse() as conn:
+        if table_exists(conn, "invoices_retained"):  # kept after an erasure for 6 years after the financial year
+            expired = "make_date(year(issued_on) + 7, 1, 1) <= $d"
+            removed["invoices retained after erasure"] = scalar(conn, f"select count(*) from invoices_retained where {expired}", d=day)
+            conn.execute(f"delete from invoices_retained where {expired}", {"d": day})
         for label, (table, column, before) in deletions.items():
             if table_exists(conn, table):
                 removed[label] = scalar(conn, f'select count(*) from "{table}" where {column} < $b', b=before)
