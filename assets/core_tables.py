@@ -7,10 +7,8 @@ consent events append and resolve by time, VTJ rows carry state forward.
 
 from __future__ import annotations
 
-import duckdb
 import polars as pl
 
-from assets.storage import query
 from data_contracts.identifiers import birth_date, email_normalised, map_distinct, phone_e164
 
 CHANNELS = ("email", "sms", "phone", "letter")
@@ -137,6 +135,3 @@ qualify row_number() over (partition by customer_id, channel, campaign_id, sent_
 order by sent_at, customer_id, channel, campaign_id
 """
 
-
-def build(conn: duckdb.DuckDBPyConnection, sql: str) -> pl.DataFrame:
-    return query(conn, sql)

@@ -304,6 +304,10 @@ def _split_lines(file: LandingFile, contract: SourceContract, data: bytes, line_
         bad = pl.DataFrame(schema=MALFORMED_SCHEMA)
     else:
         bad = lines.filter(~ok_mask).select(pl.col("_line").alias("line"), pl.col("_fields").alias("fields"), pl.col("_text").alias("raw"))
+        # A filtered string column can still point into the whole block's text, and the caller keeps
+        # the malformed records until the end of the file: copy the few of them out, so that each
+        # block's text is freed with the block (otherwise memory grows with the file size).
+        bad = pl.DataFrame(bad.to_dict(as_series=False), schema=MALFORMED_SCHEMA)
     split = ok.select(
         pl.col("_text").str.split_exact(";", width - 1).struct.rename_fields(contract.header).alias("s"), "_line"
     ).unnest("s")

@@ -16,9 +16,6 @@ import polars as pl
 
 from assets.calendar import day_length_hours
 
-HOUR_COLUMNS = [f"kwh_h{h:02d}" for h in range(24)]
-
-
 def aggregate_sql(parts: list[str], days: list[dt.date], cutoff: dt.date, suppress: bool = False) -> str:
     files = ", ".join(f"'{p}'" for p in parts)
     lengths = ", ".join(f"(date '{d.isoformat()}', {day_length_hours(d)})" for d in days)

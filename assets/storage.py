@@ -34,18 +34,6 @@ def private_dir(path: Path) -> Path:
     return path
 
 
-def restrict_tree(root: Path) -> None:
-    """Owner-only permissions on a zone: 0700 directories, 0600 files."""
-    if not root.exists():
-        return
-    os.chmod(root, PRIVATE_DIR)
-    for dirpath, dirnames, filenames in os.walk(root):
-        for d in dirnames:
-            os.chmod(Path(dirpath) / d, PRIVATE_DIR)
-        for f in filenames:
-            os.chmod(Path(dirpath) / f, PRIVATE_FILE)
-
-
 class LupaStorage(ConfigurableResource):
     """Paths and settings for one installation. Built from the environment by pipelines.settings."""
 
