@@ -121,7 +121,7 @@ def _table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> str:
         for key, _ in columns:
             v = r.get(key)
             if isinstance(v, float):
-                v = f"{v:,.3f}" if abs(v) < 100 else f"{v:,.0f}"
+                v = f"{v:,.0f}" if v.is_integer() or abs(v) >= 100 else f"{v:,.3f}"
             cells.append(f"<td>{html.escape('' if v is None else str(v))}</td>")
         cls = ' class="chosen"' if r.get("chosen") else ""
         body.append(f"<tr{cls}>{''.join(cells)}</tr>")

@@ -62,8 +62,11 @@ def generate(
     missing_rate: float = 0.002,
     archetypes: list[str] | None = None,
     hard: bool = False,
+    mover_fraction: float = 0.0,
 ) -> Synthetic:
-    """`hard=True` makes archetypes overlap more: flat (non-storage) electric heating, a less
+    """`mover_fraction` of customers moved in 120-180 days into the window: the point's earlier
+    readings (at 1.7x the level) belong to a previous tenant who is not in the population.
+    `hard=True` makes archetypes overlap more: flat (non-storage) electric heating, a less
     efficient heat pump, fewer EV charging nights, a smaller home-office bump, noisier days."""
     rng = np.random.default_rng(seed)
     archetypes = archetypes or ARCHETYPES
@@ -183,11 +186,25 @@ def generate(
         "night_kwh", "n_ok", "n_estimated", "n_missing", "n_expected",
     )
     start = day_list[0]
+    movers = rng.random(n) < mover_fraction
+    move_in = {i: start + timedelta(days=int(rng.integers(120, 181))) for i in range(n) if movers[i]}
+    if move_in:
+        prev_points = {mp[i]: d for i, d in move_in.items()}
+        prev_points |= {second[i]: d for i, d in move_in.items() if i in second}
+        before = pl.col("metering_point_id").replace_strict(prev_points, default=None, return_dtype=pl.Date)
+        scaled = pl.col("business_day") < before
+        daily = daily.with_columns(
+            *(pl.when(scaled).then(pl.col(c) * 1.7).otherwise(pl.col(c)).alias(c) for c in [*HOUR_COLS, "kwh_total", "night_kwh"])
+        )
     attr_rows, contract_rows = [], []
     for i in range(n):
         for k, point in enumerate([mp[i]] + ([second[i]] if i in second else [])):
             cid = f"K{i:06d}{k}"
-            attr_rows.append((point, cust[i], cid, start - timedelta(days=400), None))
+            if i in move_in:
+                attr_rows.append((point, f"P{i:07d}", f"KP{i:06d}{k}", start - timedelta(days=800), move_in[i] - timedelta(days=1)))
+                attr_rows.append((point, cust[i], cid, move_in[i], None))
+            else:
+                attr_rows.append((point, cust[i], cid, start - timedelta(days=400), None))
             fixed = rng.random() < 0.4
             cstart = start - timedelta(days=int(rng.integers(400, 3000)))
             contract_rows.append(
