@@ -12,34 +12,18 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
-from dagster import DagsterInstance, EventRecordsFilter, DagsterEventType
+from dagster import DagsterEventType, EventRecordsFilter
 
-from assets.calendar import BUSINESS_DAY_TAG
 from data_contracts.identifiers import find_personal_ids
-from pipelines.definitions import build_defs
-from pipelines.demo_data import generate_landing_zone
-from tests.dagster_helpers import storage_for
 
-END = dt.date(2026, 11, 24)
 SCANNED_KINDS = ("personal_id", "email", "phone", "phone_e164", "street_address")
 
 
 @pytest.fixture(scope="module")
-def pipeline_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("privacy")
-    storage = storage_for(root)
-    generate_landing_zone(Path(storage.landing_dir), customers=150, days=200, end=END, seed=7, truth_dir=root / "truth")
-    (root / "dagster").mkdir()
-    instance = DagsterInstance.local_temp(str(root / "dagster"))
-    defs = build_defs(resource_overrides={"storage": storage})
-    tags_range = {"dagster/asset_partition_range_start": (END - dt.timedelta(days=199)).isoformat(),
-                  "dagster/asset_partition_range_end": END.isoformat(), BUSINESS_DAY_TAG: END.isoformat()}
-    assert defs.resolve_job_def("metering_job").execute_in_process(instance=instance, tags=tags_range).success
-    assert defs.resolve_job_def("daily_job").execute_in_process(instance=instance, partition_key=END.isoformat(), tags={BUSINESS_DAY_TAG: END.isoformat()}).success
-    pii = pl.read_csv(root / "truth" / "pii.csv", separator=";", infer_schema=False)
+def pipeline_run(generated_pipeline):
+    pii = pl.read_csv(generated_pipeline.root / "truth" / "pii.csv", separator=";", infer_schema=False)
     values = sorted({v for k, v in pii.select("kind", "value").rows() if k in SCANNED_KINDS and v and len(v) >= 6})
-    yield storage, instance, root, values
-    instance.dispose()
+    return generated_pipeline.storage, generated_pipeline.instance, generated_pipeline.root, values
 
 
 def _hits(text: str, values: list[str]) -> list[str]:
