@@ -70,14 +70,14 @@ NAME_RULES: tuple[NameRule, ...] = (
         "Sähkölämmitteinen omakotitalo", "Elvärmt egnahemshus", "Electrically heated house",
     ),
     NameRule(
-        "heat_pump_house",
-        (("winter_summer_ratio", ">=", HEATING_MIN_WINTER_SUMMER), ("annual_kwh", ">=", MODERATE_ANNUAL_KWH)),
-        "Lämpöpumppuomakotitalo", "Egnahemshus med värmepump", "Heat-pump house",
-    ),
-    NameRule(
         "ev_night_charger",
         (("night_share", ">=", NIGHT_MIN_SHARE),),
         "Sähköauton yölataaja", "Elbilsladdare nattetid", "Night-time EV charger",
+    ),
+    NameRule(
+        "heat_pump_house",
+        (("winter_summer_ratio", ">=", HEATING_MIN_WINTER_SUMMER), ("annual_kwh", ">=", MODERATE_ANNUAL_KWH)),
+        "Lämpöpumppuomakotitalo", "Egnahemshus med värmepump", "Heat-pump house",
     ),
     NameRule(
         "home_office",

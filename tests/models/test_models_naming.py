@@ -95,3 +95,13 @@ def test_fixed_names_are_kept_and_newcomers_are_qualified_against_them():
     out = name_segments([{**ELECTRIC, "cluster": 0}], fixed_names=fixed)
     assert out[0]["name_en"] == "Summer cottage"
     assert out[0]["description_en"] == "strong winter peak, high annual use"
+
+
+def test_an_ev_charger_centroid_with_some_winter_peak_is_not_named_a_heat_pump_house():
+    """Measured on the default demo: EV owners' centroid has winter/summer 1.7 and night share 0.57."""
+    from models.naming import name_rule_for
+
+    ev = {"annual_kwh": 10_400, "winter_summer_ratio": 1.69, "night_share": 0.57, "weekday_weekend_ratio": 0.87, "weekday_daytime_share": 0.2}
+    electric = {"annual_kwh": 22_000, "winter_summer_ratio": 3.3, "night_share": 0.55, "weekday_weekend_ratio": 0.9, "weekday_daytime_share": 0.2}
+    assert name_rule_for(ev).en == "Night-time EV charger"
+    assert name_rule_for(electric).en == "Electrically heated house"
