@@ -57,6 +57,9 @@ def aggregate_days(
     days = sorted(set(days))
     rows: dict[dt.date, int] = {}
     conn = duckdb.connect()
+    # an in-memory DuckDB spills to `.tmp` in the current directory by default; readings are
+    # restricted data, so spill inside the restricted zone instead
+    conn.execute(f"set temp_directory = '{readings_root.parent / '.duckdb_spill'}'")
     try:
         if suppress:
             conn.register("erased", erased_points)
