@@ -21,12 +21,19 @@ def aggregate_sql(parts: list[str], days: list[dt.date], cutoff: dt.date, suppre
     lengths = ", ".join(f"(date '{d.isoformat()}', {day_length_hours(d)})" for d in days)
     hours = ",\n           ".join(f"coalesce(sum(quantity_kwh) filter (where local_hour = {h}), 0)::double as kwh_h{h:02d}" for h in range(24))
     return f"""
-    with latest as (
-        select business_day, metering_point_id, start_utc, resolution, quantity_kwh, quality, local_hour
+    with versions as (
+        select business_day, metering_point_id, start_utc,
+               {{'resolution': resolution, 'quantity_kwh': quantity_kwh, 'quality': quality, 'local_hour': local_hour}} as reading,
+               (delivery - date '2000-01-01')::bigint * 10000000000 + line as version
         from read_parquet([{files}], hive_partitioning = true, hive_types = {{'business_day': date}}) r
         where delivery <= date '{cutoff.isoformat()}'
         {"and not exists (select 1 from erased e where e.metering_point_id = r.metering_point_id and r.business_day between e.valid_from and coalesce(e.valid_to, date '9999-12-31'))" if suppress else ""}
-        qualify row_number() over (partition by metering_point_id, start_utc order by delivery desc, line desc) = 1
+    ),
+    -- latest delivery (then latest line) wins per interval; a grouped arg_max spills to disk
+    -- under the memory limit, where a window over every reading would not
+    latest as (
+        select business_day, metering_point_id, unnest(arg_max(reading, version))
+        from versions group by business_day, metering_point_id, start_utc
     ),
     day_length(business_day, hours) as (values {lengths})
     select l.business_day, metering_point_id,
@@ -60,6 +67,8 @@ def aggregate_days(
     # an in-memory DuckDB spills to `.tmp` in the current directory by default; readings are
     # restricted data, so spill inside the restricted zone instead
     conn.execute(f"set temp_directory = '{readings_root.parent / '.duckdb_spill'}'")
+    conn.execute(f"set memory_limit = '{MEMORY_LIMIT}'")
+    conn.execute("set preserve_insertion_order = false")
     try:
         if suppress:
             conn.register("erased", erased_points)
@@ -70,6 +79,9 @@ def aggregate_days(
         conn.close()
     return rows
 
+
+#: DuckDB's memory for the aggregation; beyond it, it spills to the restricted zone
+MEMORY_LIMIT = "3GB"
 
 #: days per DuckDB query: one month of a large retailer's readings keeps memory bounded
 DAYS_PER_QUERY = 31
