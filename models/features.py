@@ -518,22 +518,32 @@ def consumption_features(
     cd = _CustomerDays(daily, attribution, as_of, window_days, _VALUE_COLS, chunk_rows)
     aggs = _partial_aggs()
     sum_names = [a.meta.output_name() for a in aggs]
-    sums = _DenseSums(cd.n, sum_names, ["max_h", "_dmin_hi"], ["_dmin_lo"])
+    # A customer has at most one row per day, so over a window of at most _MAX_CHUNK_DAYS days no
+    # bucket count can overflow its 9-bit field: the packed words are then summed over the chunks
+    # like any other integer and unpacked once at the end, not once per chunk (at 500,000
+    # customers the unpacking cost as much as all the other per-chunk accumulation together).
+    words = [f"_bl{w}" for w in range(_N_WORDS)]
+    packed = (cd.end - cd.start).days + 1 <= _MAX_CHUNK_DAYS
+    sums = _DenseSums(cd.n, sum_names + (words if packed else []), ["max_h", "_dmin_hi"], ["_dmin_lo"])
     hist = _Histogram(cd.n)
 
     def add(df: pl.DataFrame) -> None:
         sums.add(df)
-        hist.add(df)
+        if not packed:
+            hist.add(df)
 
     def queries(chunk: pl.LazyFrame) -> list[pl.LazyFrame]:
         days = _with_day_columns(chunk)
         return [days.group_by("cix").agg(*aggs, pl.col("_dmax").max().alias("max_h"), *_histogram_aggs())]
 
     _accumulate(cd, queries, [add])
+    if packed:
+        j0 = len(sum_names)
+        hist.add(pl.DataFrame({"cix": np.arange(cd.n), **{w: sums.sums[:, j0 + k] for k, w in enumerate(words)}}))
     counts = {"days", "cmp_n", *_COUNT_COLS}
     # sums of sums while still integers (exact in any order), then back to kWh, days and kWh²:
     # each exact integer is divided once, so the result is reproducible to the last bit
-    partial = sums.frame(cd.customers).with_columns(**_DERIVED_SUMS)
+    partial = sums.frame(cd.customers).drop(words, strict=False).with_columns(**_DERIVED_SUMS)
     lo = partial["_dmin_lo"].cast(pl.Float64).to_numpy() / MICRO
     hi = partial["_dmin_hi"].cast(pl.Float64).to_numpy() / MICRO
     scaled = [c for c in [*sum_names, *_DERIVED_SUMS, "max_h"] if c not in counts and c != "cmp_sumsq"]
