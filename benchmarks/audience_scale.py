@@ -474,7 +474,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--regenerate", action="store_true", help="write new inputs even if matching ones exist")
     parser.add_argument("--keep", action="store_true", help="keep the synthetic inputs for the next run (default: delete them at the end)")
     parser.add_argument("--json", type=Path, default=None, help="where to write the JSON result")
-    args = parser.parse_args(argv)
+    # options meant for another benchmark of the same `benchmarks.run` call are ignored, with a note
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        print(f"{MODULE}: ignoring options it does not know: {' '.join(unknown)}", file=sys.stderr)
 
     scratch = h.scratch_root(args.dir)
     root = scratch / f"audience-{args.customers}"

@@ -787,7 +787,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-full", action="store_true", help="only the pandas comparison tier")
     parser.add_argument("--generate-only", action="store_true", help="write the synthetic data (both tiers) and stop; implies --keep")
     parser.add_argument("--json", type=Path, default=None, help="where to write the JSON result")
-    args = parser.parse_args(argv)
+    # options meant for another benchmark of the same `benchmarks.run` call are ignored, with a note
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        print(f"{MODULE}: ignoring options it does not know: {' '.join(unknown)}", file=sys.stderr)
 
     scratch = h.scratch_root(args.dir)
     scratch.mkdir(parents=True, exist_ok=True)
