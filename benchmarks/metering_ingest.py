@@ -326,24 +326,7 @@ def measure(kind: str, args: list[str], scratch: Path) -> dict:
 
 
 # ---- reporting ------------------------------------------------------------------------------
-def machine() -> dict:
-    import psutil
-
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "ram_bytes": psutil.virtual_memory().total,
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-    }
+from benchmarks._harness import machine  # noqa: E402  (one machine description for every benchmark)
 
 
 def versions() -> dict:
