@@ -8,6 +8,12 @@ source of each value, plus the purposes, recipients and retention periods from
 figures drawn from other customers are aggregates (population median, segment typical values),
 shown only for groups of at least `MIN_GROUP_FOR_STATISTICS` customers.
 
+A customer who has been erased gets a report of what the erasure kept, and why: the date of the
+erasure, the invoices kept restricted under the Accounting Act (each with the date it will be
+deleted, from the register's `invoices` retention period) and the suppression record that keeps
+them from being loaded again. Nothing else is held, so nothing else is shown: a full report would
+list empty sections and consent states that no longer exist.
+
 The personal identity code is read from standard input, never from the command line (shell
 history, `ps`). It is never printed, logged or written anywhere except into the report itself,
 which is the customer's own data. The command prints only the output paths and counts.
@@ -37,11 +43,13 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import polars as pl
 import yaml
+from dateutil.relativedelta import relativedelta
 
 from assets.storage import LupaStorage, connect, query, table_exists
 from data_contracts.identifiers import personal_id_problem
 from data_contracts.policy import CHANNELS, MarketingPolicy, RetentionPeriod, load_policy
 from data_contracts.profiling import ProfilingRules, candidates, split_population
+from pipelines.erasure import HeldAfterErasure, held_after_erasure
 
 LANGS = ("fi", "sv", "en")
 HELSINKI = ZoneInfo("Europe/Helsinki")
@@ -303,6 +311,35 @@ T: dict[str, dict[str, str]] = {
     "p_no_explanation": {"fi": "Mallia ei löytynyt, joten tarkempaa selitystä ei voi antaa.", "sv": "Modellen hittades inte, så ingen närmare förklaring kan ges.", "en": "The stored model was not found, so no detailed explanation can be given."},
     # audiences
     "a_none": {"fi": "Et ole ollut missään markkinoinnin kohderyhmässä.", "sv": "Du har inte varit med i någon målgrupp för marknadsföring.", "en": "You have not been in any marketing audience."},
+    # after an erasure
+    "e_erased": {
+        "fi": "Tietosi poistettiin {date} (EU:n yleisen tietosuoja-asetuksen 17 artikla). Alla on kaikki, mitä meillä on sinusta vielä tallessa, ja miksi.",
+        "sv": "Dina uppgifter raderades {date} (artikel 17 i dataskyddsförordningen). Nedan finns allt vi fortfarande har om dig, och varför.",
+        "en": "Your data was erased on {date} (GDPR Art. 17). Below is everything we still hold about you, and why.",
+    },
+    "h_still_held": {"fi": "Mitä meillä on yhä tallessa", "sv": "Vad vi fortfarande har", "en": "What we still hold"},
+    "h_retained_invoices": {"fi": "Laskut (käyttö rajoitettu)", "sv": "Fakturor (begränsad behandling)", "en": "Invoices (restricted)"},
+    "e_invoices": {
+        "fi": "Säilytämme alla luetellut laskut ({n} kpl), koska laki velvoittaa siihen: kirjanpitoaineisto on säilytettävä {period} {after}. Laskujen käsittely on rajoitettu: niitä ei käytetä markkinointiin, profilointiin eikä analyyseihin. Viimeinen niistä poistetaan {until} jälkeen.",
+        "sv": "Vi behåller fakturorna nedan ({n} st.) eftersom lagen kräver det: bokföringsmaterial ska bevaras i {period} {after}. Behandlingen av dem är begränsad: de används inte för marknadsföring, profilering eller analys. Den sista av dem raderas efter {until}.",
+        "en": "We keep the invoices below ({n}) because the law requires it: accounting records must be kept for {period} {after}. Their use is restricted: they are not used for marketing, profiling or analysis. The last of them is deleted after {until}.",
+    },
+    "e_no_invoices": {"fi": "Laskuja ei säilytetä.", "sv": "Inga fakturor bevaras.", "en": "No invoices are kept."},
+    "h_suppression": {"fi": "Poistomerkintä", "sv": "Raderingsmarkering", "en": "Suppression record"},
+    "e_suppression": {
+        "fi": "Poistomerkintä estää tietojasi palaamasta, jos ne toimitetaan meille myöhemmin uudelleen. Sen tunnisteista ei voi päätellä asiakasnumeroa eikä henkilötunnusta. Merkinnässä ei ole nimeä, yhteystietoja eikä osoitetta. Sitä ei poisteta, koska ilman sitä tietosi voisivat palata.",
+        "sv": "Raderingsmarkeringen hindrar att dina uppgifter kommer tillbaka om de levereras till oss på nytt senare. Dess koder avslöjar varken kundnumret eller personbeteckningen. Markeringen innehåller inget namn, inga kontaktuppgifter och ingen adress. Den raderas inte, eftersom dina uppgifter annars kunde komma tillbaka.",
+        "en": "The suppression record keeps your data from coming back if it is delivered to us again later. Its codes reveal neither the customer number nor the identity code. It holds no name, contact details or address. It is not deleted, because without it your data could come back.",
+    },
+    "s_pseudonyms": {"fi": "Asiakasnumerosta ja henkilötunnuksesta avaimella lasketut tunnisteet (pseudonyymit)", "sv": "Med en nyckel beräknade koder (pseudonymer) för kundnummer och personbeteckning", "en": "Keyed codes (pseudonyms) of the customer number and identity code"},
+    "s_erased_on": {"fi": "Poistopäivä", "sv": "Raderingsdatum", "en": "Date of erasure"},
+    "s_points": {"fi": "Käyttöpaikkojen sopimuskaudet, joiden mittaustietoja ei enää ladata", "sv": "Avtalsperioder för mätpunkter vars mätdata inte längre läses in", "en": "Contract periods of metering points whose readings are no longer loaded"},
+    "e_nothing_else": {
+        "fi": "Muuta emme sinusta säilytä: henkilö- ja yhteystiedot, sopimukset, kulutustiedot, suostumukset, asiakasryhmä ja markkinoinnin kohderyhmät on poistettu. Mittaustietosi jätettiin pois kaikesta käytöstä poistopäivänä, ja ne poistetaan tiedostoista ensimmäisessä poiston jälkeisessä päivittäisessä ajossa.",
+        "sv": "Inget annat om dig finns kvar: identitets- och kontaktuppgifter, avtal, förbrukningsdata, samtycken, segment och marknadsföringsmålgrupper har raderats. Dina mätdata undantogs från all användning på raderingsdagen och raderas ur filerna i den första dagliga körningen efter raderingen.",
+        "en": "Nothing else about you is held: identity and contact data, contracts, consumption data, consents, the segment and marketing audiences have been erased. Your metering readings were excluded from every use on the day of erasure, and are deleted from the files in the first daily run after it.",
+    },
+    "kept_until": {"fi": "Säilytetään asti", "sv": "Bevaras till", "en": "Kept until"},
 }
 
 FEATURE_LABELS: dict[str, dict[str, str]] = {
@@ -453,6 +490,8 @@ class Match:
     customer_ids: list[str] = field(default_factory=list)
     #: the identity code matched only the population register (no customer record)
     register_only: bool = False
+    #: nothing is held but what an erasure of this customer kept
+    erased: HeldAfterErasure | None = None
 
 
 @dataclass(frozen=True)
@@ -482,28 +521,30 @@ _CUSTOMER_TABLES = ("customers", "customers_valid", "contracts", "invoices", "co
 
 
 def find_customers(storage: LupaStorage, *, customer_id: str | None = None, personal_id: str | None = None) -> Match:
+    """The customers held under the id or identity code. Data still held comes first; only when
+    there is none does an erasure of the subject answer, with what it kept."""
     zones = Zones.of(storage)
     if not zones.warehouse.exists():
         raise AccessReportError(f"no warehouse at {zones.warehouse}: run the pipeline first")
+    cid = customer_id.strip().upper() if customer_id is not None else None
     with connect(zones.warehouse, read_only=True) as conn:
-        if customer_id is not None:
-            cid = customer_id.strip().upper()
+        if cid is not None:
             for table in _CUSTOMER_TABLES:
                 if table_exists(conn, table) and conn.sql(f'select count(*) from "{table}" where customer_id = $c', params={"c": cid}).fetchall()[0][0]:
                     return Match([cid])
-            return Match()
-        ids: set[str] = set()
-        for table in ("customers", "customers_valid"):
-            if table_exists(conn, table):
-                rows = conn.sql(f'select distinct customer_id from "{table}" where upper(trim(personal_id)) = $p', params={"p": personal_id}).fetchall()
-                ids.update(r[0] for r in rows)
-        if ids:
-            return Match(sorted(ids))
-        if table_exists(conn, "population_register") and conn.sql(
-            "select count(*) from population_register where upper(trim(personal_id)) = $p", params={"p": personal_id}
-        ).fetchall()[0][0]:
-            return Match([], register_only=True)
-    return Match()
+        else:
+            ids: set[str] = set()
+            for table in ("customers", "customers_valid"):
+                if table_exists(conn, table):
+                    rows = conn.sql(f'select distinct customer_id from "{table}" where upper(trim(personal_id)) = $p', params={"p": personal_id}).fetchall()
+                    ids.update(r[0] for r in rows)
+            if ids:
+                return Match(sorted(ids))
+            if table_exists(conn, "population_register") and conn.sql(
+                "select count(*) from population_register where upper(trim(personal_id)) = $p", params={"p": personal_id}
+            ).fetchall()[0][0]:
+                return Match([], register_only=True)
+    return Match(erased=held_after_erasure(storage, customer_id=cid, personal_id=personal_id))
 
 
 # =================================================================================================
@@ -726,6 +767,7 @@ def build_report(storage: LupaStorage, customer_id: str | None, *, personal_id: 
             "matched_by": matched_by,
             "in_current_customer_register": current is not None,
             "register_only": customer_id is None,
+            "erased": False,
             "latest_delivery_processed": latest_delivery,
             "audiences_as_of": latest_day,
             "policy_version": policy.version,
@@ -747,6 +789,49 @@ def build_report(storage: LupaStorage, customer_id: str | None, *, personal_id: 
     if profiling.get("objected"):
         report["audiences"]["history"] = [r | {"segment_id": None} for r in report["audiences"]["history"]]
     return report
+
+
+def invoice_kept_until(issued_on: dt.date, register: dict[str, Any]) -> dt.date:
+    """The last day an invoice is kept: the end of its financial year (the calendar year) plus the
+    register's `invoices` retention period, which is what the `retention` asset enforces."""
+    period = next(r["period"] for r in register["retention"] if r["id"] == "invoices")
+    return dt.date(issued_on.year, 12, 31) + relativedelta(**period)
+
+
+def build_erased_report(held: HeldAfterErasure, *, language: str | None = None, matched_by: str = "customer_id",
+                        generated_at: dt.datetime | None = None, register: dict[str, Any] | None = None,
+                        policy: MarketingPolicy | None = None) -> dict[str, Any]:
+    """The report for an erased customer: when the erasure was, and exactly what it kept and why.
+    Their language was erased with them, so it is the one asked for, or Finnish."""
+    policy = policy or load_policy()
+    register = register or load_processing_register(policy=policy)
+    invoice_rule = next(r for r in register["retention"] if r["id"] == "invoices")
+    invoices = [{k: v for k, v in inv.items() if k not in ("customer_id", "retention_basis")} | {"kept_until": invoice_kept_until(inv["issued_on"], register)}
+                for inv in held.invoices]
+    return {
+        "report": {
+            "kind": "gdpr_art15_access_report",
+            "generated_at": (generated_at or dt.datetime.now(dt.UTC)).replace(microsecond=0),
+            "language": language or "fi",
+            "customer_id": held.customer_id,
+            "matched_by": matched_by,
+            "erased": True,
+            "policy_version": policy.version,
+            "processing_register_version": register["version"],
+        },
+        "erasure": {
+            "erased_on": held.erased_on,
+            "retained_invoices": {
+                "items": invoices,
+                "restricted": True,
+                "retention": {k: invoice_rule[k] for k in ("name", "period", "after", "period_source")},
+                "kept_until": max((i["kept_until"] for i in invoices), default=None),
+            },
+            "suppression_record": {"erased_on": held.erased_on, "pseudonyms": held.pseudonyms, "metering_point_periods": held.metering_point_periods,
+                                   "kept_until": None},
+        },
+        "processing": {"version": register["version"], "controller": register["controller"], "rights": register["rights"]},
+    }
 
 
 def _channel_state(state: list[dict[str, Any]], policy: MarketingPolicy) -> list[dict[str, Any]]:
@@ -1022,17 +1107,52 @@ th,td{border:1px solid #c8c8c8;padding:.25rem .45rem;text-align:left;vertical-al
 """
 
 
+def _page_start(meta: dict[str, Any], data_as_of: Any = None) -> list[str]:
+    """Head, title and the line saying whose report it is and when it was made."""
+    lang = meta["language"]
+    as_of = f" · {_esc(t('data_as_of', lang))}: {_esc(fmt_date(data_as_of, lang))}" if data_as_of else ""
+    return [f"<!DOCTYPE html><html lang='{lang}'><head><meta charset='utf-8'><meta name='viewport' content='width=device-width, initial-scale=1'>",
+            f"<title>{_esc(t('title', lang))}</title><style>{CSS}</style></head><body>",
+            f"<h1>{_esc(t('title', lang))}</h1>",
+            f"<p class='meta'>{_esc(t('customer_id', lang))}: {_esc(meta['customer_id'])} · {_esc(t('generated', lang))}: {_esc(fmt_ts(meta['generated_at'], lang))}{as_of}</p>"]
+
+
+def render_erased_html(report: dict[str, Any]) -> str:
+    """The erased customer's page: the erasure date, the restricted invoices, the suppression record."""
+    meta, erasure = report["report"], report["erasure"]
+    lang = meta["language"]
+    d = lambda v: fmt_date(v, lang)  # noqa: E731
+    inv, sup, proc = erasure["retained_invoices"], erasure["suppression_record"], report["processing"]
+    out = _page_start(meta)
+    out.append(f"<p class='notice'>{_esc(t('e_erased', lang, date=d(erasure['erased_on'])))}</p>")
+    out.append(f"<h2>{_esc(t('h_still_held', lang))}</h2><h3>{_esc(t('h_retained_invoices', lang))}</h3>")
+    if inv["items"]:
+        rule = inv["retention"]
+        out.append(f"<p>{_esc(t('e_invoices', lang, n=len(inv['items']), period=fmt_period(rule['period'], lang), after=rule['after'][lang], until=d(inv['kept_until'])))}</p>")
+        out.append(_table(inv["items"], [
+            ("invoice_id", lambda r: r["invoice_id"]), ("contract_id", lambda r: r["contract_id"]), ("issued_on", lambda r: d(r["issued_on"])),
+            ("due_on", lambda r: d(r["due_on"])), ("amount_eur", lambda r: fmt_num(r["amount_eur"], lang, 2)), ("paid_on", lambda r: d(r["paid_on"])),
+            ("kept_until", lambda r: d(r["kept_until"])), ("source", lambda r: t("src_billing", lang, file=r.get("delivery_file") or "–")),
+        ], lang))
+    else:
+        out.append(f"<p>{_esc(t('e_no_invoices', lang))}</p>")
+    out.append(f"<h3>{_esc(t('h_suppression', lang))}</h3><p>{_esc(t('e_suppression', lang))}</p>")
+    out.append(_table([{"k": "s_pseudonyms", "v": sup["pseudonyms"]}, {"k": "s_erased_on", "v": d(sup["erased_on"])},
+                       {"k": "s_points", "v": sup["metering_point_periods"]}], [("field", lambda r: t(r["k"], lang)), ("value", lambda r: r["v"])], lang))
+    out.append(f"<p>{_esc(t('e_nothing_else', lang))}</p>")
+    out.append(f"<p>{_esc(t('controller', lang))}: {_esc(proc['controller']['name'][lang])}, {_esc(proc['controller'].get('contact', ''))}</p>")
+    out.append(f"<h2>{_esc(t('h_rights', lang))}</h2><ul>" + "".join(f"<li>{_esc(x)}</li>" for x in proc["rights"][lang]) + "</ul>")
+    out.append(f"<p class='small'>{_esc(proc['version'])} · {_esc(meta['policy_version'])}</p></body></html>")
+    return "".join(out)
+
+
 def render_html(report: dict[str, Any]) -> str:
     meta = report["report"]
     lang = meta["language"]
     L = lambda d: d[lang]  # noqa: E731 - a fi/sv/en text
     d = lambda v: fmt_date(v, lang)  # noqa: E731
-    out = [f"<!DOCTYPE html><html lang='{lang}'><head><meta charset='utf-8'><meta name='viewport' content='width=device-width, initial-scale=1'>",
-           f"<title>{_esc(t('title', lang))}</title><style>{CSS}</style></head><body>",
-           f"<h1>{_esc(t('title', lang))}</h1>",
-           f"<p class='meta'>{_esc(t('customer_id', lang))}: {_esc(meta['customer_id'])} · {_esc(t('generated', lang))}: {_esc(fmt_ts(meta['generated_at'], lang))}"
-           f" · {_esc(t('data_as_of', lang))}: {_esc(d(meta['audiences_as_of'] or meta['latest_delivery_processed']))}</p>",
-           f"<p>{_esc(t('intro', lang))}</p>"]
+    out = _page_start(meta, meta["audiences_as_of"] or meta["latest_delivery_processed"])
+    out.append(f"<p>{_esc(t('intro', lang))}</p>")
     if meta["register_only"]:
         out.append(f"<p class='notice'>{_esc(t('n_register_only', lang))}</p>")
     elif not meta["in_current_customer_register"]:
@@ -1147,6 +1267,10 @@ def render_html(report: dict[str, Any]) -> str:
 
 
 def counts(report: dict[str, Any]) -> dict[str, int]:
+    if report["report"]["erased"]:
+        sup = report["erasure"]["suppression_record"]
+        return {"invoices_kept_restricted": len(report["erasure"]["retained_invoices"]["items"]), "suppression_pseudonyms": sup["pseudonyms"],
+                "suppressed_metering_point_periods": sup["metering_point_periods"]}
     return {
         "contracts": len(report["contracts"]),
         "metering_points": len(report["metering_points"]),
@@ -1190,7 +1314,8 @@ def _write_private(path: Path, text: str) -> None:
 
 def write_report(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     stamp = report["report"]["generated_at"].astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    who = report["report"]["customer_id"] or "population_register"
+    meta = report["report"]
+    who = meta["customer_id"] or ("erased" if meta["erased"] else "population_register")
     stem = f"access_report_{who}_{stamp}"
     n = 1
     while (out_dir / f"{stem}.json").exists() or (out_dir / f"{stem}.html").exists():
@@ -1198,7 +1323,7 @@ def write_report(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
         stem = f"access_report_{who}_{stamp}_{n}"
     json_path, html_path = out_dir / f"{stem}.json", out_dir / f"{stem}.html"
     _write_private(json_path, to_json(report) + "\n")
-    _write_private(html_path, render_html(report))
+    _write_private(html_path, render_erased_html(report) if meta["erased"] else render_html(report))
     return json_path, html_path
 
 
@@ -1218,12 +1343,17 @@ def run_sar(storage: LupaStorage, out_dir: Path, *, customer_id: str | None = No
     """The command without argument parsing: returns (exit code, lines to print)."""
     match = find_customers(storage, customer_id=customer_id, personal_id=personal_id)
     matched_by = "customer_id" if customer_id is not None else "personal_id"
-    if not match.customer_ids and not match.register_only:
+    if not match.customer_ids and not match.register_only and not match.erased:
         who = f"customer id {customer_id.strip()}" if customer_id is not None else "the personal identity code given"
         return EXIT_UNKNOWN, [f"no customer found for {who}: no data is held under it in the warehouse; no report was written"]
     policy = load_policy()
     register = load_processing_register(policy=policy)
     prepare_out_dir(out_dir, default_out)
+    if match.erased:
+        report = build_erased_report(match.erased, language=language, matched_by=matched_by, register=register, policy=policy)
+        json_path, html_path = write_report(report, out_dir)
+        held = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts(report).items())
+        return EXIT_OK, [str(json_path), str(html_path), f"  erased on {match.erased.erased_on.isoformat()}; still held: {held}"]
     lines = []
     targets = match.customer_ids or [None]
     for cid in targets:

@@ -141,20 +141,33 @@ def cmd_resolve_quarantine(args: argparse.Namespace) -> int:
 
 
 def cmd_erase(args: argparse.Namespace) -> int:
+    """Erase, then say what was kept and why, read back the way an access request would read it."""
+    from pipelines.access_report import invoice_kept_until, load_processing_register
     from pipelines.definitions import storage_resource
-    from pipelines.erasure import UnknownCustomer, erase
+    from pipelines.erasure import UnknownCustomer, erase, held_after_erasure
 
+    storage = storage_resource(load_settings())
     try:
-        record = erase(storage_resource(load_settings()), args.customer_id, dt.date.today())
+        record = erase(storage, args.customer_id, dt.date.today())
     except UnknownCustomer as exc:
-        print(f"lupa: {exc}", file=sys.stderr)
+        earlier = held_after_erasure(storage, customer_id=args.customer_id)
+        if earlier is None:
+            print(f"lupa: {exc}", file=sys.stderr)
+        else:
+            print(f"lupa: customer {args.customer_id} was already erased on {earlier.erased_on}; only what that erasure kept is held: "
+                  f"{len(earlier.invoices)} restricted invoice(s) and the suppression record", file=sys.stderr)
         return 1
     print(f"erased {args.customer_id}: {sum(record['rows_removed'].values()):,} rows removed from "
           f"{len(record['rows_removed'])} tables, {record['metering_point_periods_suppressed']} metering point period(s) suppressed")
     for table, n in record["rows_removed"].items():
         print(f"  {table:<36}{n:>8,}")
-    print(f"kept: {record['kept']['invoices_retained']} invoice(s) in the restricted invoices_retained table — {record['kept']['basis']}")
-    print("a suppression record (pseudonym and date) keeps re-delivered or backfilled data from bringing the customer back")
+    held = held_after_erasure(storage, customer_id=args.customer_id)
+    register = load_processing_register()
+    until = max((invoice_kept_until(i["issued_on"], register) for i in held.invoices), default=None)
+    print(f"kept: {len(held.invoices)} invoice(s), restricted to accounting in the invoices_retained table"
+          f"{f', the last until {until}' if until else ''} — {record['kept']['basis']}")
+    print(f"kept: the suppression record ({held.pseudonyms} pseudonym(s), the date, {held.metering_point_periods} metering point period(s)), "
+          "so that re-delivered or backfilled data never brings the customer back")
     return 0
 
 

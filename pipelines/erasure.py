@@ -9,7 +9,9 @@
    by the `retention` asset's compaction.
 3. Invoices are kept under the Accounting Act, moved to the restricted `invoices_retained` table
    and out of every analytical and marketing use.
-4. An audit record without personal data (pseudonym, date, counts) is appended.
+4. An audit record without personal data (pseudonyms, date, counts) is appended. It is the
+   erasure's own account: an access request from an erased customer is answered from it
+   (`held_after_erasure`), by customer id or by identity code.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -32,6 +35,20 @@ INVOICE_RETENTION = "accounting records: kept 6 years after the end of the finan
 
 class UnknownCustomer(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class HeldAfterErasure:
+    """What is still held about an erased customer, and why: the honest answer to their access request."""
+
+    erased_on: dt.date
+    #: None when asked by identity code and no retained invoice still carries the customer id
+    customer_id: str | None
+    #: restricted under the Accounting Act, in `invoices_retained`
+    invoices: list[dict]
+    #: keyed pseudonyms of the customer id and identity code(s) in the suppression record
+    pseudonyms: int
+    metering_point_periods: int
 
 
 def audit_log(storage: LupaStorage) -> Path:
@@ -99,6 +116,9 @@ def erase(storage: LupaStorage, customer_id: str, today: dt.date) -> dict:
     removed |= _republish_mart(storage, customer_id, today)
     record = {
         "subject": suppression.pseudonym(customer_id),
+        # links the subject to the pseudonyms of their identity codes, so an access request by
+        # identity code still finds what was kept
+        "identity_code_pseudonyms": [suppression.pseudonym(pid) for pid in personal_ids],
         "erased_on": today.isoformat(),
         "rows_removed": {k: v for k, v in sorted(removed.items()) if v},
         "kept": {"invoices_retained": kept, "basis": INVOICE_RETENTION},
@@ -110,6 +130,34 @@ def erase(storage: LupaStorage, customer_id: str, today: dt.date) -> dict:
         fh.write(json.dumps(record, sort_keys=True) + "\n")
     os.chmod(log, 0o600)
     return record
+
+
+def held_after_erasure(storage: LupaStorage, *, customer_id: str | None = None, personal_id: str | None = None) -> HeldAfterErasure | None:
+    """The erasure of this customer (asked for by customer id or by identity code) and what it kept;
+    None when the audit log has no erasure of them."""
+    log = audit_log(storage)
+    if not log.exists():
+        return None
+    wanted = suppression.pseudonym(customer_id if customer_id is not None else personal_id)
+    records = (json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip())
+    record = next((r for r in records if wanted == r["subject"] or wanted in r["identity_code_pseudonyms"]), None)
+    if record is None:
+        return None
+    invoices: list[dict] = []
+    with storage.warehouse(read_only=True) as conn:
+        if table_exists(conn, "invoices_retained"):
+            if customer_id is None:
+                kept_ids = [c for (c,) in conn.sql("select distinct customer_id from invoices_retained").fetchall()]
+                customer_id = next((c for c in kept_ids if suppression.pseudonym(c) == record["subject"]), None)
+            if customer_id is not None:
+                invoices = query(conn, "select * from invoices_retained where customer_id = $c order by issued_on, invoice_id", c=customer_id).to_dicts()
+    return HeldAfterErasure(
+        erased_on=dt.date.fromisoformat(record["erased_on"]),
+        customer_id=customer_id,
+        invoices=invoices,
+        pseudonyms=1 + len(record["identity_code_pseudonyms"]),
+        metering_point_periods=record["metering_point_periods_suppressed"],
+    )
 
 
 def _rewrite_daily(storage: LupaStorage, points: pl.DataFrame) -> int:

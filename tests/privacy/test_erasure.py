@@ -1,8 +1,14 @@
-"""Erasure removes a customer everywhere and keeps them out; objections take effect in the next run."""
+"""Erasure removes a customer everywhere and keeps them out; objections take effect in the next run.
+
+An erased customer who asks what is held about them is told when the erasure was and exactly what
+it kept, and why; what `lupa erase` prints and logs holds no personal data.
+"""
 
 import datetime as dt
 import json
 import os
+import subprocess
+from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -11,19 +17,25 @@ import pytest
 from assets import suppression
 from assets.mart import read_published
 from assets.metering import daily_root
+from data_contracts.identifiers import find_personal_ids
+from pipelines import access_report as sar
 from pipelines.erasure import UnknownCustomer, audit_log, erase
 from tests.dagster_helpers import run_day, storage_for
 from tests.landing_builder import GSRN1, GSRN2, make_hetu, metering_row, person, write
 
 D = dt.date(2026, 11, 23)
+ERASED_ON = dt.date(2026, 11, 24)
 KEEP, GONE = "C0000001", "C0000002"
 GONE_HETU = make_hetu("150380", "-", 202)
+REPO = Path(__file__).resolve().parents[2]
+#: everything personal the landing zone holds about GONE: identity code, name, email, phone as typed and as used, both addresses
+GONE_PERSONAL = (GONE_HETU, "Poistuva", "gone@example.fi", "050 765 4321", "+358507654321", "Poistotie 9", "Uusitie 1")
 
 
 def landing(storage, delivery="20261124", day=D):
     write(storage.landing, "customers", delivery, [
         person(KEEP, make_hetu("150380", "-", 201), first_name="Pysyvä", email="keep@example.fi"),
-        person(GONE, GONE_HETU, first_name="Poistuva", last_name="Asiakas", email="gone@example.fi", street_address="Poistotie 9"),
+        person(GONE, GONE_HETU, first_name="Poistuva", last_name="Asiakas", email="gone@example.fi", phone="050 765 4321", street_address="Poistotie 9"),
     ])
     write(storage.landing, "contracts", delivery, [
         f"K1;{KEEP};{GSRN1};SPOT;open_ended;2024-01-01;;apartment;district",
@@ -62,7 +74,7 @@ def erased(tmp_path):
     landing(storage)
     assert run_day(storage, D).success
     assert GONE in everything_text(storage)
-    record = erase(storage, GONE, dt.date(2026, 11, 24))
+    record = erase(storage, GONE, ERASED_ON)
     return storage, record
 
 
@@ -86,9 +98,11 @@ def test_erasure_removes_the_customer_from_every_zone_but_keeps_invoices_restric
 def test_audit_record_holds_no_personal_data(erased):
     storage, record = erased
     line = audit_log(storage).read_text().strip()
-    for value in (GONE, GONE_HETU, "Poistuva", "gone@example.fi"):
+    for value in (GONE, *GONE_PERSONAL):
         assert value not in line
+    assert find_personal_ids(line) == []
     assert json.loads(line)["subject"] == suppression.pseudonym(GONE)
+    assert json.loads(line)["identity_code_pseudonyms"] == [suppression.pseudonym(GONE_HETU)]
     assert oct(os.stat(audit_log(storage)).st_mode & 0o777) == "0o600"
 
 
@@ -125,3 +139,70 @@ def test_a_withdrawal_arriving_in_the_landing_zone_takes_effect_in_the_next_run(
         assert GONE not in read_published(storage.root, f"audience_{channel}")["customer_id"].to_list()
     reasons = read_published(storage.root, "audience_exclusions").filter(customer_id=GONE)["reason"].unique().to_list()
     assert "consent_withdrawn" in reasons
+
+
+LAW = {"fi": "kirjanpitolaki 1336/1997", "sv": "bokföringslagen 1336/1997", "en": "Accounting Act 1336/1997"}
+ERASED_TEXT = {"fi": "Tietosi poistettiin 24.11.2026", "sv": "Dina uppgifter raderades 2026-11-24", "en": "Your data was erased on 2026-11-24"}
+KEPT_UNTIL_TEXT = {"fi": "31.12.2032", "sv": "2032-12-31", "en": "2032-12-31"}
+HEADINGS = {"fi": ("Mitä meillä on yhä tallessa", "Poistomerkintä"), "sv": ("Vad vi fortfarande har", "Raderingsmarkering"),
+            "en": ("What we still hold", "Suppression record")}
+
+
+def test_an_erased_customers_access_report_says_when_and_exactly_what_is_kept_in_every_language(erased, tmp_path):
+    storage, _ = erased
+    for lang in sar.LANGS:
+        code, lines = sar.run_sar(storage, tmp_path / lang, customer_id=GONE, language=lang)
+        assert code == 0, lines
+        report, page = json.loads(Path(lines[0]).read_text("utf-8")), Path(lines[1]).read_text("utf-8")
+        assert set(report) == {"report", "erasure", "processing"}  # what is held, and nothing else
+        assert report["report"]["erased"] and report["report"]["customer_id"] == GONE and report["report"]["language"] == lang
+        erasure = report["erasure"]
+        assert erasure["erased_on"] == ERASED_ON.isoformat()
+        invoices = erasure["retained_invoices"]
+        # the invoice of 2026-10-01 is kept to the end of 2032: 6 years after its financial year, the
+        # register's period and what the retention asset enforces (deleted from 2033-01-01)
+        assert [(i["invoice_id"], i["kept_until"], i["restricted_on"]) for i in invoices["items"]] == [(f"I{GONE}", "2032-12-31", ERASED_ON.isoformat())]
+        assert invoices["restricted"] and invoices["retention"]["period"] == {"years": 6} and invoices["kept_until"] == "2032-12-31"
+        assert erasure["suppression_record"] == {"erased_on": ERASED_ON.isoformat(), "pseudonyms": 2, "metering_point_periods": 1, "kept_until": None}
+        assert lines[2] == "  erased on 2026-11-24; still held: invoices kept restricted 1, suppression pseudonyms 2, suppressed metering point periods 1"
+
+        assert f"<html lang='{lang}'>" in page
+        for text in (ERASED_TEXT[lang], LAW[lang], KEPT_UNTIL_TEXT[lang], f"I{GONE}", *HEADINGS[lang]):
+            assert text in page, (lang, text)
+        for other in set(sar.LANGS) - {lang}:
+            assert not any(h in page for h in HEADINGS[other])
+        for text in (page, json.dumps(report, ensure_ascii=False)):
+            assert not any(v in text for v in GONE_PERSONAL)
+
+
+def test_an_erased_customer_asking_by_identity_code_gets_the_same_answer_and_nothing_is_printed(erased, tmp_path):
+    storage, _ = erased
+    env = os.environ | {"LUPA_LANDING_DIR": str(storage.landing), "LUPA_DATA_DIR": str(storage.root), "LUPA_VAR_DIR": str(tmp_path / "var"), "LUPA_ENV": "demo"}
+    done = subprocess.run([str(REPO / ".venv/bin/lupa"), "sar", "--personal-id", "-", "--language", "sv"], input=f"{GONE_HETU}\n",
+                          capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert not any(v in done.stdout + done.stderr for v in GONE_PERSONAL)
+    report = json.loads(Path(done.stdout.splitlines()[0]).read_text("utf-8"))
+    assert report["report"]["matched_by"] == "personal_id" and report["report"]["customer_id"] == GONE
+    assert [i["invoice_id"] for i in report["erasure"]["retained_invoices"]["items"]] == [f"I{GONE}"]
+    assert report["erasure"]["erased_on"] == ERASED_ON.isoformat()
+
+
+def test_lupa_erase_says_what_was_kept_and_why_and_prints_nothing_personal(tmp_path):
+    storage = storage_for(tmp_path)
+    landing(storage)
+    assert run_day(storage, D).success
+    env = os.environ | {"LUPA_LANDING_DIR": str(storage.landing), "LUPA_DATA_DIR": str(storage.root), "LUPA_VAR_DIR": str(tmp_path / "var"), "LUPA_ENV": "demo"}
+    lupa = [str(REPO / ".venv/bin/lupa"), "erase", "--customer-id", GONE]
+    done = subprocess.run(lupa, capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "kept: 1 invoice(s), restricted to accounting in the invoices_retained table, the last until 2032-12-31" in out
+    assert "Accounting Act 1336/1997" in out
+    assert "kept: the suppression record (2 pseudonym(s), the date, 1 metering point period(s))" in out
+    again = subprocess.run(lupa, capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
+    assert again.returncode == 1
+    assert f"was already erased on {dt.date.today()}" in again.stderr and "1 restricted invoice(s) and the suppression record" in again.stderr
+    printed = done.stdout + done.stderr + again.stdout + again.stderr
+    assert not any(v in printed for v in GONE_PERSONAL) and find_personal_ids(printed) == []
+    assert not any(v in audit_log(storage).read_text() for v in GONE_PERSONAL)
