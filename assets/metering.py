@@ -51,6 +51,27 @@ class DeliveryOutcome:
         return sorted(d for d in self.days_written if d != self.business_day.isoformat())
 
 
+class KeyOrder:
+    """Whether a delivery's stored readings are in strictly increasing (point, start time) order,
+    block after block. If so, no (point, start time) is stored twice, and the daily aggregate can
+    skip its dedupe for days that only this delivery holds (see `metering_aggregate`)."""
+
+    def __init__(self) -> None:
+        self.in_order = True
+        self.last: tuple | None = None
+
+    def add(self, readings: pl.DataFrame) -> None:
+        if not self.in_order or readings.is_empty():
+            return
+        point, start = pl.col("metering_point_id"), pl.col("start_utc")
+        steps_up = ((point > point.shift(1)) | ((point == point.shift(1)) & (start > start.shift(1)))).fill_null(True).all()
+        first = readings.row(0, named=True)
+        first_key = (first["metering_point_id"], first["start_utc"])
+        self.in_order = readings.select(steps_up).item() and (self.last is None or self.last < first_key)
+        last = readings.row(-1, named=True)
+        self.last = (last["metering_point_id"], last["start_utc"])
+
+
 def readings_root(storage: LupaStorage) -> Path:
     return storage.metering_dir / "readings"
 
@@ -149,14 +170,24 @@ def ingest_delivery(storage: LupaStorage, business_day: dt.date, chunk_bytes: in
     quarantined_parts = []
     counts: dict[str, int] = {}
     erased = suppression.load(storage.warehouse_dir)
+    keys = KeyOrder()
+    carry = None
     try:
         for n, batch in enumerate(iter_metering_chunks(file, METERING, chunk_bytes=chunk_bytes)):
-            valid, quarantined = METERING.split(batch.records)
+            # the previous block's last record goes along, so that a repeat across the cut is seen
+            # by the duplicate rule; it was already split with its own block, so it is dropped after
+            records = batch.records if carry is None else pl.concat([carry, batch.records])
+            valid, quarantined = METERING.split(records)
+            if carry is not None:
+                carried = carry.item(0, "_line")
+                valid, quarantined = valid.filter(pl.col("_line") != carried), quarantined.filter(pl.col("line") != carried)
+            carry = batch.records.tail(1) if batch.records.height else carry
             if validate:
                 validate_contract(METERING, valid, {})
             quarantined = pl.concat([quarantined, malformed_quarantine(batch.malformed, len(METERING.header))])
             quarantined_parts.append(quarantined)
             readings = erased.keep_readings(to_readings(valid, file))
+            keys.add(readings)
             outcome.rows_read += batch.rows_read
             outcome.rows_valid += readings.height
             outcome.rows_quarantined += quarantined.height
@@ -192,7 +223,8 @@ def ingest_delivery(storage: LupaStorage, business_day: dt.date, chunk_bytes: in
     manifest.write_text(
         json.dumps(
             {"file": file.name, "sha256": outcome.sha256, "rows_read": outcome.rows_read, "rows_valid": outcome.rows_valid,
-             "rows_quarantined": outcome.rows_quarantined, "rows_suppressed": outcome.rows_suppressed, "days_written": outcome.days_written},
+             "rows_quarantined": outcome.rows_quarantined, "rows_suppressed": outcome.rows_suppressed, "days_written": outcome.days_written,
+             "keys_in_order": keys.in_order},
             indent=1,
         )
     )

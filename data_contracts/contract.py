@@ -91,9 +91,9 @@ class SourceContract:
         """Identifier validators: one expression per field that yields the broken rule code or null."""
         return [(f.name, _validator_rule(f)) for f in self.fields if f.validator is not None]
 
-    def _raw_codes_on_typed(self) -> list[pl.Expr]:
-        """The field rules and validators as code-or-null expressions, for `split`: the same rules as
-        `field_rules`, except that a rule on the parsed value reads the column `_typed_<name>`."""
+    def _broken_on_typed(self) -> list[pl.Expr]:
+        """The field rules and validators as True-where-broken expressions, for `split`: the same
+        rules as `field_rules`, except that a rule on the parsed value reads `_typed_<name>`."""
         out = []
         for f in self.fields:
             raw = pl.col(f.name)
@@ -104,8 +104,8 @@ class SourceContract:
                     expr = present & typed.is_null()
                 elif code == f"{f.name}_out_of_range":
                     expr = present & (typed < f.min_value).fill_null(False)
-                out.append(_as_code(code, expr))
-        return out + [expr for _, expr in self.validator_rules()]
+                out.append(expr.fill_null(False))
+        return out + [expr.is_not_null() for _, expr in self.validator_rules()]
 
     def parse(self, raw: pl.LazyFrame) -> pl.LazyFrame:
         """Typed columns `<name>` replace the text; the text stays as `_raw_<name>` for the rules."""
@@ -138,7 +138,7 @@ class SourceContract:
             .with_columns(
                 PARSERS[f.kind][1](pl.when(pl.col(f.name) != "").then(pl.col(f.name))).alias(f"_typed_{f.name}") for f in self.fields
             )
-            .with_columns(pl.any_horizontal([c.is_not_null() for c in self._raw_codes_on_typed()]).fill_null(False).alias("_raw_broken"))
+            .with_columns(pl.any_horizontal(self._broken_on_typed()).fill_null(False).alias("_raw_broken"))
             .with_columns(*[pl.col(f.name).alias(f"_raw_{f.name}") for f in self.fields])
             .with_columns(*[pl.col(f"_typed_{f.name}").alias(f.name) for f in self.fields])
             .drop([f"_typed_{f.name}" for f in self.fields])
