@@ -37,7 +37,11 @@ class Settings:
 
 
 def _path(name: str, default: Path) -> Path:
+    """A directory setting. A URL (s3://…) is refused: the storage is a local or mounted filesystem
+    (docs/deploy.md), and pathlib would quietly make a local folder named `s3:` of it."""
     value = os.environ.get(name)
+    if value and "://" in value:
+        raise ConfigurationError(f"{name} must be a local or mounted directory, not a URL (object storage is not supported yet; see docs/deploy.md)")
     return Path(value).resolve() if value else default
 
 

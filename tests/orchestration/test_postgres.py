@@ -134,6 +134,14 @@ def production(tmp_path, monkeypatch, postgres) -> Installation:
 # ---- configuration ---------------------------------------------------------------------------
 
 
+def test_an_object_storage_url_as_data_directory_is_refused_not_made_a_local_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("LUPA_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("LUPA_DATA_DIR", "s3://lupa-lake/data")
+    with pytest.raises(ConfigurationError, match="LUPA_DATA_DIR must be a local or mounted directory"):
+        load_settings()
+    assert not (tmp_path / "s3:").exists() and not Path("s3:").exists()
+
+
 def test_production_refuses_to_start_without_the_pseudonym_key(tmp_path, monkeypatch):
     monkeypatch.setenv("LUPA_ENV", "production")
     monkeypatch.delenv("LUPA_PSEUDONYM_KEY", raising=False)
