@@ -18,7 +18,7 @@ from assets.common import OWNERS, data_errors_fail_cleanly, io_retry
 from assets.metering import daily_root, quarantine_root, readings_root
 from assets.reporting import counts_table
 from assets.storage import WAREHOUSE_POOL, LupaStorage, scalar, table_exists
-from data_contracts.policy import load_policy
+from data_contracts.policy import RetentionPolicy, load_policy
 
 
 def _day_of(path) -> dt.date:
@@ -60,6 +60,24 @@ def compact_erased_readings(storage: LupaStorage) -> int:
     return removed
 
 
+def expire_retained_invoices(conn, periods: RetentionPolicy, day: dt.date) -> int:
+    """Delete the invoices kept after an erasure whose last day to be kept is before `day`.
+
+    The last day comes from `RetentionPolicy.invoice_kept_until`, the same date the erasure and the
+    access report tell the customer. The table is small (erased customers' invoices), so each
+    distinct issue date is checked in Python rather than restating the rule in SQL.
+    """
+    if not table_exists(conn, "invoices_retained"):
+        return 0
+    issued = [d for (d,) in conn.sql("select distinct issued_on from invoices_retained").fetchall()]
+    expired = [d for d in issued if periods.invoice_kept_until(d) < day]
+    if not expired:
+        return 0
+    removed = scalar(conn, "select count(*) from invoices_retained where list_contains($e, issued_on)", e=expired)
+    conn.execute("delete from invoices_retained where list_contains($e, issued_on)", {"e": expired})
+    return removed
+
+
 @asset(
     group_name="core",
     owners=OWNERS,
@@ -69,7 +87,7 @@ def compact_erased_readings(storage: LupaStorage) -> int:
     retry_policy=io_retry,
     description=(
         "Enforces the retention periods of the policy file (metering readings, quarantine, contact history, audience "
-        "history) and compacts erased customers' readings out of the metering Parquet. Reports counts only."
+        "history, invoices kept after an erasure) and compacts erased customers' readings out of the metering Parquet. Reports counts only."
     ),
 )
 @data_errors_fail_cleanly
@@ -92,10 +110,7 @@ def retention(context: AssetExecutionContext, storage: LupaStorage) -> Materiali
         "audience history rows": ("audience_history", "business_day", periods.audience_history.cutoff(day)),
     }
     with storage.warehouse() as conn:
-        if table_exists(conn, "invoices_retained"):  # kept after an erasure for 6 years after the financial year
-            expired = "make_date(year(issued_on) + 7, 1, 1) <= $d"
-            removed["invoices retained after erasure"] = scalar(conn, f"select count(*) from invoices_retained where {expired}", d=day)
-            conn.execute(f"delete from invoices_retained where {expired}", {"d": day})
+        removed["invoices retained after erasure"] = expire_retained_invoices(conn, periods, day)
         for label, (table, column, before) in deletions.items():
             if table_exists(conn, table):
                 removed[label] = scalar(conn, f'select count(*) from "{table}" where {column} < $b', b=before)

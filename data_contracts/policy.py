@@ -210,11 +210,41 @@ class RetentionPeriod(_Model):
         return as_of - timedelta(days=self.days or 0)
 
 
+#: The Accounting Act (1336/1997, ch. 2 §10) keeps accounting records at least 6 years after the end
+#: of the year in which their financial year ended; a shorter `invoices` period would break the law.
+ACCOUNTING_ACT_MINIMUM = RetentionPeriod(years=6)
+
+
 class RetentionPolicy(_Model):
     metering_readings: RetentionPeriod
     quarantine: RetentionPeriod
     contact_history: RetentionPeriod
     audience_history: RetentionPeriod
+    #: counted from the end of the invoice's financial year, not back from today (`invoice_kept_until`)
+    invoices: RetentionPeriod
+
+    @field_validator("invoices")
+    @classmethod
+    def _at_least_the_accounting_act(cls, v: RetentionPeriod) -> RetentionPeriod:
+        some_year_end = date(2000, 12, 31)
+        if _after(some_year_end, v) < _after(some_year_end, ACCOUNTING_ACT_MINIMUM):
+            raise ValueError("is shorter than the Accounting Act's 6 years after the end of the financial year")
+        return v
+
+    def invoice_kept_until(self, issued_on: date) -> date:
+        """The last day an invoice is kept: the end of its financial year plus the `invoices` period.
+
+        The one place this date is computed, so that what erasure promises, what the access report
+        tells the customer and what the `retention` asset deletes can never disagree. The financial
+        year is the calendar year the invoice was issued in.
+        """
+        return _after(date(issued_on.year, 12, 31), self.invoices)
+
+
+def _after(day: date, period: RetentionPeriod) -> date:
+    from dateutil.relativedelta import relativedelta
+
+    return day + relativedelta(**period.model_dump(exclude_none=True))
 
 
 class MarketingPolicy(_Model):

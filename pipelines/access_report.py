@@ -9,10 +9,12 @@ figures drawn from other customers are aggregates (population median, segment ty
 shown only for groups of at least `MIN_GROUP_FOR_STATISTICS` customers.
 
 A customer who has been erased gets a report of what the erasure kept, and why: the date of the
-erasure, the invoices kept restricted under the Accounting Act (each with the date it will be
-deleted, from the register's `invoices` retention period) and the suppression record that keeps
-them from being loaded again. Nothing else is held, so nothing else is shown: a full report would
-list empty sections and consent states that no longer exist.
+erasure, the invoices kept restricted under the Accounting Act (each with the last day it is kept,
+`RetentionPolicy.invoice_kept_until`, after which the `retention` asset deletes it) and the
+suppression record that keeps them from being loaded again. Nothing else is held, so nothing else
+is shown: a full report would list empty sections and consent states that no longer exist. An
+erasure that was interrupted gets no report until `lupa erase` has finished it: until then other
+zones may still hold the customer.
 
 The personal identity code is read from standard input, never from the command line (shell
 history, `ps`). It is never printed, logged or written anywhere except into the report itself,
@@ -43,7 +45,6 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import polars as pl
 import yaml
-from dateutil.relativedelta import relativedelta
 
 from assets.storage import LupaStorage, connect, query, table_exists
 from data_contracts.identifiers import personal_id_problem
@@ -791,13 +792,6 @@ def build_report(storage: LupaStorage, customer_id: str | None, *, personal_id: 
     return report
 
 
-def invoice_kept_until(issued_on: dt.date, register: dict[str, Any]) -> dt.date:
-    """The last day an invoice is kept: the end of its financial year (the calendar year) plus the
-    register's `invoices` retention period, which is what the `retention` asset enforces."""
-    period = next(r["period"] for r in register["retention"] if r["id"] == "invoices")
-    return dt.date(issued_on.year, 12, 31) + relativedelta(**period)
-
-
 def build_erased_report(held: HeldAfterErasure, *, language: str | None = None, matched_by: str = "customer_id",
                         generated_at: dt.datetime | None = None, register: dict[str, Any] | None = None,
                         policy: MarketingPolicy | None = None) -> dict[str, Any]:
@@ -806,8 +800,8 @@ def build_erased_report(held: HeldAfterErasure, *, language: str | None = None, 
     policy = policy or load_policy()
     register = register or load_processing_register(policy=policy)
     invoice_rule = next(r for r in register["retention"] if r["id"] == "invoices")
-    invoices = [{k: v for k, v in inv.items() if k not in ("customer_id", "retention_basis")} | {"kept_until": invoice_kept_until(inv["issued_on"], register)}
-                for inv in held.invoices]
+    invoices = [{k: v for k, v in inv.items() if k not in ("customer_id", "retention_basis")}
+                | {"kept_until": policy.retention.invoice_kept_until(inv["issued_on"])} for inv in held.invoices]
     return {
         "report": {
             "kind": "gdpr_art15_access_report",
@@ -1346,6 +1340,9 @@ def run_sar(storage: LupaStorage, out_dir: Path, *, customer_id: str | None = No
     if not match.customer_ids and not match.register_only and not match.erased:
         who = f"customer id {customer_id.strip()}" if customer_id is not None else "the personal identity code given"
         return EXIT_UNKNOWN, [f"no customer found for {who}: no data is held under it in the warehouse; no report was written"]
+    if match.erased and not match.erased.complete:
+        raise AccessReportError(f"the erasure of this customer begun on {match.erased.erased_on.isoformat()} was interrupted, so some zones may "
+                                "still hold them: run `lupa erase` for the customer again to finish it; no report was written")
     policy = load_policy()
     register = load_processing_register(policy=policy)
     prepare_out_dir(out_dir, default_out)

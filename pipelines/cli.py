@@ -141,10 +141,12 @@ def cmd_resolve_quarantine(args: argparse.Namespace) -> int:
 
 
 def cmd_erase(args: argparse.Namespace) -> int:
-    """Erase, then say what was kept and why, read back the way an access request would read it."""
-    from pipelines.access_report import invoice_kept_until, load_processing_register
+    """Erase (or finish an interrupted erasure), then say what was kept and why, read back the way an
+    access request would read it."""
+    from data_contracts.policy import load_policy
+    from pipelines.access_report import fmt_period
     from pipelines.definitions import storage_resource
-    from pipelines.erasure import UnknownCustomer, erase, held_after_erasure
+    from pipelines.erasure import INVOICE_RETENTION_BASIS, UnknownCustomer, erase, held_after_erasure
 
     storage = storage_resource(load_settings())
     try:
@@ -157,15 +159,20 @@ def cmd_erase(args: argparse.Namespace) -> int:
             print(f"lupa: customer {args.customer_id} was already erased on {earlier.erased_on}; only what that erasure kept is held: "
                   f"{len(earlier.invoices)} restricted invoice(s) and the suppression record", file=sys.stderr)
         return 1
-    print(f"erased {args.customer_id}: {sum(record['rows_removed'].values()):,} rows removed from "
+    except Exception:
+        print(f"lupa: the erasure of {args.customer_id} did not finish; run the same `lupa erase` again: it goes on where this one stopped",
+              file=sys.stderr)
+        raise
+    print(f"erased {args.customer_id} on {record['erased_on']}: {sum(record['rows_removed'].values()):,} rows removed from "
           f"{len(record['rows_removed'])} tables, {record['metering_point_periods_suppressed']} metering point period(s) suppressed")
     for table, n in record["rows_removed"].items():
         print(f"  {table:<36}{n:>8,}")
     held = held_after_erasure(storage, customer_id=args.customer_id)
-    register = load_processing_register()
-    until = max((invoice_kept_until(i["issued_on"], register) for i in held.invoices), default=None)
+    retention = load_policy().retention
+    until = max((retention.invoice_kept_until(i["issued_on"]) for i in held.invoices), default=None)
     print(f"kept: {len(held.invoices)} invoice(s), restricted to accounting in the invoices_retained table"
-          f"{f', the last until {until}' if until else ''} — {record['kept']['basis']}")
+          f"{f', the last until {until}' if until else ''} — {INVOICE_RETENTION_BASIS}: kept "
+          f"{fmt_period(retention.invoices.model_dump(exclude_none=True), 'en')} after the end of each invoice's financial year")
     print(f"kept: the suppression record ({held.pseudonyms} pseudonym(s), the date, {held.metering_point_periods} metering point period(s)), "
           "so that re-delivered or backfilled data never brings the customer back")
     return 0

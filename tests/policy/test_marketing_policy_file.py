@@ -56,6 +56,9 @@ def test_default_policy_content():
     assert p.retention.contact_history.years == 3
     assert p.retention.audience_history.years == 3
     assert p.retention.quarantine.cutoff(dt.date(2026, 11, 24)) == dt.date(2026, 8, 26)
+    assert p.retention.invoices.years == 6
+    # the end of the financial year plus 6 years, the Accounting Act's minimum
+    assert p.retention.invoice_kept_until(dt.date(2026, 1, 1)) == p.retention.invoice_kept_until(dt.date(2026, 12, 31)) == dt.date(2032, 12, 31)
 
 
 def test_rules_for_channels_follow_the_file():
@@ -90,6 +93,8 @@ def test_load_policy_defaults_to_packaged_file():
         (lambda d: d["anomaly"].__setitem__("threshold", -1), "anomaly.threshold"),
         (lambda d: d["retention"]["quarantine"].__setitem__("years", 1), "retention.quarantine"),
         (lambda d: d.pop("retention"), "retention"),
+        (lambda d: d["retention"]["invoices"].__setitem__("years", 5), "retention.invoices"),
+        (lambda d: d["retention"].__setitem__("invoices", {"months": 71}), "retention.invoices"),
         (lambda d: d["channels"]["letter"].__setitem__("soft_opt_in", True), "channels.letter"),
     ],
 )

@@ -1,7 +1,9 @@
 """Erasure removes a customer everywhere and keeps them out; objections take effect in the next run.
 
 An erased customer who asks what is held about them is told when the erasure was and exactly what
-it kept, and why; what `lupa erase` prints and logs holds no personal data.
+it kept, and why; what `lupa erase` prints and logs holds no personal data. An erasure interrupted
+half-way is recognised and finished by running `lupa erase` again, and the invoice retention period
+of the policy file is the one date erasure, access report and the `retention` asset all use.
 """
 
 import datetime as dt
@@ -13,13 +15,19 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
+import yaml
+from dagster import AssetKey
 
 from assets import suppression
+from assets.calendar import BUSINESS_DAY_TAG
 from assets.mart import read_published
 from assets.metering import daily_root
+from data_contracts import policy as policy_file
 from data_contracts.identifiers import find_personal_ids
 from pipelines import access_report as sar
-from pipelines.erasure import UnknownCustomer, audit_log, erase
+from pipelines import cli, erasure
+from pipelines.definitions import build_defs
+from pipelines.erasure import INVOICE_RETENTION_BASIS, UnknownCustomer, audit_log, erase, held_after_erasure
 from tests.dagster_helpers import run_day, storage_for
 from tests.landing_builder import GSRN1, GSRN2, make_hetu, metering_row, person, write
 
@@ -83,11 +91,11 @@ def test_erasure_removes_the_customer_from_every_zone_but_keeps_invoices_restric
     conn = duckdb.connect(str(storage.warehouse_path), read_only=True)
     try:
         retained = conn.sql("select customer_id, retention_basis from invoices_retained").fetchall()
-        assert retained == [(GONE, record["kept"]["basis"])]
+        assert retained == [(GONE, INVOICE_RETENTION_BASIS)] and record["kept"]["basis"] == INVOICE_RETENTION_BASIS
         assert conn.sql("select count(*) from invoices where customer_id = $c", params={"c": GONE}).fetchall() == [(0,)]
     finally:
         conn.close()
-    text = everything_text(storage).replace(json.dumps(record, sort_keys=True), "")
+    text = everything_text(storage)
     for value in ("Poistuva", "gone@example.fi", "Poistotie 9", "Uusitie 1", GONE_HETU):
         assert value not in text
     assert read_published(storage.root, "audience_email")["customer_id"].to_list() == [KEEP]
@@ -95,14 +103,22 @@ def test_erasure_removes_the_customer_from_every_zone_but_keeps_invoices_restric
     assert daily["metering_point_id"].to_list() == [GSRN1]
 
 
+def audit_steps(storage) -> list[dict]:
+    return [json.loads(line) for line in audit_log(storage).read_text().splitlines()]
+
+
 def test_audit_record_holds_no_personal_data(erased):
     storage, record = erased
-    line = audit_log(storage).read_text().strip()
+    text = audit_log(storage).read_text()
     for value in (GONE, *GONE_PERSONAL):
-        assert value not in line
-    assert find_personal_ids(line) == []
-    assert json.loads(line)["subject"] == suppression.pseudonym(GONE)
-    assert json.loads(line)["identity_code_pseudonyms"] == [suppression.pseudonym(GONE_HETU)]
+        assert value not in text
+    assert find_personal_ids(text) == []
+    steps = audit_steps(storage)
+    assert [s["step"] for s in steps] == ["suppressed", "warehouse_erased", "completed"]
+    assert {s["subject"] for s in steps} == {suppression.pseudonym(GONE)} and {s["erased_on"] for s in steps} == {ERASED_ON.isoformat()}
+    assert steps[0]["identity_code_pseudonyms"] == [suppression.pseudonym(GONE_HETU)]
+    assert steps[1]["kept"] == {"invoices_retained": 1, "basis": INVOICE_RETENTION_BASIS, "last_kept_until": "2032-12-31"}
+    assert record["rows_removed"] == {k: v for s in steps[1:] for k, v in s["rows_removed"].items()}
     assert oct(os.stat(audit_log(storage)).st_mode & 0o777) == "0o600"
 
 
@@ -206,3 +222,100 @@ def test_lupa_erase_says_what_was_kept_and_why_and_prints_nothing_personal(tmp_p
     printed = done.stdout + done.stderr + again.stdout + again.stderr
     assert not any(v in printed for v in GONE_PERSONAL) and find_personal_ids(printed) == []
     assert not any(v in audit_log(storage).read_text() for v in GONE_PERSONAL)
+
+
+@pytest.fixture
+def lupa_env(monkeypatch):
+    """`lupa` commands run in this process on the test's storage, so a step can be made to fail."""
+    def use(storage):
+        monkeypatch.setenv("LUPA_LANDING_DIR", str(storage.landing))
+        monkeypatch.setenv("LUPA_DATA_DIR", str(storage.root))
+    return use
+
+
+def test_an_erasure_interrupted_while_republishing_the_mart_is_recognised_and_finished_by_running_erase_again(tmp_path, monkeypatch, lupa_env, capsys):
+    storage = storage_for(tmp_path)
+    landing(storage)
+    assert run_day(storage, D).success
+    lupa_env(storage)
+    today = dt.date.today()
+
+    def disk_full(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr(erasure, "publish", disk_full)
+        with pytest.raises(OSError, match="No space left"):
+            cli.main(["erase", "--customer-id", GONE])
+    interrupted = capsys.readouterr()
+    assert "did not finish; run the same `lupa erase` again" in interrupted.err
+
+    # the suppression record and the kept invoices exist, the warehouse no longer holds the
+    # customer, the mart still does: the audit log says how far the erasure got
+    erased = suppression.load(storage.warehouse_dir)
+    assert {suppression.pseudonym(GONE), suppression.pseudonym(GONE_HETU)} <= erased.subjects
+    with storage.warehouse(read_only=True) as conn:
+        assert conn.sql("select invoice_id from invoices_retained").fetchall() == [(f"I{GONE}",)]
+        assert conn.sql("select count(*) from customers where customer_id = $c", params={"c": GONE}).fetchall() == [(0,)]
+    assert GONE in read_published(storage.root, "audience_email")["customer_id"].to_list()
+    assert [s["step"] for s in audit_steps(storage)] == ["suppressed", "warehouse_erased"]
+    for how in ({"customer_id": GONE}, {"personal_id": GONE_HETU}):
+        held = held_after_erasure(storage, **how)
+        assert held is not None and held.erased_on == today and not held.complete
+        # the access report does not claim that nothing else is held while the mart still holds them
+        with pytest.raises(sar.AccessReportError, match="was interrupted") as refused:
+            sar.run_sar(storage, tmp_path / "sar", **how)
+        assert not any(v in str(refused.value) for v in (GONE, *GONE_PERSONAL)) and not (tmp_path / "sar").exists()
+
+    # run again (here the next day): finished under the date it began on, with what both runs removed
+    record = erase(storage, GONE, today + dt.timedelta(days=1))
+    assert record["erased_on"] == today.isoformat()
+    assert {"customers", "invoices", "mart.audience_email"} <= set(record["rows_removed"])
+    assert record["kept"]["invoices_retained"] == 1
+    assert GONE not in read_published(storage.root, "audience_email")["customer_id"].to_list()
+    assert [s["step"] for s in audit_steps(storage)] == ["suppressed", "warehouse_erased", "completed"]
+    assert held_after_erasure(storage, customer_id=GONE).complete
+    code, lines = sar.run_sar(storage, tmp_path / "sar", customer_id=GONE)
+    assert code == 0 and json.loads(Path(lines[0]).read_text("utf-8"))["erasure"]["erased_on"] == today.isoformat()
+
+    assert cli.main(["erase", "--customer-id", GONE]) == 1  # nothing is left to do
+    done = capsys.readouterr()
+    assert f"was already erased on {today}" in done.err
+    printed = interrupted.out + interrupted.err + done.out + done.err + audit_log(storage).read_text()
+    assert not any(v in printed for v in GONE_PERSONAL) and find_personal_ids(printed) == []
+
+
+def run_retention(storage, day: dt.date):
+    defs = build_defs(resource_overrides={"storage": storage})
+    result = defs.resolve_job_def("daily_job").execute_in_process(
+        asset_selection=[AssetKey("retention")], tags={BUSINESS_DAY_TAG: day.isoformat()})
+    return result.asset_materializations_for_node("retention")[0].metadata["removed"].value
+
+
+def test_the_invoice_period_of_the_policy_file_decides_every_kept_until_date(tmp_path, monkeypatch, lupa_env, capsys):
+    storage = storage_for(tmp_path)
+    landing(storage)
+    assert run_day(storage, D).success
+    lupa_env(storage)
+    edited = yaml.safe_load(policy_file.default_policy_path().read_text(encoding="utf-8"))
+    edited["retention"]["invoices"] = {"years": 10}
+    (tmp_path / "marketing_policy.yaml").write_text(yaml.safe_dump(edited), encoding="utf-8")
+    monkeypatch.setattr(policy_file, "default_policy_path", lambda: tmp_path / "marketing_policy.yaml")
+
+    # the invoice of 2026-10-01 is now kept to the end of 2036, not 2032
+    assert cli.main(["erase", "--customer-id", GONE]) == 0
+    out = capsys.readouterr().out
+    assert "the last until 2036-12-31" in out and "kept 10 years after the end of each invoice's financial year" in out
+    assert audit_steps(storage)[1]["kept"]["last_kept_until"] == "2036-12-31"
+    code, lines = sar.run_sar(storage, tmp_path / "sar", customer_id=GONE, language="en")
+    assert code == 0
+    invoices = json.loads(Path(lines[0]).read_text("utf-8"))["erasure"]["retained_invoices"]
+    assert [i["kept_until"] for i in invoices["items"]] == ["2036-12-31"] and invoices["kept_until"] == "2036-12-31"
+    assert invoices["retention"]["period"] == {"years": 10} and invoices["retention"]["period_source"].startswith("marketing_policy.yaml")
+    assert "2036-12-31" in Path(lines[1]).read_text("utf-8")
+
+    for day, kept in ((dt.date(2033, 1, 1), 1), (dt.date(2036, 12, 31), 1), (dt.date(2037, 1, 1), 0)):
+        removed = run_retention(storage, day)
+        with storage.warehouse(read_only=True) as conn:
+            assert conn.sql("select count(*) from invoices_retained").fetchall() == [(kept,)], day
+        assert f"| `invoices retained after erasure` | {1 - kept} |" in removed, (day, removed)
