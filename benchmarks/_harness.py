@@ -3,7 +3,8 @@
 * `measure`: run one phase in a fresh interpreter (`python -m <module> --worker …`) and take its
   peak RSS from `os.wait4` on that child (its own `ru_maxrss`, nothing inherited from the parent);
 * `machine`, `versions`, `loadavg`: what the result was measured on;
-* `scratch_root`: `$LUPA_BENCH_DIR` or `<tmp>/lupa-bench`, never inside the repository.
+* `scratch_root`: `$LUPA_BENCH_DIR` or `<tmp>/lupa-bench`, never inside the repository;
+* `cached_data`: reuse synthetic data an earlier run wrote with the same parameters.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -135,6 +137,19 @@ def source_fingerprints(paths: tuple[str, ...]) -> dict:
 
 def now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def cached_data(meta_path: Path, wanted: dict, intact: Callable[[dict], bool], regenerate: bool, make: Callable[[], dict]) -> dict:
+    """The description of the synthetic data: the one an earlier run wrote (at full size the data
+    takes minutes to write) when it has the `wanted` parameters and `intact(meta)` holds, otherwise
+    what `make()` returns after writing the data afresh. `reused` says which."""
+    if not regenerate and meta_path.exists():
+        meta = json.loads(meta_path.read_text())
+        if {k: meta.get(k) for k in wanted} == wanted and intact(meta):
+            return meta | {"reused": True}
+    meta = make()
+    meta_path.write_text(json.dumps(meta, indent=1))
+    return meta | {"reused": False}
 
 
 def disk_free_bytes(path: Path) -> int:

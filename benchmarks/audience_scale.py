@@ -342,20 +342,14 @@ def synthesise(root: Path, customers: int, seed: int) -> dict:
 
 
 def ensure_data(root: Path, customers: int, seed: int, regenerate: bool, log) -> dict:
-    meta_path = root / "data.json"
+    def make() -> dict:
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        log(f"synthesising the core tables for {customers:,} customers into {root} …")
+        return h.measure(MODULE, "generate", [str(root), str(customers), str(seed)], root.parent)
+
     wanted = {"customers": customers, "seed": seed, "generator_version": GENERATOR_VERSION}
-    if not regenerate and meta_path.exists():
-        meta = json.loads(meta_path.read_text())
-        if {k: meta.get(k) for k in wanted} == wanted and all((root / f"{t}.parquet").exists() for t in TABLES):
-            meta["reused"] = True
-            return meta
-    shutil.rmtree(root, ignore_errors=True)
-    root.mkdir(parents=True)
-    log(f"synthesising the core tables for {customers:,} customers into {root} …")
-    meta = h.measure(MODULE, "generate", [str(root), str(customers), str(seed)], root.parent)
-    meta_path.write_text(json.dumps(meta, indent=1))
-    meta["reused"] = False
-    return meta
+    return h.cached_data(root / "data.json", wanted, lambda _: all((root / f"{t}.parquet").exists() for t in TABLES), regenerate, make)
 
 
 # ---- the measurement ------------------------------------------------------------------------------

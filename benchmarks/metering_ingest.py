@@ -34,16 +34,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from benchmarks import _harness as h
+
+MODULE = "benchmarks.metering_ingest"
 
 BUSINESS_DAY = dt.date(2026, 11, 24)
 DELIVERED_ON = BUSINESS_DAY + dt.timedelta(days=1)  # a run for D reads the file dated D+1
@@ -195,18 +193,13 @@ def _broken_line(row: int, kind: str, gsrns: list[str], times: list[str]) -> str
 def ensure_delivery(scratch: Path, points: int, bad_share: float, seed: int, regenerate: bool) -> dict:
     landing = scratch / "landing"
     path = landing / "metering" / FILE_NAME
-    meta_path = scratch / "delivery.json"
+
+    def make() -> dict:
+        shutil.rmtree(landing, ignore_errors=True)
+        return synthesise(path, points, bad_share, seed)
+
     wanted = {"points": points, "bad_share": bad_share, "seed": seed, "generator_version": GENERATOR_VERSION}
-    if not regenerate and path.exists() and meta_path.exists():
-        meta = json.loads(meta_path.read_text())
-        if {k: meta.get(k) for k in wanted} == wanted and meta.get("bytes") == path.stat().st_size:
-            meta["reused"] = True
-            return meta
-    shutil.rmtree(landing, ignore_errors=True)
-    meta = synthesise(path, points, bad_share, seed)
-    meta_path.write_text(json.dumps(meta, indent=1))
-    meta["reused"] = False
-    return meta
+    return h.cached_data(scratch / "delivery.json", wanted, lambda meta: path.exists() and meta.get("bytes") == path.stat().st_size, regenerate, make)
 
 
 # ---- the measurements (each runs in its own process) ------------------------------------------
@@ -222,14 +215,14 @@ def work_ingest(landing: Path, data: Path, profile: Path | None) -> dict:
 
         profiler = cProfile.Profile()
         profiler.enable()
-    c0, t0 = _cpu(), time.perf_counter()
+    c0, t0 = h.cpu_seconds(), time.perf_counter()
     outcome = ingest_delivery(storage, BUSINESS_DAY)
-    c1, t1 = _cpu(), time.perf_counter()
+    c1, t1 = h.cpu_seconds(), time.perf_counter()
     import resource
 
     rss_after_ingest = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     daily_rows = aggregate_day(storage, BUSINESS_DAY, cutoff)
-    c2, t2 = _cpu(), time.perf_counter()
+    c2, t2 = h.cpu_seconds(), time.perf_counter()
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(profile)
@@ -255,14 +248,6 @@ def work_ingest(landing: Path, data: Path, profile: Path | None) -> dict:
     }
 
 
-def _cpu() -> float:
-    """CPU seconds (user + system, all threads) this process has used so far."""
-    import resource
-
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def duckdb_sql(csv: Path) -> str:
     columns = ", ".join(f"'{name}': 'VARCHAR'" for name in HEADER.split(";"))
     # the outer aggregate keeps every per-point sum alive (nothing is optimised away) yet returns one row
@@ -280,9 +265,9 @@ def work_duckdb(csv: Path) -> dict:
     conn = duckdb.connect()
     try:
         threads = conn.sql("select current_setting('threads')").fetchall()[0][0]
-        c0, t0 = _cpu(), time.perf_counter()
+        c0, t0 = h.cpu_seconds(), time.perf_counter()
         points, kwh, rows = conn.sql(duckdb_sql(csv)).fetchall()[0]
-        c1, t1 = _cpu(), time.perf_counter()
+        c1, t1 = h.cpu_seconds(), time.perf_counter()
     finally:
         conn.close()
     return {"seconds": t1 - t0, "work_cpu_seconds": c1 - c0, "points": points, "rows_grouped": int(rows), "kwh": kwh, "threads": threads}
@@ -296,49 +281,10 @@ def _worker(argv: list[str]) -> int:
         result = work_duckdb(Path(argv[2]))
     else:
         raise SystemExit(f"unknown worker {kind}")
-    import resource
-
-    result["self_maxrss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    out.write_text(json.dumps(result, default=str))
-    return 0
-
-
-def measure(kind: str, args: list[str], scratch: Path) -> dict:
-    """Run one measurement in a fresh interpreter; its peak RSS comes from wait4 on that child."""
-    out = scratch / f"result-{kind}.json"
-    out.unlink(missing_ok=True)
-    load_before = os.getloadavg()
-    started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.metering_ingest", "--worker", kind, str(out), *args], cwd=REPO)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    elapsed = time.perf_counter() - started
-    if proc.returncode != 0:
-        raise RuntimeError(f"the {kind} measurement failed (exit code {proc.returncode})")
-    result = json.loads(out.read_text())
-    out.unlink()
-    result["peak_rss_bytes"] = usage.ru_maxrss * 1024  # Linux reports KiB
-    result["process_seconds"] = elapsed  # incl. interpreter start and imports
-    result["cpu_seconds"] = usage.ru_utime + usage.ru_stime
-    # the machine may be shared: a 1-minute load average above the core count means contention
-    result["loadavg_1m_before_after"] = [round(load_before[0], 2), round(os.getloadavg()[0], 2)]
-    return result
+    return h.write_worker_result(out, result)
 
 
 # ---- reporting ------------------------------------------------------------------------------
-from benchmarks._harness import machine  # noqa: E402  (one machine description for every benchmark)
-
-
-def versions() -> dict:
-    from importlib.metadata import version
-
-    return {name: version(name) for name in ("polars", "duckdb", "pandera", "pyarrow", "numpy", "dagster")}
-
-
-def _gib(n: float) -> str:
-    return f"{n / 1024**3:.2f} GiB"
-
-
 def summarise(result: dict) -> None:
     """Best run of each measurement (least wall time), throughputs, ratio and targets."""
     d = result["delivery"]
@@ -371,10 +317,10 @@ def report(result: dict) -> str:
         if kind in result:
             x = result[kind]
             load = "→".join(f"{v:.1f}" for v in x["loadavg_1m_before_after"])
-            rows.append((kind, f"{x['seconds']:.1f}", f"{x['rows_per_s']:,.0f}", f"{x['mb_per_s']:.1f}", _gib(x["peak_rss_bytes_max_of_runs"]), f"{x['work_cpu_seconds']:.1f}", load))
+            rows.append((kind, f"{x['seconds']:.1f}", f"{x['rows_per_s']:,.0f}", f"{x['mb_per_s']:.1f}", h.gib(x["peak_rss_bytes_max_of_runs"]), f"{x['work_cpu_seconds']:.1f}", load))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = [
-        f"metering ingest benchmark, {result['date']}, {m['cpu']} ({m['cores']} cores, {_gib(m['ram_bytes'])} RAM)",
+        f"metering ingest benchmark, {result['date']}, {m['cpu']} ({m['cores']} cores, {h.gib(m['ram_bytes'])} RAM)",
         f"file {d['file']}: {d['rows']:,} rows, {d['points']:,} points, {d['bytes'] / 1e6:,.0f} MB, {d['bad_rows']:,} broken rows",
         f"best of {result['repeat']} run(s) each; wall and CPU s (user + system, all threads) of the measured calls, imports excluded",
         "",
@@ -386,7 +332,7 @@ def report(result: dict) -> str:
             "",
             f"ingest split: ingest_delivery {i['seconds_ingest_delivery']:.1f} s ({i['cpu_seconds_ingest_delivery']:.1f} CPU s), "
             f"aggregate_day {i['seconds_aggregate_day']:.1f} s ({i['cpu_seconds_aggregate_day']:.1f} CPU s)",
-            f"peak RSS after ingest_delivery {_gib(i['peak_rss_bytes_ingest_delivery'])}, after aggregate_day {_gib(i['peak_rss_bytes'])}",
+            f"peak RSS after ingest_delivery {h.gib(i['peak_rss_bytes_ingest_delivery'])}, after aggregate_day {h.gib(i['peak_rss_bytes'])}",
             f"rows read {i['rows_read']:,} = valid {i['rows_valid']:,} + quarantined {i['rows_quarantined']:,}; daily rows {i['daily_rows']:,}",
         ]
     if "ratio" in result:
@@ -394,13 +340,9 @@ def report(result: dict) -> str:
         lines += [
             f"quarantine as expected: {result['quarantine_as_expected']}",
             f"ratio ingest/duckdb throughput: {result['ratio']:.3f}  (target >= {TARGET_RATIO}: {'met' if t['ratio_met'] else 'MISSED'}); in CPU time: {result['cpu_ratio']:.3f}",
-            f"ingest peak RSS: {_gib(result['ingest']['peak_rss_bytes_max_of_runs'])}  (target < {_gib(TARGET_RSS_BYTES)}: {'met' if t['rss_met'] else 'MISSED'})",
+            f"ingest peak RSS: {h.gib(result['ingest']['peak_rss_bytes_max_of_runs'])}  (target < {h.gib(TARGET_RSS_BYTES)}: {'met' if t['rss_met'] else 'MISSED'})",
         ]
     return "\n".join(lines)
-
-
-def default_scratch() -> Path:
-    return Path(os.environ.get("LUPA_BENCH_DIR") or Path(tempfile.gettempdir()) / "lupa-bench")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -420,9 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="where to write the JSON result (default: <scratch>/metering_ingest-<points>.json)")
     args = parser.parse_args(argv)
 
-    scratch = (args.dir or default_scratch()).resolve() / f"metering-{args.points}"
-    if scratch.is_relative_to(REPO):
-        parser.error("the scratch dir must be outside the repository")
+    scratch = h.scratch_root(args.dir) / f"metering-{args.points}"
     scratch.mkdir(parents=True, exist_ok=True)
     delivery = ensure_delivery(scratch, args.points, args.bad_share, args.seed, args.regenerate)
     csv = scratch / "landing" / "metering" / FILE_NAME
@@ -432,9 +372,9 @@ def main(argv: list[str] | None = None) -> int:
 
     result: dict = {
         "benchmark": "metering_ingest",
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
-        "versions": versions(),
+        "date": h.now_iso(),
+        "machine": h.machine(),
+        "versions": h.versions(("polars", "duckdb", "pandera", "pyarrow", "numpy", "dagster")),
         "delivery": delivery,
         "business_day": BUSINESS_DAY.isoformat(),
         "repeat": args.repeat,
@@ -448,12 +388,12 @@ def main(argv: list[str] | None = None) -> int:
         for run in range(args.repeat):
             if args.only in (None, "duckdb"):
                 print(f"measuring duckdb (run {run + 1}/{args.repeat}) …", flush=True)
-                result["runs"]["duckdb"].append(measure("duckdb", [str(csv)], scratch))
+                result["runs"]["duckdb"].append(h.measure(MODULE, "duckdb", [str(csv)], scratch))
             if args.only in (None, "ingest"):
                 print(f"measuring ingest (run {run + 1}/{args.repeat}) …", flush=True)
                 shutil.rmtree(data, ignore_errors=True)
                 profile = scratch / "ingest.pstats" if args.profile else None
-                result["runs"]["ingest"].append(measure("ingest", [str(scratch / "landing"), str(data)] + ([str(profile)] if profile else []), scratch))
+                result["runs"]["ingest"].append(h.measure(MODULE, "ingest", [str(scratch / "landing"), str(data)] + ([str(profile)] if profile else []), scratch))
                 shutil.rmtree(data, ignore_errors=True)
                 if profile:
                     import pstats

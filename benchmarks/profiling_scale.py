@@ -389,20 +389,17 @@ def synthesise(root: Path, customers: int, seed: int) -> dict:
 
 
 def ensure_data(root: Path, customers: int, seed: int, regenerate: bool, log) -> dict:
-    meta_path = root / "data.json"
+    def make() -> dict:
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        log(f"synthesising {customers:,} customers x {WINDOW_DAYS} days into {root} …")
+        return h.measure(MODULE, "generate", [str(root), str(customers), str(seed)], root.parent)
+
+    def intact(meta: dict) -> bool:
+        return (root / "daily").is_dir() and h.dir_bytes(root / "daily") == meta.get("daily_bytes")
+
     wanted = {"customers": customers, "seed": seed, "generator_version": GENERATOR_VERSION}
-    if not regenerate and meta_path.exists():
-        meta = json.loads(meta_path.read_text())
-        if {k: meta.get(k) for k in wanted} == wanted and (root / "daily").is_dir() and h.dir_bytes(root / "daily") == meta.get("daily_bytes"):
-            meta["reused"] = True
-            return meta
-    shutil.rmtree(root, ignore_errors=True)
-    root.mkdir(parents=True)
-    log(f"synthesising {customers:,} customers x {WINDOW_DAYS} days into {root} …")
-    meta = h.measure(MODULE, "generate", [str(root), str(customers), str(seed)], root.parent)
-    meta_path.write_text(json.dumps(meta, indent=1))
-    meta["reused"] = False
-    return meta
+    return h.cached_data(root / "data.json", wanted, intact, regenerate, make)
 
 
 # ---- what the pipeline does (lupa) ----------------------------------------------------------------
