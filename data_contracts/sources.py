@@ -199,6 +199,7 @@ contacts = SourceContract(
     ),
 )
 
+
 def _repeated_interval(keys: pl.Series) -> pl.Series:
     """True on each row whose (point, Start Time) appeared on an earlier row of the batch.
 
