@@ -16,6 +16,7 @@ from dagster import (
     asset_check,
 )
 
+from assets import invoice_retention
 from assets.calendar import HELSINKI, run_business_day
 from assets.common import OWNERS, business_days, io_retry, data_errors_fail_cleanly, schema_of_contract, single_run
 from assets.landing import list_files, visible_cutoff
@@ -58,10 +59,12 @@ def build_ingest_asset(contract: SourceContract, deps: tuple[str, ...] = ()):
     @data_errors_fail_cleanly
     def _ingest(context: AssetExecutionContext, storage: LupaStorage) -> MaterializeResult:
         day = run_business_day(context)
+        periods = load_policy().retention
         with storage.warehouse() as conn:
             reference = {"known_customer_ids": known_customer_ids(conn)} if contract is sources.contracts else {}
-            outcome = read_source(storage, contract, day, reference)
-            quarantine_since = load_policy().retention.quarantine.cutoff(day)
+            pruned = invoice_retention.keep_unpruned(conn, periods) if contract is sources.invoices else None
+            outcome = read_source(storage, contract, day, reference, retention_filter=pruned)
+            quarantine_since = periods.quarantine.cutoff(day)
             write_source(conn, outcome, quarantine_since)
             stored = stored_conservation(conn, outcome, quarantine_since)
         per_file_ok = all(
@@ -74,13 +77,15 @@ def build_ingest_asset(contract: SourceContract, deps: tuple[str, ...] = ()):
                 "rows_read": outcome.rows_read,
                 "rows_valid": outcome.rows_valid,
                 "rows_quarantined": outcome.rows_quarantined,
+                "rows_past_retention": outcome.rows_past_retention,
                 "quarantined_per_rule": counts_table(outcome.rule_counts()),
                 "files": files_table(
                     [(f.file, f.rows_read, f.rows_valid, f.rows_quarantined) for f in outcome.files], storage.landing, contract.source
                 ),
             },
             check_results=[
-                conservation_result(AssetKey(name), outcome.rows_read, outcome.rows_valid, outcome.rows_quarantined, per_file_ok, outcome.rows_suppressed),
+                conservation_result(AssetKey(name), outcome.rows_read, outcome.rows_valid, outcome.rows_quarantined, per_file_ok,
+                                    outcome.rows_suppressed, outcome.rows_past_retention),
                 quarantine_rate_result(AssetKey(name), outcome.rows_read, outcome.rows_quarantined, storage.quarantine_rate_threshold),
             ],
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import duckdb
@@ -40,6 +41,8 @@ class FileOutcome:
     rows_quarantined: int
     #: rows of erased customers, dropped before anything is written (see assets/suppression.py)
     rows_suppressed: int = 0
+    #: rows the `retention` asset has already removed for good (see assets/invoice_retention.py)
+    rows_past_retention: int = 0
 
 
 @dataclass
@@ -65,6 +68,10 @@ class IngestOutcome:
     @property
     def rows_suppressed(self) -> int:
         return sum(f.rows_suppressed for f in self.files)
+
+    @property
+    def rows_past_retention(self) -> int:
+        return sum(f.rows_past_retention for f in self.files)
 
     def rule_counts(self) -> dict[str, int]:
         """Quarantined records per broken rule (a record breaking two rules counts under both)."""
@@ -102,8 +109,19 @@ def files_in_scope(storage: LupaStorage, contract: SourceContract, business_day:
     return files[-1:] if contract.semantics == "snapshot" else files
 
 
-def read_source(storage: LupaStorage, contract: SourceContract, business_day: dt.date, context: dict | None = None) -> IngestOutcome:
-    """Read and split every file in scope. Pure: writes nothing."""
+def read_source(
+    storage: LupaStorage,
+    contract: SourceContract,
+    business_day: dt.date,
+    context: dict | None = None,
+    retention_filter: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
+) -> IngestOutcome:
+    """Read and split every file in scope. Pure: writes nothing.
+
+    `retention_filter` drops valid rows that retention has already removed from the warehouse, so
+    that re-reading an old delivery cannot bring them back; it sees every file's rows at once,
+    because for an upsert source only the latest version of a record decides.
+    """
     context = context or {}
     erased = suppression.load(storage.warehouse_dir)
     outcome = IngestOutcome(contract.source, business_day)
@@ -126,14 +144,25 @@ def read_source(storage: LupaStorage, contract: SourceContract, business_day: dt
     outcome.quarantine = (
         pl.concat(quarantine_parts, how="vertical").sort("file", "line") if quarantine_parts else pl.DataFrame(schema=QUARANTINE_SCHEMA)
     )
+    if retention_filter is not None:
+        _drop_past_retention(outcome, retention_filter(outcome.valid))
     return outcome
+
+
+def _drop_past_retention(outcome: IngestOutcome, kept: pl.DataFrame) -> None:
+    """Keep only `kept` of the valid rows, and count what was dropped against each file."""
+    before, after = (dict(frame.group_by("file").len().rows()) for frame in (outcome.valid, kept))
+    for f in outcome.files:
+        f.rows_past_retention = before.get(f.file, 0) - after.get(f.file, 0)
+        f.rows_valid -= f.rows_past_retention
+    outcome.valid = kept
 
 
 # ---- the warehouse side ------------------------------------------------------------------------
 REGISTRY_DDL = """
 create table if not exists file_registry (
     source varchar, file_name varchar, sha256 varchar, delivered_on date,
-    rows_read bigint, rows_valid bigint, rows_quarantined bigint, rows_suppressed bigint,
+    rows_read bigint, rows_valid bigint, rows_quarantined bigint, rows_suppressed bigint, rows_past_retention bigint,
     primary key (source, file_name))
 """
 QUARANTINE_DDL = """
@@ -144,6 +173,8 @@ create table if not exists quarantine (
 
 def ensure_ingest_tables(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute(REGISTRY_DDL)
+    # warehouses created before rows past retention were counted
+    conn.execute("alter table file_registry add column if not exists rows_past_retention bigint default 0")
     conn.execute(QUARANTINE_DDL)
 
 
@@ -176,8 +207,10 @@ def write_source(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome, quaran
         conn.unregister("_q")
         for f in outcome.files:
             conn.execute(
-                "insert or replace into file_registry values ($source, $file, $sha, $day, $r, $v, $q, $x)",
-                {"source": f.source, "file": f.file, "sha": f.sha256, "day": f.delivered_on, "r": f.rows_read, "v": f.rows_valid, "q": f.rows_quarantined, "x": f.rows_suppressed},
+                "insert or replace into file_registry (source, file_name, sha256, delivered_on, rows_read, rows_valid, rows_quarantined, "
+                "rows_suppressed, rows_past_retention) values ($source, $file, $sha, $day, $r, $v, $q, $x, $p)",
+                {"source": f.source, "file": f.file, "sha": f.sha256, "day": f.delivered_on, "r": f.rows_read, "v": f.rows_valid, "q": f.rows_quarantined,
+                 "x": f.rows_suppressed, "p": f.rows_past_retention},
             )
         conn.execute("commit")
     except BaseException:
@@ -189,13 +222,14 @@ def stored_conservation(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome,
     """Per file, read back what was stored: rows read vs rows in the valid table + quarantine.
 
     `expired_quarantine` counts the quarantined records of files past the quarantine retention,
-    which are counted but deliberately not stored.
+    which are counted but deliberately not stored; rows of erased customers and rows past retention
+    were never meant to be stored, so `rows_read` leaves them out.
     """
     if not outcome.files:
         return pl.DataFrame(schema={"file": pl.String, "rows_read": pl.Int64, "stored_valid": pl.Int64, "stored_quarantined": pl.Int64})
     read = pl.DataFrame({
         "file": [f.file for f in outcome.files],
-        "rows_read": [f.rows_read - f.rows_suppressed for f in outcome.files],
+        "rows_read": [f.rows_read - f.rows_suppressed - f.rows_past_retention for f in outcome.files],
         "expired_quarantine": [f.rows_quarantined if quarantine_since and f.delivered_on < quarantine_since else 0 for f in outcome.files],
     })
     valid = query(conn, f'select file, count(*)::bigint as stored_valid from "{outcome.source}_valid" group by file')

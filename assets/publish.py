@@ -42,7 +42,8 @@ def validate_mart(path, safety_ban_ids: list[str]) -> None:
     owners=OWNERS,
     kinds={"duckdb", "parquet"},
     pool=MART_POOL,
-    deps=[*WAREHOUSE_TABLES, *ANALYTICS_TABLES],
+    # after retention, which erases former customers from the tables read here
+    deps=[*WAREHOUSE_TABLES, *ANALYTICS_TABLES, "retention"],
     retry_policy=io_retry,
     # the mart is due every morning after the 06:00 run: warn after 25 hours, fail after 26
     freshness_policy=FreshnessPolicy.time_window(fail_window=dt.timedelta(hours=26), warn_window=dt.timedelta(hours=25)),

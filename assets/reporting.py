@@ -35,13 +35,17 @@ def coverage(first: dt.date | None, last: dt.date | None) -> MetadataValue:
     return MetadataValue.text(f"{first} … {last}" if first else "empty")
 
 
-def conservation_result(asset_key, read: int, valid: int, quarantined: int, per_file_ok: bool = True, suppressed: int = 0) -> AssetCheckResult:
-    """rows read = valid + quarantined + suppressed (rows of erased customers, dropped on purpose)."""
+def conservation_result(
+    asset_key, read: int, valid: int, quarantined: int, per_file_ok: bool = True, suppressed: int = 0, past_retention: int = 0
+) -> AssetCheckResult:
+    """rows read = valid + quarantined + suppressed + past retention, the last two dropped on purpose:
+    rows of erased customers, and rows the `retention` asset has already removed for good."""
     return AssetCheckResult(
         asset_key=asset_key,
         check_name="conservation",
-        passed=bool(read == valid + quarantined + suppressed and per_file_ok),
-        metadata={"rows_read": read, "rows_valid": valid, "rows_quarantined": quarantined, "rows_suppressed_after_erasure": suppressed},
+        passed=bool(read == valid + quarantined + suppressed + past_retention and per_file_ok),
+        metadata={"rows_read": read, "rows_valid": valid, "rows_quarantined": quarantined, "rows_suppressed_after_erasure": suppressed,
+                  "rows_past_retention": past_retention},
     )
 
 

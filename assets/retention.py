@@ -1,8 +1,15 @@
 """Retention: keep each kind of data only as long as the policy file says, and compact erasures.
 
-Runs daily after the audiences. Periods come from `retention:` in the marketing policy; what was
-removed is reported in counts. Compaction physically removes the readings of erased customers'
-metering point periods, which every read already filtered out.
+Periods come from `retention:` in the marketing policy; what was removed is reported in counts.
+Former customers whose relationship ended longer ago than `customer_data` are erased the way
+`lupa erase` erases (assets/customer_retention.py says who, pipelines/erasure.py how), invoices
+leave the warehouse after the Accounting Act's period (assets/invoice_retention.py), and
+compaction physically removes the readings of erased customers' metering point periods, which
+every read already filtered out.
+
+Runs daily after the audiences and before `marketing_mart`, so the mart a run publishes never
+holds a customer that run erased; the erasure also republishes the mart in place, so the one
+already published (and its exports) loses them even when the run's own mart is held back.
 """
 
 import datetime as dt
@@ -12,13 +19,14 @@ import shutil
 import polars as pl
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from assets import suppression
-from assets.calendar import run_business_day
+from assets import customer_retention, invoice_retention, suppression
+from assets.calendar import HELSINKI, run_business_day
 from assets.common import OWNERS, data_errors_fail_cleanly, io_retry
 from assets.metering import daily_root, quarantine_root, readings_root
 from assets.reporting import counts_table
 from assets.storage import WAREHOUSE_POOL, LupaStorage, scalar, table_exists
-from data_contracts.policy import RetentionPolicy, load_policy
+from data_contracts.policy import load_policy
+from pipelines.erasure import RETENTION, erase_customers
 
 
 def _day_of(path) -> dt.date:
@@ -60,22 +68,17 @@ def compact_erased_readings(storage: LupaStorage) -> int:
     return removed
 
 
-def expire_retained_invoices(conn, periods: RetentionPolicy, day: dt.date) -> int:
-    """Delete the invoices kept after an erasure whose last day to be kept is before `day`.
+def erase_former_customers(storage: LupaStorage, former: list[str]) -> dict[str, int]:
+    """Erase the former customers past the period, as `lupa erase` would; counts only.
 
-    The last day comes from `RetentionPolicy.invoice_kept_until`, the same date the erasure and the
-    access report tell the customer. The table is small (erased customers' invoices), so each
-    distinct issue date is checked in Python rather than restating the rule in SQL.
+    The erasure is dated by the calendar (the day it happens, which is what a former customer asking
+    later is told), while the run day D decided who is past the period.
     """
-    if not table_exists(conn, "invoices_retained"):
-        return 0
-    issued = [d for (d,) in conn.sql("select distinct issued_on from invoices_retained").fetchall()]
-    expired = [d for d in issued if periods.invoice_kept_until(d) < day]
-    if not expired:
-        return 0
-    removed = scalar(conn, "select count(*) from invoices_retained where list_contains($e, issued_on)", e=expired)
-    conn.execute("delete from invoices_retained where list_contains($e, issued_on)", {"e": expired})
-    return removed
+    accounts = erase_customers(storage, former, dt.datetime.now(HELSINKI).date(), RETENTION)
+    return {
+        "former customers erased": len(accounts),
+        "their invoices, kept restricted": sum((a["kept"] or {}).get("invoices_retained", 0) for a in accounts.values()),
+    }
 
 
 @asset(
@@ -83,11 +86,12 @@ def expire_retained_invoices(conn, periods: RetentionPolicy, day: dt.date) -> in
     owners=OWNERS,
     kinds={"duckdb", "parquet"},
     pool=WAREHOUSE_POOL,
-    deps=["metering_daily", "contact_history", "audience_history"],
+    deps=["metering_daily", "customers", "contracts", "invoices", "contact_history", "audience_history"],
     retry_policy=io_retry,
     description=(
         "Enforces the retention periods of the policy file (metering readings, quarantine, contact history, audience "
-        "history, invoices kept after an erasure) and compacts erased customers' readings out of the metering Parquet. Reports counts only."
+        "history, invoices, invoices kept after an erasure, former customers' data: erased like `lupa erase`) and compacts "
+        "erased customers' readings out of the metering Parquet. Runs before the mart is published. Reports counts only."
     ),
 )
 @data_errors_fail_cleanly
@@ -104,13 +108,20 @@ def retention(context: AssetExecutionContext, storage: LupaStorage) -> Materiali
         if dt.datetime.strptime(path.stem.split("=")[1], "%Y%m%d").date() < quarantine_before:
             path.unlink()
             removed["metering quarantine files"] += 1
+    customers_before = periods.customer_data.cutoff(day)
+    with storage.warehouse() as conn:
+        # before the erasures, so that no invoice past its period is moved to the restricted table
+        removed["invoices past the Accounting Act period"] = invoice_retention.prune(conn, periods, day)
+        former = customer_retention.ended_before(conn, customers_before)
+        open_without_contract = customer_retention.open_without_contract(conn, customers_before)
+    removed |= erase_former_customers(storage, former)
     deletions = {
         "quarantine rows": ("quarantine", "delivered_on", quarantine_before),
         "contact history rows": ("contact_history", "sent_at::date", periods.contact_history.cutoff(day)),
         "audience history rows": ("audience_history", "business_day", periods.audience_history.cutoff(day)),
     }
     with storage.warehouse() as conn:
-        removed["invoices retained after erasure"] = expire_retained_invoices(conn, periods, day)
+        removed["invoices retained after erasure"] = invoice_retention.expire_retained(conn, periods, day)
         for label, (table, column, before) in deletions.items():
             if table_exists(conn, table):
                 removed[label] = scalar(conn, f'select count(*) from "{table}" where {column} < $b', b=before)
@@ -120,8 +131,11 @@ def retention(context: AssetExecutionContext, storage: LupaStorage) -> Materiali
         metadata={
             "business_day": day.isoformat(),
             "removed": counts_table(removed, "what", "removed"),
+            # kept, because the CRM shows them as active; someone should ask the CRM's owners why
+            "active_in_crm_without_a_contract_since_cutoff": open_without_contract,
             "kept_since": MetadataValue.json({"metering_readings": str(readings_before), "quarantine": str(quarantine_before),
                                               "contact_history": str(periods.contact_history.cutoff(day)),
-                                              "audience_history": str(periods.audience_history.cutoff(day))}),
+                                              "audience_history": str(periods.audience_history.cutoff(day)),
+                                              "customer_data": str(customers_before)}),
         }
     )

@@ -222,6 +222,8 @@ class RetentionPolicy(_Model):
     audience_history: RetentionPeriod
     #: counted from the end of the invoice's financial year, not back from today (`invoice_kept_until`)
     invoices: RetentionPeriod
+    #: counted from the end of the customer relationship (`assets/customer_retention.py` says when that is)
+    customer_data: RetentionPeriod
 
     @field_validator("invoices")
     @classmethod

@@ -13,10 +13,16 @@
 
 The audit log, which holds no personal data (pseudonyms, dates, counts), says how far an erasure
 got: `suppressed` as soon as the suppression record is written, `warehouse_erased` when the
-warehouse transaction commits, `completed` at the end. An erasure that fails half-way (say, while
-republishing the mart) is therefore never lost: the access report recognises it as unfinished, and
-`lupa erase` run again finishes it, because every step can be repeated. An access request from an
-erased customer is answered from the log (`held_after_erasure`), by customer id or identity code.
+warehouse transaction commits, `completed` at the end, and why: a data subject's request
+(`lupa erase`) or the end of the customer data's retention period (the `retention` asset). An
+erasure that fails half-way (say, while republishing the mart) is therefore never lost: the access
+report recognises it as unfinished, and `lupa erase` run again finishes it, because every step can
+be repeated. An access request from an erased customer is answered from the log
+(`held_after_erasure`), by customer id or identity code.
+
+The `retention` asset erases many former customers a day, so `erase_customers` takes them
+together: one suppression write, one warehouse transaction, one pass over the aggregates and one
+republication of the mart, with each customer's own audit entries and counts.
 """
 
 from __future__ import annotations
@@ -37,6 +43,11 @@ from data_contracts.policy import load_policy
 
 #: why invoices survive an erasure; how long is the policy's `retention.invoices` period
 INVOICE_RETENTION_BASIS = "accounting records (Accounting Act 1336/1997, ch. 2 §10)"
+
+#: why a customer was erased, recorded in every audit entry: their own request (GDPR Art. 17) ...
+REQUEST = "data_subject_request"
+#: ... or the end of the policy's `retention.customer_data` period after the relationship ended
+RETENTION = "retention"
 
 
 class UnknownCustomer(Exception):
@@ -79,11 +90,15 @@ def _audit(storage: LupaStorage, step: str, subject: str, erased_on: dt.date, **
     os.chmod(log, 0o600)
 
 
-def _erasure_of(storage: LupaStorage, subject: str) -> list[dict]:
-    """The audit entries of the latest erasure of `subject`, from its `suppressed` entry on."""
-    entries = [e for e in _audit_entries(storage) if e["subject"] == subject]
-    starts = [i for i, e in enumerate(entries) if e["step"] == "suppressed"]
-    return entries[starts[-1]:] if starts else []
+def _erasures(entries: list[dict]) -> dict[str, list[dict]]:
+    """Per subject, the audit entries of their latest erasure, from its `suppressed` entry on."""
+    latest: dict[str, list[dict]] = {}
+    for e in entries:
+        if e["step"] == "suppressed":
+            latest[e["subject"]] = [e]
+        elif e["subject"] in latest:
+            latest[e["subject"]].append(e)
+    return latest
 
 
 def _tables_with(conn, column: str) -> list[str]:
@@ -93,92 +108,174 @@ def _tables_with(conn, column: str) -> list[str]:
     return [r[0] for r in rows]
 
 
-def _delete(conn, table: str, column: str, value: str) -> int:
-    n = conn.sql(f'select count(*) from "{table}" where "{column}" = $v', params={"v": value}).fetchall()[0][0]
-    if n:
-        conn.execute(f'delete from "{table}" where "{column}" = $v', {"v": value})
-    return n
+def _delete_rows(conn, table: str, column: str, owners: dict[str, str]) -> dict[str, int]:
+    """Delete the rows whose `column` holds one of `owners`' keys; count them per customer (the values)."""
+    conn.register("_owners", pl.DataFrame({"value": list(owners), "owner": list(owners.values())}, schema={"value": pl.String, "owner": pl.String}))
+    try:
+        counts = dict(conn.sql(f'select o.owner, count(*) from "{table}" t join _owners o on t."{column}" = o.value group by 1').fetchall())
+        if counts:
+            conn.execute(f'delete from "{table}" where "{column}" in (select value from _owners)')
+    finally:
+        conn.unregister("_owners")
+    return counts
+
+
+def _customers_held(conn, customer_ids: list[str]) -> set[str]:
+    """The customers some warehouse table still holds (the restricted invoices do not count)."""
+    return {c for t in _tables_with(conn, "customer_id") if t != "invoices_retained"
+            for (c,) in conn.sql(f'select distinct customer_id from "{t}" where list_contains($c, customer_id)', params={"c": customer_ids}).fetchall()}
+
+
+def _personal_ids(conn, customer_ids: list[str]) -> dict[str, list[str]]:
+    found: dict[str, set[str]] = {c: set() for c in customer_ids}
+    for t in ("customers", "customers_valid"):
+        if table_exists(conn, t):
+            sql = f'select customer_id, personal_id from "{t}" where list_contains($c, customer_id) and personal_id is not null'
+            for c, pid in conn.sql(sql, params={"c": customer_ids}).fetchall():
+                found[c].add(pid)
+    return {c: sorted(p) for c, p in found.items()}
+
+
+POINT_PERIODS = {"customer_id": pl.String, "metering_point_id": pl.String, "valid_from": pl.Date, "valid_to": pl.Date}
+
+
+def _point_periods(conn, customer_ids: list[str]) -> pl.DataFrame:
+    """The metering point periods whose readings were the customers' (`metering_point_attribution`)."""
+    if not table_exists(conn, "metering_point_attribution"):
+        return pl.DataFrame(schema=POINT_PERIODS)
+    return query(conn, "select customer_id, metering_point_id, valid_from, valid_to from metering_point_attribution where list_contains($c, customer_id)",
+                 c=customer_ids)
 
 
 def erase(storage: LupaStorage, customer_id: str, today: dt.date) -> dict:
-    """Erase the customer, or finish an earlier erasure of them that was interrupted.
+    """Erase the customer at their request (`lupa erase`), or finish an earlier erasure of them that
+    was interrupted. Returns the erasure's account, as `erase_customers` does."""
+    return erase_customers(storage, [customer_id], today, REQUEST)[customer_id]
 
-    Returns the erasure's account (as the audit log has it): pseudonym, date, rows removed per
-    table, invoices kept, metering point periods suppressed. An interrupted erasure keeps the date
-    it started on; the identity codes are gone from the warehouse by then, so their pseudonyms come
-    from its `suppressed` entry.
+
+def erase_customers(storage: LupaStorage, customer_ids: list[str], today: dt.date, reason: str) -> dict[str, dict]:
+    """Erase the customers, or finish earlier erasures of them that were interrupted.
+
+    Returns, per customer, the erasure's account (as the audit log has it): pseudonym, date, reason,
+    rows removed per table, invoices kept, metering point periods suppressed. An interrupted erasure
+    keeps the date and reason it started with; the identity codes are gone from the warehouse by
+    then, so their pseudonyms come from its `suppressed` entry.
+
+    An erasure for `RETENTION` suppresses no metering point periods. The readings are kept for their
+    own period (`retention.metering_readings`, stated separately in the access report) and whole
+    days of them expire together; rewriting years of reading files for every former customer each
+    day would cost far more than the partitions themselves. Once the customer's contracts are
+    erased, nothing attributes those readings to anyone.
     """
-    subject = suppression.pseudonym(customer_id)
-    entries = _erasure_of(storage, subject)
-    unfinished = bool(entries) and entries[-1]["step"] != "completed"
+    customer_ids = list(dict.fromkeys(customer_ids))
+    if not customer_ids:
+        return {}
+    subjects = {c: suppression.pseudonym(c) for c in customer_ids}
+    earlier = _erasures(_audit_entries(storage))
+    unfinished = {c for c in customer_ids if subjects[c] in earlier and earlier[subjects[c]][-1]["step"] != "completed"}
     with storage.warehouse() as conn:
-        known = [t for t in _tables_with(conn, "customer_id") if t != "invoices_retained" and conn.sql(f'select count(*) from "{t}" where customer_id = $c', params={"c": customer_id}).fetchall()[0][0]]
-        if not known and not unfinished:
-            raise UnknownCustomer(f"customer {customer_id} is not held in the warehouse; nothing to erase")
-        personal_ids = sorted({
-            pid for t in ("customers", "customers_valid") if table_exists(conn, t)
-            for pid in query(conn, f'select personal_id from "{t}" where customer_id = $c and personal_id is not null', c=customer_id)["personal_id"].to_list()
-        })
-        if not unfinished:
-            points = query(conn, "select metering_point_id, valid_from, valid_to from metering_point_attribution where customer_id = $c", c=customer_id) \
-                if table_exists(conn, "metering_point_attribution") else pl.DataFrame(schema={"metering_point_id": pl.String, "valid_from": pl.Date, "valid_to": pl.Date})
-            suppression.add(storage.warehouse_dir, [customer_id, *personal_ids], points.with_columns(pl.lit(today).alias("erased_on")), today)
-            # links the subject to the pseudonyms of their identity codes, so an access request by
-            # identity code still finds what was kept
-            _audit(storage, "suppressed", subject, today, identity_code_pseudonyms=[suppression.pseudonym(p) for p in personal_ids],
-                   metering_point_periods_suppressed=points.height)
-            entries = _erasure_of(storage, subject)
-        erased_on = dt.date.fromisoformat(entries[0]["erased_on"])
-        if known:
-            deleted, kept = _erase_from_warehouse(conn, storage, customer_id, personal_ids, erased_on)
-            _audit(storage, "warehouse_erased", subject, erased_on, rows_removed=deleted, kept=kept)
+        held = _customers_held(conn, customer_ids)
+        unknown = [c for c in customer_ids if c not in held and c not in unfinished]
+        if unknown:
+            raise UnknownCustomer(f"customer {unknown[0]} is not held in the warehouse; nothing to erase")
+        personal_ids = _personal_ids(conn, customer_ids)
+        new = [c for c in customer_ids if c not in unfinished]
+        if new:
+            points = _point_periods(conn, new) if reason == REQUEST else pl.DataFrame(schema=POINT_PERIODS)
+            suppression.add(storage.warehouse_dir, [i for c in new for i in (c, *personal_ids[c])], points.with_columns(pl.lit(today).alias("erased_on")), today)
+            for c in new:
+                # links the subject to the pseudonyms of their identity codes, so an access request by
+                # identity code still finds what was kept
+                _audit(storage, "suppressed", subjects[c], today, reason=reason, identity_code_pseudonyms=[suppression.pseudonym(p) for p in personal_ids[c]],
+                       metering_point_periods_suppressed=int((points["customer_id"] == c).sum()))
+        latest = _erasures(_audit_entries(storage))
+        started = {c: latest[subjects[c]][0] for c in customer_ids}
+        erased_on = {c: dt.date.fromisoformat(started[c]["erased_on"]) for c in customer_ids}
+        why = {c: started[c].get("reason", REQUEST) for c in customer_ids}  # entries written before reasons were recorded were requests
+        if held:
+            pseudonyms = {p: c for c in held for p in (subjects[c], *started[c]["identity_code_pseudonyms"])}
+            codes = {pid: c for c in held for pid in personal_ids[c]}
+            in_warehouse, kept = _erase_from_warehouse(conn, [c for c in customer_ids if c in held], codes, pseudonyms, erased_on)
+            for c in customer_ids:
+                if c in held:
+                    _audit(storage, "warehouse_erased", subjects[c], erased_on[c], reason=why[c], rows_removed=in_warehouse[c], kept=kept[c])
 
-    removed: dict[str, int] = {}
+    removed = {c: {} for c in customer_ids}
     if storage.analytics_path.exists():
         with connect(storage.analytics_path) as conn:
             for table in _tables_with(conn, "customer_id"):
-                removed[f"analytics.{table}"] = _delete(conn, table, "customer_id", customer_id)
-    # the erasure's point periods, from the suppression record: the warehouse no longer has them
-    # when an interrupted erasure is finished (periods of others erased that day are already gone)
-    points = suppression.load(storage.warehouse_dir).points.filter(pl.col("erased_on") == erased_on)
-    removed["metering_daily_rows"] = _rewrite_daily(storage, points)
-    removed |= _republish_mart(storage, customer_id, today)
-    _audit(storage, "completed", subject, erased_on, rows_removed={k: v for k, v in sorted(removed.items()) if v})
-    return _account(_erasure_of(storage, subject))
+                for c, n in _delete_rows(conn, table, "customer_id", {c: c for c in customer_ids}).items():
+                    removed[c][f"analytics.{table}"] = n
+    # the erasures' point periods, from the suppression record: the warehouse no longer has them
+    # when an interrupted erasure is finished (periods of others erased those days are already gone)
+    with_points = [erased_on[c] for c in customer_ids if started[c]["metering_point_periods_suppressed"]]
+    points = suppression.load(storage.warehouse_dir).points.filter(pl.col("erased_on").is_in(pl.Series(with_points, dtype=pl.Date).implode()))
+    daily_rows = _rewrite_daily(storage, points)
+    for c, tables in _republish_mart(storage, customer_ids, today).items():
+        removed[c] |= tables
+    for c in customer_ids:
+        # the aggregates are rewritten once for all; the rows go to the erasures that suppressed point
+        # periods (one, in practice: `lupa erase` takes one customer, retention suppresses none)
+        rows = removed[c] | ({"metering_daily_rows": daily_rows} if started[c]["metering_point_periods_suppressed"] else {})
+        _audit(storage, "completed", subjects[c], erased_on[c], reason=why[c], rows_removed={k: v for k, v in sorted(rows.items()) if v})
+    latest = _erasures(_audit_entries(storage))
+    return {c: _account(latest[subjects[c]]) for c in customer_ids}
 
 
-def _erase_from_warehouse(conn, storage: LupaStorage, customer_id: str, personal_ids: list[str], erased_on: dt.date) -> tuple[dict, dict]:
-    """One transaction: keep the invoices restricted, delete everything else of the customer.
+def _erase_from_warehouse(conn, customer_ids: list[str], codes: dict[str, str], pseudonyms: dict[str, str],
+                          erased_on: dict[str, dt.date]) -> tuple[dict, dict]:
+    """One transaction: keep the customers' invoices restricted, delete everything else of them.
 
-    Returns the rows removed per table and what was kept (count, legal basis, last day kept)."""
-    removed: dict[str, int] = {}
+    `codes` maps each identity code to its customer; `pseudonyms` maps the pseudonyms of each
+    customer's id and identity codes to the customer, to find them in raw quarantined records.
+    Returns, per customer, the rows removed per table and what was kept (count, legal basis, last
+    day kept)."""
+    removed: dict[str, dict[str, int]] = {c: {} for c in customer_ids}
     conn.execute("begin transaction")
     if table_exists(conn, "invoices"):
         conn.execute(
             "create table if not exists invoices_retained as select *, ''::varchar as retention_basis, null::date as restricted_on from invoices limit 0"
         )
-        conn.execute("insert into invoices_retained select *, $basis, $on from invoices where customer_id = $c",
-                     {"basis": INVOICE_RETENTION_BASIS, "on": erased_on, "c": customer_id})
-    issued = query(conn, "select issued_on from invoices_retained where customer_id = $c", c=customer_id)["issued_on"].to_list() \
-        if table_exists(conn, "invoices_retained") else []
+        conn.register("_restricted", pl.DataFrame({"customer_id": customer_ids, "restricted_on": [erased_on[c] for c in customer_ids]},
+                                                  schema={"customer_id": pl.String, "restricted_on": pl.Date}))
+        conn.execute("insert into invoices_retained select i.*, $basis, r.restricted_on from invoices i join _restricted r on i.customer_id = r.customer_id",
+                     {"basis": INVOICE_RETENTION_BASIS})
+        conn.unregister("_restricted")
+    issued = query(conn, "select customer_id, issued_on from invoices_retained where list_contains($c, customer_id)", c=customer_ids) \
+        if table_exists(conn, "invoices_retained") else pl.DataFrame(schema={"customer_id": pl.String, "issued_on": pl.Date})
     for table in _tables_with(conn, "customer_id"):
         if table != "invoices_retained":
-            removed[table] = _delete(conn, table, "customer_id", customer_id)
-    for pid in personal_ids:
+            for c, n in _delete_rows(conn, table, "customer_id", {c: c for c in customer_ids}).items():
+                removed[c][table] = n
+    if codes:
         for table in _tables_with(conn, "personal_id"):
-            removed[table] = removed.get(table, 0) + _delete(conn, table, "personal_id", pid)
+            for c, n in _delete_rows(conn, table, "personal_id", codes).items():
+                removed[c][table] = removed[c].get(table, 0) + n
     if table_exists(conn, "quarantine"):
-        erased = suppression.load(storage.warehouse_dir)
-        quarantine = query(conn, "select rowid as id, raw from quarantine")
-        hits = quarantine.join(erased.keep_raw(quarantine).select("id"), on="id", how="anti")["id"].to_list()
-        if hits:
-            conn.execute("delete from quarantine where list_contains($ids, rowid)", {"ids": hits})
-        removed["quarantine"] = len(hits)
+        for c, n in _delete_quarantined(conn, pseudonyms).items():
+            removed[c]["quarantine"] = n
     conn.execute("commit")
     retention = load_policy().retention
-    until = max((retention.invoice_kept_until(d) for d in issued), default=None)
-    kept = {"invoices_retained": len(issued), "basis": INVOICE_RETENTION_BASIS, "last_kept_until": until.isoformat() if until else None}
-    return {k: v for k, v in sorted(removed.items()) if v}, kept
+    kept = {}
+    for c in customer_ids:
+        dates = issued.filter(pl.col("customer_id") == c)["issued_on"].to_list()
+        until = max((retention.invoice_kept_until(d) for d in dates), default=None)
+        kept[c] = {"invoices_retained": len(dates), "basis": INVOICE_RETENTION_BASIS, "last_kept_until": until.isoformat() if until else None}
+    return {c: dict(sorted(r.items())) for c, r in removed.items()}, kept
+
+
+def _delete_quarantined(conn, owners: dict[str, str]) -> dict[str, int]:
+    """Delete the quarantined records with a field that is one of the customers' identifiers (the
+    raw record is matched field by field against `owners`' pseudonyms); count them per customer."""
+    quarantine = query(conn, "select rowid as id, raw from quarantine")
+
+    def owner(raw: str) -> str | None:
+        return next((owners[p] for f in raw.split(";") if f.strip() and (p := suppression.pseudonym(f.strip())) in owners), None)
+
+    hits = quarantine.with_columns(pl.col("raw").map_elements(owner, return_dtype=pl.String).alias("owner")).drop_nulls("owner")
+    if hits.height:
+        conn.execute("delete from quarantine where list_contains($ids, rowid)", {"ids": hits["id"].to_list()})
+    return dict(hits.group_by("owner").len().rows())
 
 
 def _account(entries: list[dict]) -> dict:
@@ -190,6 +287,7 @@ def _account(entries: list[dict]) -> dict:
     return {
         "subject": entries[0]["subject"],
         "erased_on": entries[0]["erased_on"],
+        "reason": entries[0].get("reason", REQUEST),
         "rows_removed": dict(sorted(removed.items())),
         "kept": next((e["kept"] for e in entries if e["step"] == "warehouse_erased"), None),
         "metering_point_periods_suppressed": entries[0]["metering_point_periods_suppressed"],
@@ -205,7 +303,7 @@ def held_after_erasure(storage: LupaStorage, *, customer_id: str | None = None, 
                     and (wanted == e["subject"] or wanted in e["identity_code_pseudonyms"])), None)
     if started is None:
         return None
-    entries = _erasure_of(storage, started["subject"])
+    entries = _erasures(_audit_entries(storage))[started["subject"]]
     invoices: list[dict] = []
     with storage.warehouse(read_only=True) as conn:
         if table_exists(conn, "invoices_retained"):
@@ -225,7 +323,7 @@ def held_after_erasure(storage: LupaStorage, *, customer_id: str | None = None, 
 
 
 def _rewrite_daily(storage: LupaStorage, points: pl.DataFrame) -> int:
-    """Drop the erased customer's point periods from the per-day aggregates now (they are small)."""
+    """Drop the erased customers' point periods from the per-day aggregates now (they are small)."""
     if points.is_empty():
         return 0
     erased = suppression.Suppressions(frozenset(), points)
@@ -244,14 +342,21 @@ def _rewrite_daily(storage: LupaStorage, points: pl.DataFrame) -> int:
     return removed
 
 
-def _republish_mart(storage: LupaStorage, customer_id: str, today: dt.date) -> dict[str, int]:
-    """Publish the current mart again without the customer; no older exports are kept."""
+def _republish_mart(storage: LupaStorage, customer_ids: list[str], today: dt.date) -> dict[str, dict[str, int]]:
+    """Publish the current mart again without the customers; no older exports are kept.
+
+    Returns, per customer, the rows removed per mart table."""
     path = mart_path(storage.root)
     if not path.exists():
         return {}
     with connect(path, read_only=True) as conn:
         tables = {name: query(conn, f'select * from "{name}"') for (name,) in conn.sql("select table_name from duckdb_tables()").fetchall()}
-    removed = {f"mart.{n}": int((t["customer_id"] == customer_id).sum()) for n, t in tables.items() if "customer_id" in t.columns}
-    publish(storage.root, {n: t.filter(pl.col("customer_id") != customer_id) if "customer_id" in t.columns else t for n, t in tables.items()},
-            tag=f"erasure-{today.isoformat()}-{suppression.pseudonym(customer_id)[:8]}", keep_previous_exports=False)
+    erased = pl.col("customer_id").is_in(pl.Series(customer_ids, dtype=pl.String).implode())
+    removed: dict[str, dict[str, int]] = {c: {} for c in customer_ids}
+    for name, table in tables.items():
+        if "customer_id" in table.columns:
+            for c, n in table.filter(erased).group_by("customer_id").len().rows():
+                removed[c][f"mart.{name}"] = n
+    publish(storage.root, {n: t.filter(~erased) if "customer_id" in t.columns else t for n, t in tables.items()},
+            tag=f"erasure-{today.isoformat()}-{suppression.pseudonym(','.join(customer_ids))[:8]}", keep_previous_exports=False)
     return removed

@@ -57,6 +57,7 @@ def test_default_policy_content():
     assert p.retention.audience_history.years == 3
     assert p.retention.quarantine.cutoff(dt.date(2026, 11, 24)) == dt.date(2026, 8, 26)
     assert p.retention.invoices.years == 6
+    assert p.retention.customer_data.years == 3
     # the end of the financial year plus 6 years, the Accounting Act's minimum
     assert p.retention.invoice_kept_until(dt.date(2026, 1, 1)) == p.retention.invoice_kept_until(dt.date(2026, 12, 31)) == dt.date(2032, 12, 31)
 
