@@ -218,9 +218,7 @@ def work_ingest(landing: Path, data: Path, profile: Path | None) -> dict:
     c0, t0 = h.cpu_seconds(), time.perf_counter()
     outcome = ingest_delivery(storage, BUSINESS_DAY)
     c1, t1 = h.cpu_seconds(), time.perf_counter()
-    import resource
-
-    rss_after_ingest = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    rss_after_ingest = h.self_peak_rss()
     daily_rows = aggregate_day(storage, BUSINESS_DAY, cutoff)
     c2, t2 = h.cpu_seconds(), time.perf_counter()
     if profiler is not None:
