@@ -16,12 +16,13 @@ from dagster import (
     asset_check,
 )
 
-from assets import invoice_retention
+from assets import contact_retention, invoice_retention
 from assets.calendar import HELSINKI, run_business_day
 from assets.common import OWNERS, business_days, io_retry, data_errors_fail_cleanly, schema_of_contract, single_run
 from assets.landing import list_files, visible_cutoff
 from assets.ingestion import known_customer_ids, read_source, stored_conservation, write_source
 from assets.metering import ingest_deliveries, manifest_root, quarantine_root, readings_root, stored_rows
+from assets.pruning import QUARANTINE_LOG
 from assets.reporting import conservation_result, counts_table, files_table, quarantine_rate_result
 from assets.storage import WAREHOUSE_POOL, LupaStorage
 from data_contracts import sources
@@ -31,6 +32,8 @@ from data_contracts.policy import load_policy
 #: asset name per source; the contracts ingest needs the customer snapshot for its orphan rule
 INGEST_ASSET = {c.source: f"ingest_{c.file_prefix}" for c in sources.ALL_SOURCES.values()}
 INGEST_ASSET["metering"] = "metering_readings"
+#: the sources rebuilt from every delivery whose rows retention removes: ingestion keeps those out
+KEEP_UNPRUNED = {sources.invoices.source: invoice_retention.keep_unpruned, sources.contacts.source: contact_retention.keep_unpruned}
 
 
 def ingest_checks(key: str) -> list[AssetCheckSpec]:
@@ -62,9 +65,10 @@ def build_ingest_asset(contract: SourceContract, deps: tuple[str, ...] = ()):
         periods = load_policy().retention
         with storage.warehouse() as conn:
             reference = {"known_customer_ids": known_customer_ids(conn)} if contract is sources.contracts else {}
-            pruned = invoice_retention.keep_unpruned(conn, periods) if contract is sources.invoices else None
+            pruned = KEEP_UNPRUNED[contract.source](conn, periods) if contract.source in KEEP_UNPRUNED else None
             outcome = read_source(storage, contract, day, reference, retention_filter=pruned)
-            quarantine_since = periods.quarantine.cutoff(day)
+            # a backfill of an earlier day does not store again what the latest retention removed
+            quarantine_since = QUARANTINE_LOG.kept_since(conn, periods.quarantine.cutoff, day)
             write_source(conn, outcome, quarantine_since)
             stored = stored_conservation(conn, outcome, quarantine_since)
         per_file_ok = all(

@@ -8,22 +8,23 @@ Billing is an upsert log and the landing zone is read-only: every run re-reads e
 delivery ever made, so deleting an invoice from the warehouse alone would last only until the next
 run. The `retention` asset therefore deletes the invoices past their last day and records the day
 it enforced (`invoice_pruning_log`); ingestion then drops every version of those invoices before
-anything is written (`keep_unpruned`), on every later run and on a backfill of an earlier day
-alike. Which version decides is the one the core table would hold: the latest delivery wins.
+anything is written (`keep_unpruned`, with assets/pruning.py), on every later run and on a backfill
+of an earlier day alike. Which version decides is the one the core table would hold: the latest
+delivery wins.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 
 import duckdb
 import polars as pl
 
+from assets.pruning import PruningLog, RetentionFilter
 from assets.storage import scalar, table_exists
 from data_contracts.policy import RetentionPolicy
 
-PRUNING_LOG = "invoice_pruning_log"
+PRUNING_LOG = PruningLog("invoice_pruning_log", "invoices_pruned")
 
 
 def _past(periods: RetentionPolicy, issued: list[dt.date], day: dt.date) -> list[dt.date]:
@@ -43,7 +44,6 @@ def _expired_dates(conn: duckdb.DuckDBPyConnection, table: str, periods: Retenti
 def prune(conn: duckdb.DuckDBPyConnection, periods: RetentionPolicy, day: dt.date) -> int:
     """Delete the invoices past their last day on `day` from `invoices` and every version of them
     from `billing_valid`, and record `day` so that ingestion keeps them out from now on."""
-    conn.execute(f"create table if not exists {PRUNING_LOG} (business_day date, invoices_pruned bigint)")
     expired = _expired_dates(conn, "invoices", periods, day)
     removed = 0
     if expired:
@@ -52,7 +52,7 @@ def prune(conn: duckdb.DuckDBPyConnection, periods: RetentionPolicy, day: dt.dat
         if table_exists(conn, "billing_valid"):
             conn.execute(f"delete from billing_valid where invoice_id in ({gone})", {"e": expired})
         conn.execute("delete from invoices where list_contains($e, issued_on)", {"e": expired})
-    conn.execute(f"insert into {PRUNING_LOG} values ($d, $n)", {"d": day, "n": removed})
+    PRUNING_LOG.record(conn, day, removed)
     return removed
 
 
@@ -66,21 +66,15 @@ def expire_retained(conn: duckdb.DuckDBPyConnection, periods: RetentionPolicy, d
     return removed
 
 
-def keep_unpruned(conn: duckdb.DuckDBPyConnection, periods: RetentionPolicy) -> Callable[[pl.DataFrame], pl.DataFrame] | None:
+def keep_unpruned(conn: duckdb.DuckDBPyConnection, periods: RetentionPolicy) -> RetentionFilter | None:
     """Ingestion's filter for billing rows: drops every version of an invoice the `retention` asset
-    has pruned (past its last day on the latest day retention was enforced). None before the first
-    pruning, when there is nothing to keep out."""
-    enforced = scalar(conn, f"select max(business_day) from {PRUNING_LOG}") if table_exists(conn, PRUNING_LOG) else None
-    if enforced is None:
-        return None
+    has pruned (past its last day on the latest day retention was enforced)."""
 
-    def keep(billing: pl.DataFrame) -> pl.DataFrame:
+    def past(billing: pl.DataFrame, enforced: dt.date) -> pl.Series:
         # the version core_tables.INVOICES_SQL keeps: the latest delivery, then the latest line
         latest = billing.sort("delivered_on", "line").unique("invoice_id", keep="last")
         expired = _past(periods, latest["issued_on"].unique().to_list(), enforced)
-        if not expired:
-            return billing
         gone = latest.filter(pl.col("issued_on").is_in(pl.Series(expired, dtype=pl.Date).implode()))["invoice_id"]
-        return billing.filter(~pl.col("invoice_id").is_in(gone.implode()))
+        return billing["invoice_id"].is_in(gone.implode())
 
-    return keep
+    return PRUNING_LOG.keep_out(conn, past)

@@ -3,7 +3,8 @@
 Periods come from `retention:` in the marketing policy; what was removed is reported in counts.
 Former customers whose relationship ended longer ago than `customer_data` are erased the way
 `lupa erase` erases (assets/customer_retention.py says who, pipelines/erasure.py how), invoices
-leave the warehouse after the Accounting Act's period (assets/invoice_retention.py), and
+leave the warehouse after the Accounting Act's period (assets/invoice_retention.py), contacts after
+theirs (assets/contact_retention.py; ingestion keeps both out afterwards, assets/pruning.py), and
 compaction physically removes the readings of erased customers' metering point periods, which
 every read already filtered out.
 
@@ -19,10 +20,11 @@ import shutil
 import polars as pl
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from assets import customer_retention, invoice_retention, suppression
+from assets import contact_retention, customer_retention, invoice_retention, suppression
 from assets.calendar import HELSINKI, run_business_day
 from assets.common import OWNERS, data_errors_fail_cleanly, io_retry
 from assets.metering import daily_root, quarantine_root, readings_root
+from assets.pruning import QUARANTINE_LOG
 from assets.reporting import counts_table
 from assets.storage import WAREHOUSE_POOL, LupaStorage, scalar, table_exists
 from data_contracts.policy import load_policy
@@ -117,7 +119,6 @@ def retention(context: AssetExecutionContext, storage: LupaStorage) -> Materiali
     removed |= erase_former_customers(storage, former)
     deletions = {
         "quarantine rows": ("quarantine", "delivered_on", quarantine_before),
-        "contact history rows": ("contact_history", "sent_at::date", periods.contact_history.cutoff(day)),
         "audience history rows": ("audience_history", "business_day", periods.audience_history.cutoff(day)),
     }
     with storage.warehouse() as conn:
@@ -126,6 +127,10 @@ def retention(context: AssetExecutionContext, storage: LupaStorage) -> Materiali
             if table_exists(conn, table):
                 removed[label] = scalar(conn, f'select count(*) from "{table}" where {column} < $b', b=before)
                 conn.execute(f'delete from "{table}" where {column} < $b', {"b": before})
+        QUARANTINE_LOG.record(conn, day, removed.get("quarantine rows", 0))
+        contacts = contact_retention.prune(conn, periods, day)
+        removed["contact history rows"] = contacts.get("contact_history", 0)
+        removed["contacts_valid rows"] = contacts.get("contacts_valid", 0)
     removed["erased readings compacted"] = compact_erased_readings(storage)
     return MaterializeResult(
         metadata={
