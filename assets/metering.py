@@ -15,7 +15,8 @@ import multiprocessing
 import os
 import shutil
 from dataclasses import dataclass, field
-from concurrent.futures import ProcessPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from itertools import repeat
 from pathlib import Path
 
@@ -24,11 +25,12 @@ import pyarrow.parquet as pq
 
 from assets.ingestion import malformed_quarantine, validate_contract
 from assets.metering_aggregate import aggregate_days
-from assets.landing import LandingFile, LandingFileError, iter_metering_chunks, list_files
+from assets.landing import LandingFile, LandingFileError, RawBatch, iter_metering_chunks, list_files
 from assets import suppression
 from assets.storage import LupaStorage
 from data_contracts.sources import metering as METERING
 
+BLOCK_WORKERS = 2  # blocks split and stored at once; each holds about 0.3 GB while in flight
 READING_COLUMNS = ["metering_point_id", "start_utc", "resolution", "quantity_kwh", "quality", "local_hour", "delivery", "file", "line"]
 
 
@@ -158,12 +160,15 @@ def ingest_delivery(storage: LupaStorage, business_day: dt.date, chunk_bytes: in
     file = delivery_file(storage, business_day)
     if file is None:
         return outcome
-    outcome.file, outcome.sha256, outcome.delivered_on = file.name, file.sha256(), file.delivered_on
+    outcome.file, outcome.delivered_on = file.name, file.delivered_on
     manifest = manifest_root(storage) / f"delivery={file.delivered_on:%Y%m%d}.json"
-    if manifest.exists():
-        previous = json.loads(manifest.read_text())
-        if previous["sha256"] != outcome.sha256:
-            raise LandingFileError(f"metering/{file.name}", None, "the same bytes as the file delivered earlier under this name (landing files are immutable)")
+    seen_sha256 = json.loads(manifest.read_text())["sha256"] if manifest.exists() else None
+
+    def same_bytes_as_before(digest: Future) -> None:
+        outcome.sha256 = digest.result()
+        if seen_sha256 not in (None, outcome.sha256):
+            raise LandingFileError(f"metering/{file.name}", None, "the same bytes as the file delivered earlier under this name (landing files are immutable)") from None
+
     staging = storage.metering_dir / "staging" / f"delivery={file.delivered_on:%Y%m%d}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
@@ -172,34 +177,59 @@ def ingest_delivery(storage: LupaStorage, business_day: dt.date, chunk_bytes: in
     erased = suppression.load(storage.warehouse_dir)
     keys = KeyOrder()
     carry = None
+
+    def store_block(n: int, batch: RawBatch, records: pl.DataFrame, carried: int | None) -> tuple:
+        """Split, validate and stage one block: (batch, quarantined, readings, suppressed, rows per day)."""
+        valid, quarantined = METERING.split(records)
+        if carried is not None:
+            valid, quarantined = valid.filter(pl.col("_line") != carried), quarantined.filter(pl.col("line") != carried)
+        if validate:
+            validate_contract(METERING, valid, {})
+        quarantined = pl.concat([quarantined, malformed_quarantine(batch.malformed, len(METERING.header))])
+        readings = erased.keep_readings(to_readings(valid, file))
+        per_day = {}
+        for (day,), part in _by_business_day(readings).items():
+            target = staging / f"business_day={day.isoformat()}"
+            target.mkdir(exist_ok=True)
+            part.write_parquet(target / f"delivery={file.delivered_on:%Y%m%d}-{n:04d}.parquet", statistics=True)
+            per_day[day.isoformat()] = part.height
+        return batch, quarantined, readings, valid.height - readings.height, per_day
+
+    def account(block: tuple) -> None:
+        """Fold one stored block into the outcome, in file order."""
+        batch, quarantined, readings, suppressed, per_day = block
+        keys.add(readings)
+        quarantined_parts.append(quarantined)
+        outcome.rows_read += batch.rows_read
+        outcome.rows_valid += readings.height
+        outcome.rows_quarantined += quarantined.height
+        outcome.rows_suppressed += suppressed
+        for day, rows in per_day.items():
+            counts[day] = counts.get(day, 0) + rows
+
     try:
-        for n, batch in enumerate(iter_metering_chunks(file, METERING, chunk_bytes=chunk_bytes)):
-            # the previous block's last record goes along, so that a repeat across the cut is seen
-            # by the duplicate rule; it was already split with its own block, so it is dropped after
-            records = batch.records if carry is None else pl.concat([carry, batch.records])
-            valid, quarantined = METERING.split(records)
-            if carry is not None:
-                carried = carry.item(0, "_line")
-                valid, quarantined = valid.filter(pl.col("_line") != carried), quarantined.filter(pl.col("line") != carried)
-            carry = batch.records.tail(1) if batch.records.height else carry
-            if validate:
-                validate_contract(METERING, valid, {})
-            quarantined = pl.concat([quarantined, malformed_quarantine(batch.malformed, len(METERING.header))])
-            quarantined_parts.append(quarantined)
-            readings = erased.keep_readings(to_readings(valid, file))
-            keys.add(readings)
-            outcome.rows_read += batch.rows_read
-            outcome.rows_valid += readings.height
-            outcome.rows_quarantined += quarantined.height
-            outcome.rows_suppressed += valid.height - readings.height
-            for (day,), part in _by_business_day(readings).items():
-                key = day.isoformat()
-                counts[key] = counts.get(key, 0) + part.height
-                target = staging / f"business_day={key}"
-                target.mkdir(exist_ok=True)
-                part.write_parquet(target / f"delivery={file.delivered_on:%Y%m%d}-{n:04d}.parquet", statistics=True)
-    except BaseException:
+        # Two blocks are split and stored at once (polars releases the GIL) while the reader thread
+        # fetches the next one, so both cores stay busy. Results are folded in file order.
+        with ThreadPoolExecutor(max_workers=BLOCK_WORKERS + 1, thread_name_prefix="metering-block") as pool:
+            # the file is hashed alongside the blocks; a changed file is refused before anything is swapped in
+            digest = pool.submit(file.sha256)
+            in_flight: deque = deque()
+            for n, batch in enumerate(iter_metering_chunks(file, METERING, chunk_bytes=chunk_bytes)):
+                # the previous block's last record goes along, so that a repeat across the cut is seen
+                # by the duplicate rule; it was already split with its own block, so it is dropped after
+                records = batch.records if carry is None else pl.concat([carry, batch.records])
+                carried = None if carry is None else carry.item(0, "_line")
+                carry = batch.records.tail(1) if batch.records.height else carry
+                in_flight.append(pool.submit(store_block, n, batch, records, carried))
+                if len(in_flight) >= BLOCK_WORKERS:
+                    account(in_flight.popleft().result())
+            while in_flight:
+                account(in_flight.popleft().result())
+            same_bytes_as_before(digest)
+    except BaseException as error:
         shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(error, LandingFileError):
+            same_bytes_as_before(digest)  # a changed file is named as such, whatever else is wrong with it
         raise
     # all chunks read: swap the staged parts in (a failed read above leaves the old state intact)
     _clear_delivery(storage, file.delivered_on)

@@ -13,7 +13,11 @@ What it does
                validate against the contract incl. pandera, quarantine, write Parquet) followed by
                `aggregate_day(storage, day, cutoff)`, with default arguments, as the assets call them;
        duckdb  the reference limit: DuckDB `read_csv` of the same file + GROUP BY metering point
-               (sum of the quantity after replacing the decimal comma), writing nothing.
+               (sum of the quantity after replacing the decimal comma), writing nothing;
+       duckdb_store  the ceiling: DuckDB alone doing the ingest's storing with no validation at
+               all (every column typed, Parquet per Helsinki business day, then the per-point day
+               aggregate). No ingest that stores the readings can beat it by much, so its ratio to
+               `duckdb` bounds the ratio any implementation could reach on this machine.
   3. Prints a table and writes a JSON result (wall time, rows/s, MB/s, peak RSS, the throughput
      ratio ingest / duckdb, machine, date, versions).
 
@@ -51,6 +55,7 @@ QUARTERS = 96  # 24-hour day
 HEADER = "MeteringPointGSRN;Product Type;Resolution;Unit Type;Reading Type;Start Time;Quantity;Quality"
 
 TARGET_RATIO = 0.5
+KINDS = ("ingest", "duckdb", "duckdb_store")
 TARGET_RSS_BYTES = 6 * 1024**3
 
 #: the broken rows, one rule each, and the rule code the quarantine must show for them
@@ -271,12 +276,58 @@ def work_duckdb(csv: Path) -> dict:
     return {"seconds": t1 - t0, "work_cpu_seconds": c1 - c0, "points": points, "rows_grouped": int(rows), "kwh": kwh, "threads": threads}
 
 
+def duckdb_store_sql(csv: Path, out: Path) -> tuple[str, str]:
+    """The ingest's storing, in DuckDB alone: typed read, Parquet per business day, day aggregate."""
+    types = dict.fromkeys(HEADER.split(";"), "VARCHAR") | {"Start Time": "TIMESTAMPTZ", "Quantity": "DOUBLE"}
+    columns = ", ".join(f"'{name}': '{kind}'" for name, kind in types.items())
+    store = f"""
+    copy (
+        select MeteringPointGSRN as metering_point_id, "Start Time" as start_utc, Resolution as resolution, Quantity as quantity_kwh,
+               Quality as quality, hour("Start Time") as local_hour, cast("Start Time" as date) as business_day
+        from read_csv('{csv}', delim = ';', header = true, auto_detect = false, columns = {{{columns}}}, decimal_separator = ',',
+                      timestampformat = '%Y-%m-%dT%H:%M:%SZ', ignore_errors = true)
+    ) to '{out}' (format parquet, partition_by (business_day), compression zstd)"""
+    hours = ", ".join(f"sum(quantity_kwh) filter (where local_hour = {hour}) as kwh_h{hour:02d}" for hour in range(24))
+    aggregate = f"""
+    select count(*), sum(kwh_total) from (
+        select business_day, metering_point_id, any_value(resolution), sum(quantity_kwh) as kwh_total, {hours},
+               sum(quantity_kwh) filter (where local_hour >= 22 or local_hour < 7) as night_kwh,
+               count(*) filter (where quality = 'OK'), count(*) filter (where quality = 'ESTIMATED'), count(*) filter (where quality = 'MISSING')
+        from read_parquet('{out}/*/*.parquet', hive_partitioning = true) group by business_day, metering_point_id
+    )"""
+    return store, aggregate
+
+
+def work_duckdb_store(csv: Path, out: Path) -> dict:
+    import duckdb
+
+    shutil.rmtree(out, ignore_errors=True)
+    conn = duckdb.connect()
+    try:
+        conn.execute("set TimeZone = 'Europe/Helsinki'")  # local hour and business day, as the ingest
+        conn.execute("set preserve_insertion_order = false")  # DuckDB's fastest write: the ceiling is a best case
+        store, aggregate = duckdb_store_sql(csv, out)
+        c0, t0 = h.cpu_seconds(), time.perf_counter()
+        conn.execute(store)
+        c1, t1 = h.cpu_seconds(), time.perf_counter()
+        daily_rows, _ = conn.sql(aggregate).fetchall()[0]
+        c2, t2 = h.cpu_seconds(), time.perf_counter()
+    finally:
+        conn.close()
+    parquet_bytes = sum(p.stat().st_size for p in out.rglob("*.parquet"))
+    shutil.rmtree(out, ignore_errors=True)
+    return {"seconds": t2 - t0, "work_cpu_seconds": c2 - c0, "seconds_store": t1 - t0, "seconds_aggregate": t2 - t1,
+            "cpu_seconds_store": c1 - c0, "cpu_seconds_aggregate": c2 - c1, "daily_rows": daily_rows, "readings_parquet_bytes": parquet_bytes}
+
+
 def _worker(argv: list[str]) -> int:
     kind, out = argv[0], Path(argv[1])
     if kind == "ingest":
         result = work_ingest(Path(argv[2]), Path(argv[3]), Path(argv[4]) if len(argv) > 4 else None)
     elif kind == "duckdb":
         result = work_duckdb(Path(argv[2]))
+    elif kind == "duckdb_store":
+        result = work_duckdb_store(Path(argv[2]), Path(argv[3]))
     else:
         raise SystemExit(f"unknown worker {kind}")
     return h.write_worker_result(out, result)
@@ -286,7 +337,7 @@ def _worker(argv: list[str]) -> int:
 def summarise(result: dict) -> None:
     """Best run of each measurement (least wall time), throughputs, ratio and targets."""
     d = result["delivery"]
-    for kind in ("ingest", "duckdb"):
+    for kind in KINDS:
         runs = result["runs"].get(kind)
         if not runs:
             continue
@@ -302,6 +353,8 @@ def summarise(result: dict) -> None:
         result["cpu_ratio"] = k["work_cpu_seconds"] / i["work_cpu_seconds"]
         result["targets"]["ratio_met"] = result["ratio"] >= TARGET_RATIO
         result["targets"]["rss_met"] = i["peak_rss_bytes_max_of_runs"] < TARGET_RSS_BYTES
+        if "duckdb_store" in result:
+            result["ceiling_ratio"] = result["duckdb_store"]["rows_per_s"] / k["rows_per_s"]
         expected = {rule: n for rule, n in d["expected_quarantine"].items() if n}
         result["quarantine_as_expected"] = (
             i["rule_counts"] == expected and i["rows_read"] == d["rows"] and (i["stored_valid"], i["stored_quarantined"]) == (i["rows_valid"], i["rows_quarantined"])
@@ -311,7 +364,7 @@ def summarise(result: dict) -> None:
 def report(result: dict) -> str:
     d, m = result["delivery"], result["machine"]
     rows = [("measurement", "wall s", "rows/s", "MB/s", "peak RSS", "CPU s", "load 1m")]
-    for kind in ("ingest", "duckdb"):
+    for kind in KINDS:
         if kind in result:
             x = result[kind]
             load = "→".join(f"{v:.1f}" for v in x["loadavg_1m_before_after"])
@@ -340,6 +393,12 @@ def report(result: dict) -> str:
             f"ratio ingest/duckdb throughput: {result['ratio']:.3f}  (target >= {TARGET_RATIO}: {'met' if t['ratio_met'] else 'MISSED'}); in CPU time: {result['cpu_ratio']:.3f}",
             f"ingest peak RSS: {h.gib(result['ingest']['peak_rss_bytes_max_of_runs'])}  (target < {h.gib(TARGET_RSS_BYTES)}: {'met' if t['rss_met'] else 'MISSED'})",
         ]
+    if "ceiling_ratio" in result:
+        x = result["duckdb_store"]
+        lines.append(
+            f"ceiling: DuckDB storing without validation reaches {result['ceiling_ratio']:.3f} of the reference "
+            f"(store {x['seconds_store']:.1f} s, aggregate {x['seconds_aggregate']:.1f} s)"
+        )
     return "\n".join(lines)
 
 
@@ -355,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, default=None, help="scratch dir (default $LUPA_BENCH_DIR or <tmp>/lupa-bench); never inside the repo")
     parser.add_argument("--regenerate", action="store_true", help="write a new delivery file even if a matching one exists")
     parser.add_argument("--keep", action="store_true", help="keep the synthetic CSV for the next run (default: delete the scratch data at the end)")
-    parser.add_argument("--only", choices=("ingest", "duckdb"), help="run one measurement only")
+    parser.add_argument("--only", choices=KINDS, help="run one measurement only")
     parser.add_argument("--profile", action="store_true", help="cProfile the ingest worker and print the top functions")
     parser.add_argument("--json", type=Path, default=None, help="where to write the JSON result (default: <scratch>/metering_ingest-<points>.json)")
     args = parser.parse_args(argv)
@@ -378,7 +437,8 @@ def main(argv: list[str] | None = None) -> int:
         "repeat": args.repeat,
         "targets": {"ratio": TARGET_RATIO, "rss_bytes": TARGET_RSS_BYTES},
         "duckdb_sql": " ".join(duckdb_sql(csv).split()),
-        "runs": {"ingest": [], "duckdb": []},
+        "duckdb_store_sql": [" ".join(q.split()) for q in duckdb_store_sql(csv, scratch / "duckdb-store")],
+        "runs": {kind: [] for kind in KINDS},
     }
     try:
         # Alternate the two, DuckDB first. Both read the file from a warm page cache (it was just
@@ -387,6 +447,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.only in (None, "duckdb"):
                 print(f"measuring duckdb (run {run + 1}/{args.repeat}) …", flush=True)
                 result["runs"]["duckdb"].append(h.measure(MODULE, "duckdb", [str(csv)], scratch))
+            if args.only in (None, "duckdb_store"):
+                print(f"measuring duckdb_store (run {run + 1}/{args.repeat}) …", flush=True)
+                result["runs"]["duckdb_store"].append(h.measure(MODULE, "duckdb_store", [str(csv), str(scratch / "duckdb-store")], scratch))
             if args.only in (None, "ingest"):
                 print(f"measuring ingest (run {run + 1}/{args.repeat}) …", flush=True)
                 shutil.rmtree(data, ignore_errors=True)

@@ -7,7 +7,7 @@ import pytest
 
 from assets.ingestion import read_source, write_source
 from assets.landing import LandingFileError
-from assets.metering import ingest_delivery
+from assets.metering import ingest_delivery, stored_rows
 from assets.storage import query
 from data_contracts import sources
 from tests.dagster_helpers import run_day, storage_for
@@ -84,6 +84,18 @@ def test_metering_redelivery_with_different_bytes_is_an_error(storage):
     path.write_text(path.read_text().replace("0,500", "0,501"))
     with pytest.raises(LandingFileError, match="immutable"):
         ingest_delivery(storage, DAY)
+
+
+def test_a_changed_metering_file_is_named_as_changed_even_when_it_is_also_unreadable(storage):
+    """The file is hashed while its blocks are read: a changed and truncated file still gets the
+    registry's message, and the delivery stored before stays as it was."""
+    path = write(storage.landing, "metering", "20261124", [metering_row(GSRN1, "2026-11-22T22:00:00Z")])
+    first = ingest_delivery(storage, DAY)
+    path.write_bytes(path.read_bytes().rstrip(b"\n"))  # truncated: no final newline
+    with pytest.raises(LandingFileError, match="immutable") as raised:
+        ingest_delivery(storage, DAY)
+    assert raised.value.__suppress_context__  # one clear message, not a chain
+    assert stored_rows(storage, first.delivered_on) == (1, 0)
 
 
 def test_a_run_for_d_reads_only_files_delivered_up_to_d_plus_one(storage):
