@@ -17,7 +17,7 @@ export LUPA_DAGSTER_STORAGE ?= $(LUPA_VAR_DIR)/dagster
 export LUPA_DAGSTER_COMPUTE_LOGS ?= $(LUPA_VAR_DIR)/dagster/compute_logs
 export LUPA_ENV ?= demo
 
-.PHONY: install run test ui demo-data clean benchmarks
+.PHONY: install system-packages run test ui demo-data clean benchmarks
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,8 +36,13 @@ run: demo-data
 	$(BIN)/lupa summary
 
 ## make test: the whole suite (pytest exits non-zero when it collects no tests)
-test: install
+test: install system-packages
+	@mkdir -p test-artifacts
 	$(BIN)/python -m pytest
+
+## PostgreSQL and Chromium from Debian, for the instance-storage and webserver tests (when missing)
+system-packages:
+	@.ci/system-packages
 
 ## make ui: the Dagster webserver and daemon on the same instance (http://127.0.0.1:3000)
 ui: install
