@@ -13,6 +13,7 @@ from pathlib import Path
 
 from dagster import (
     ConfigurableResource,
+    DefaultScheduleStatus,
     DefaultSensorStatus,
     RunFailureSensorContext,
     RunRequest,
@@ -31,12 +32,16 @@ from assets.storage import LupaStorage
 
 
 def make_schedule(job):
-    """06:00 Europe/Helsinki every day, for the previous business day's partition."""
+    """06:00 Europe/Helsinki every day, for the previous business day's partition.
+
+    On by default: the scheduler is one of the pipeline's users, so a deployment runs every morning
+    once the daemon runs, without anyone switching it on in the UI."""
     return build_schedule_from_partitioned_job(
         job,
         name="daily_run",
         hour_of_day=6,
         minute_of_hour=0,
+        default_status=DefaultScheduleStatus.RUNNING,
         description="Runs the whole graph at 06:00 Helsinki time for the previous business day, after the night's deliveries.",
     )
 

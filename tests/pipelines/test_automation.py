@@ -5,7 +5,7 @@ import json
 import os
 import sys
 
-from dagster import DagsterInstance, build_sensor_context
+from dagster import DefaultScheduleStatus, DagsterInstance, build_sensor_context
 
 from assets.calendar import BUSINESS_DAY_TAG
 from pipelines.automation import FailureAlerts
@@ -19,6 +19,7 @@ def test_daily_run_schedule_runs_the_daily_job_at_six_in_helsinki():
     assert schedule.job_name == "daily_job"
     assert schedule.cron_schedule == "0 6 * * *"
     assert schedule.execution_timezone == "Europe/Helsinki"
+    assert schedule.default_status == DefaultScheduleStatus.RUNNING  # runs unattended once the daemon is up
 
 
 def test_sensor_requests_the_day_whose_deliveries_changed(tmp_path):
