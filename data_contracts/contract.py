@@ -32,7 +32,8 @@ PARSERS: dict[str, tuple[pl.DataType, Callable[[pl.Expr], pl.Expr]]] = {
         pl.Float64(),
         lambda c: pl.when(c.str.contains(r"^-?\d+(,\d+)?$")).then(c.str.replace(",", ".", literal=True)).cast(pl.Float64, strict=False),
     ),
-    "int": (pl.Int64(), lambda c: pl.when(c.str.contains(r"^\d+$")).then(c).cast(pl.Int64, strict=False)),
+    # a sign is read, so that a negative count reaches the field's `*_out_of_range` rule
+    "int": (pl.Int64(), lambda c: pl.when(c.str.contains(r"^-?\d+$")).then(c).cast(pl.Int64, strict=False)),
     "flag": (pl.Boolean(), lambda c: pl.when(c == "1").then(True).when(c == "0").then(False)),
 }
 

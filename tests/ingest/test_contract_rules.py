@@ -117,7 +117,7 @@ def test_invoice_consent_vtj_asml_contact_rules(storage):
     ])
     write(storage.landing, "contacts", DELIVERY, ["C0000001;fax;CAMP1;marketing;2026-10-14T09:00:00+03:00"])
     rules = {c.source: quarantined(read_source(storage, c, DAY)) for c in sources.SMALL_SOURCES.values() if c.source != "customers" and c.source != "contracts"}
-    assert rules["billing"] == {3: "amount_eur_unparsable,due_before_issue,in_collection_unknown_code,reminders_unparsable"}
+    assert rules["billing"] == {3: "amount_eur_unparsable,due_before_issue,in_collection_unknown_code,reminders_out_of_range"}  # -1 reminders: a number, below 0
     assert rules["consents"] == {3: "occurred_at_unparsable,purpose_unknown_code", 4: "profiling_with_channel"}
     assert rules["population"] == {2: "safety_ban_with_address", 3: "marketing_ban_unknown_code"}
     assert rules["asml"] == {2: "mail_entry_incomplete", 3: "expires_before_registered,phone_format"}

@@ -310,16 +310,10 @@ EVERY_COPY = {"duplicate_customer_id", "duplicate_contract_id", "duplicate_invoi
 ALSO = {
     ("contracts", "customer_id_format"): {"unknown_customer"},  # a malformed id is in no snapshot either
     ("metering", "Quantity_unparsable"): {"quantity_missing"},  # the typed Quantity is null, Quality is not MISSING
-    ("billing", "reminders_out_of_range"): {"reminders_unparsable"},
 }
 
 #: rules no record can break; each is a strict xfail, so a fix shows up as an XPASS
-DEAD_RULES = {
-    ("billing", "reminders_out_of_range"): (
-        "dead rule: the `int` parser only accepts ^\\d+$, so a negative count is null and breaks reminders_unparsable instead; "
-        "`typed < 0` is never true"
-    ),
-}
+DEAD_RULES: dict[tuple[str, str], str] = {}
 
 
 def render(values: dict[str, str] | list[str]) -> str:
