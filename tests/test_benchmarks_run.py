@@ -30,8 +30,9 @@ def test_metering_ingest_benchmark_runs_and_its_quarantine_and_row_counts_hold(t
     assert ingest["rows_read"] == ingest["rows_valid"] + ingest["rows_quarantined"] == ingest["stored_valid"] + ingest["stored_quarantined"]
     assert ingest["daily_rows"] == 500
     assert result["duckdb"]["rows_grouped"] > 0 and 0 < result["ratio"]
-    # the DuckDB-only ceiling stores the same file into the same number of point-days
-    assert result["duckdb_store"]["daily_rows"] == 500 and 0 < result["ceiling_ratio"]
+    # the DuckDB-only ceiling stores the same file without validating it: the broken rows (a wrong
+    # check digit makes another point) may add a few point-days, never lose one
+    assert 500 <= result["duckdb_store"]["daily_rows"] <= 500 + delivery["bad_rows"] and 0 < result["ceiling_ratio"]
 
 
 def test_audience_benchmark_runs_on_a_small_tier(tmp_path):
