@@ -126,11 +126,16 @@ def read_source(
     erased = suppression.load(storage.warehouse_dir)
     outcome = IngestOutcome(contract.source, business_day)
     valid_parts, quarantine_parts = [], []
+    key = contract.unique_across_deliveries
+    delivered_before = pl.Series(dtype=pl.String)  # keys of the earlier files' valid rows
     for file in files_in_scope(storage, contract, business_day):
         batch = read_small_file(file, contract)
-        valid, quarantined = contract.split(batch.records, context)
+        file_context = context if key is None else {**context, "delivered_before": delivered_before}
+        valid, quarantined = contract.split(batch.records, file_context)
         quarantined = pl.concat([quarantined, malformed_quarantine(batch.malformed, len(contract.header))])
-        validate_contract(contract, valid, context)
+        validate_contract(contract, valid, file_context)
+        if key is not None:
+            delivered_before = pl.concat([delivered_before, valid.get_column(key)])
         before = valid.height + quarantined.height
         valid, quarantined = erased.keep_rows(valid, ("customer_id", "personal_id")), erased.keep_raw(quarantined)
         suppressed = before - valid.height - quarantined.height

@@ -75,6 +75,9 @@ class SourceContract:
     semantics: str = "append"
     description: str = ""
     extra_columns: tuple[str, ...] = field(default=())
+    #: a key that is unique across all deliveries (landing-zone.md): ingestion hands each file the
+    #: keys of the earlier files' valid rows as `context["delivered_before"]`, for the duplicate rule
+    unique_across_deliveries: str | None = None
 
     @property
     def header(self) -> list[str]:

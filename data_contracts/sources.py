@@ -127,8 +127,14 @@ consents = SourceContract(
         Field("wording_version"),
         Field("evidence_ref"),
     ),
+    unique_across_deliveries="event_id",
     rules=(
-        Rule("duplicate_event_id", "event_id appears more than once", lambda _: pl.col("event_id").is_duplicated()),
+        Rule(
+            "duplicate_event_id",
+            "event_id appears more than once in the file, or was delivered in an earlier file",
+            # every copy within a file; a copy of an event an earlier file delivered (the earlier one stands)
+            lambda ctx: pl.col("event_id").is_duplicated() | pl.col("event_id").is_in(ctx.get("delivered_before", pl.Series(dtype=pl.String))),
+        ),
         Rule("profiling_with_channel", "a profiling event covers every channel and has no channel", lambda _: (pl.col("purpose") == "profiling") & pl.col("channel").is_not_null()),
     ),
 )

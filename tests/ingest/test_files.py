@@ -3,6 +3,7 @@
 import datetime as dt
 import gzip
 
+import polars as pl
 import pytest
 
 from assets.ingestion import read_source, write_source
@@ -119,3 +120,18 @@ def test_an_unreadable_file_fails_the_asset_with_one_clear_message(storage):
     message = failures[0].step_failure_data.error.message
     assert "customers/customers_20261124.csv, line 1: UTF-8 text" in message
     assert failures[0].step_failure_data.error.cause is None  # no chained traceback wall
+
+
+def test_an_event_id_delivered_again_in_a_later_file_is_quarantined_and_the_first_stands(storage):
+    """event_id is unique across all deliveries (landing-zone.md): a later copy is not dropped
+    silently but quarantined with its file and line; the earlier event keeps deciding."""
+    write(storage.landing, "consents", "20261120", ["E1;C0000001;marketing;email;granted;2026-11-19T10:00:00Z;web_form;v3;f-1"])
+    write(storage.landing, "consents", "20261124", [
+        "E2;C0000001;marketing;sms;granted;2026-11-23T10:00:00Z;web_form;v3;f-2",
+        "E1;C0000001;marketing;email;withdrawn;2026-11-23T11:00:00Z;web_form;v3;f-3",
+    ])
+    outcome = read_source(storage, sources.consents, DAY)
+    assert outcome.valid["event_id"].to_list() == ["E1", "E2"]
+    assert outcome.valid.filter(pl.col("event_id") == "E1")["file"].to_list() == ["consent_events_20261120.csv"]
+    assert outcome.quarantine.select("file", "line", "rule").rows() == [("consent_events_20261124.csv", 3, "duplicate_event_id")]
+    assert [(f.rows_read, f.rows_valid, f.rows_quarantined) for f in outcome.files] == [(1, 1, 0), (2, 1, 1)]
