@@ -157,8 +157,11 @@ def metering_daily(context: AssetExecutionContext, storage: LupaStorage) -> Mate
     targets = [dt.date.fromisoformat(k) for k in keys + sorted(corrected)]
     rows_per_day = aggregate_days(readings_root(storage), daily_root(storage), targets, cutoff, suppression.load(storage.warehouse_dir).points)
     written = sorted(daily_root(storage) / f"business_day={d.isoformat()}" / "part.parquet" for d, n in rows_per_day.items() if n)
+    schema = {}
     if written:
-        check_frame(contracts.metering_daily, pl.read_parquet(written))
+        daily = pl.read_parquet(written)
+        check_frame(contracts.metering_daily, daily)
+        schema = {"dagster/column_schema": schema_of_frame(daily.schema)}
     for key in sorted(corrected):  # a correction re-materialises that day's partition, recorded as such
         n = rows_per_day[dt.date.fromisoformat(key)]
         context.log_event(AssetMaterialization(asset_key="metering_daily", partition=key, metadata={"rows": n, "rebuilt_for": as_of.isoformat()}))
@@ -171,6 +174,7 @@ def metering_daily(context: AssetExecutionContext, storage: LupaStorage) -> Mate
             "corrected_days_rebuilt": MetadataValue.json(sorted(corrected)),
             "visible_deliveries_up_to": cutoff.isoformat(),
             "daily": MetadataValue.path(str(daily_root(storage))),
+            **schema,
         }
     )
 

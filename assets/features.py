@@ -51,12 +51,14 @@ def profiling_population(context: AssetExecutionContext, storage: LupaStorage) -
     history = profiling_history_days(daily_aggregates(storage), _core(storage, "metering_point_attribution"), as_of, RULES.window_days)
     frame = candidates(_core(storage, "customers"), _core(storage, "consent_state"), _core(storage, "contracts"), history, as_of)
     population, exclusions = split_population(frame, as_of, RULES)
+    stored = population.with_columns(pl.lit(as_of).alias("as_of"))
     with storage.analytics() as conn:
-        replace_table(conn, "profiling_population", population.with_columns(pl.lit(as_of).alias("as_of")))
+        replace_table(conn, "profiling_population", stored)
     reasons = dict(sorted(exclusions.group_by("reason").len().rows()))
     return MaterializeResult(
         metadata={
             "dagster/row_count": population.height,
+            "dagster/column_schema": schema_of_frame(stored),
             "customers_considered": frame.height,
             "customers_left_out": exclusions["customer_id"].n_unique(),
             "left_out_per_reason": counts_table(reasons, key="reason", value="customers"),
