@@ -45,7 +45,11 @@ def drop_old_partitions(root, before: dt.date) -> int:
 
 
 def compact_erased_readings(storage: LupaStorage) -> int:
-    """Rewrite the reading files that still hold an erased customer's point periods."""
+    """Rewrite the reading files that still hold an erased customer's point periods, and the metering
+    quarantine files that hold their quarantined records (every day: a re-delivered or backfilled
+    file quarantines them again); returns the readings and quarantined records removed."""
+    from pipelines.erasure import compact_metering_quarantine
+
     erased = suppression.load(storage.warehouse_dir)
     marker = suppression.suppression_dir(storage.warehouse_dir) / "compacted.json"
     done = set(json.loads(marker.read_text())) if marker.exists() else set()
@@ -67,7 +71,7 @@ def compact_erased_readings(storage: LupaStorage) -> int:
         done.add(json.dumps(period, default=str, sort_keys=True))
     if todo:
         marker.write_text(json.dumps(sorted(done)))
-    return removed
+    return removed + compact_metering_quarantine(storage, erased.points)
 
 
 def erase_former_customers(storage: LupaStorage, former: list[str]) -> dict[str, int]:

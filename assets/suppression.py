@@ -17,12 +17,14 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
 from data_contracts.identifiers import map_distinct
 
 SUBJECTS_SCHEMA = {"pseudonym": pl.String, "erased_on": pl.Date}
+HELSINKI = ZoneInfo("Europe/Helsinki")
 POINTS_SCHEMA = {"metering_point_id": pl.String, "valid_from": pl.Date, "valid_to": pl.Date, "erased_on": pl.Date}
 
 
@@ -75,6 +77,42 @@ class Suppressions:
             (pl.col(day_column) >= pl.col("valid_from")) & (pl.col("valid_to").is_null() | (pl.col(day_column) <= pl.col("valid_to")))
         )
         return readings.with_row_index("_row").join(flagged.select("_row").unique(), on="_row", how="anti").drop("_row")
+
+
+    def keep_quarantined_readings(self, quarantine: pl.DataFrame) -> pl.DataFrame:
+        """Quarantined metering records (`raw` Datahub lines): drop those of a metering point inside
+        an erased customer's contract period. A record is dated by its start time (the Helsinki
+        business day, as readings are); one whose start time cannot be read, by its delivery (the
+        file delivered on D+1 holds day D)."""
+        if self.points.is_empty() or quarantine.is_empty():
+            return quarantine
+        periods: dict[str, list[tuple[dt.date, dt.date | None]]] = {}
+        for point, start, end in self.points.select("metering_point_id", "valid_from", "valid_to").iter_rows():
+            periods.setdefault(point, []).append((start, end))
+        # a cheap pass first: only records that mention an erased point at all are parsed
+        mentions = quarantine["raw"].str.contains_any(list(periods)).fill_null(False)
+        if not mentions.any():
+            return quarantine
+
+        def erased(raw: str, delivered_on: dt.date | None) -> bool:
+            fields = [f.strip().strip('"') for f in raw.split(";")]
+            day = _reading_day(fields[5] if len(fields) > 5 else "", delivered_on)
+            return any(day is None or (start <= day and (end is None or day <= end))
+                       for f in fields if f in periods for start, end in periods[f])
+
+        delivered = quarantine["delivered_on"] if "delivered_on" in quarantine.columns else pl.Series([None] * quarantine.height)
+        hit = [bool(m) and erased(raw, d) for m, raw, d in zip(mentions, quarantine["raw"], delivered)]
+        return quarantine.filter(~pl.Series(hit, dtype=pl.Boolean))
+
+
+def _reading_day(start: str, delivered_on: dt.date | None) -> dt.date | None:
+    """The Helsinki business day of a raw `Start Time` (UTC unless it says otherwise); else the
+    delivery's day; None when neither is known (the record is then treated as inside the period)."""
+    try:
+        moment = dt.datetime.fromisoformat(start)
+        return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).astimezone(HELSINKI).date()
+    except ValueError:
+        return delivered_on - dt.timedelta(days=1) if delivered_on else None
 
 
 def suppression_dir(warehouse_dir: Path) -> Path:

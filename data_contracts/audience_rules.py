@@ -138,7 +138,12 @@ def audience_columns(policy: MarketingPolicy, channel: str) -> tuple[str, ...]:
     )
 
 
-EXCLUSION_COLUMNS: tuple[str, ...] = ("customer_id", "channel", "reason", "policy_version", "as_of")
+EXCLUSION_COLUMNS: tuple[str, ...] = ("customer_id", "channel", "reason", "consent_event_id", "policy_version", "as_of")
+
+#: The exclusion reasons decided by a consent event, whose id `audience_exclusions.consent_event_id`
+#: carries: the latest event for the channel (its own or an all-channel one). Every other reason,
+#: `consent_missing` included (no event was ever given), leaves it null.
+EVENT_REASONS: tuple[str, ...] = ("consent_withdrawn",)
 
 
 def renewal_contact_fields(policy: MarketingPolicy) -> tuple[str, ...]:
@@ -661,11 +666,13 @@ def _exclusions_query(facts: pl.LazyFrame, policy: MarketingPolicy, as_of: dt.da
     for channel in CHANNELS:
         ctx = RuleContext(policy, as_of, channel)
         for code in policy.rules_for(channel):
+            event = pl.col(ctx.consent_col("event_id")) if code in EVENT_REASONS else pl.lit(None)
             parts.append(
                 facts.filter(_rule_expr(code, ctx)).select(
                     "customer_id",
                     pl.lit(channel, pl.String).alias("channel"),
                     pl.lit(code, pl.String).alias("reason"),
+                    event.cast(pl.String).alias("consent_event_id"),
                 )
             )
     return (

@@ -19,6 +19,7 @@ from .audience_rules import (
     ADDRESS_FIELDS,
     AUDIENCE_TABLES,
     CONTACT_FIELDS,
+    EVENT_REASONS,
     EXCLUSION_COLUMNS,
     UTC_US,
     audience_columns,
@@ -173,13 +174,21 @@ def audience_exclusions_schema(policy: MarketingPolicy | None = None) -> pa.Data
         "customer_id": _customer_id(),
         "channel": pa.Column(pl.String, checks=[pa.Check.isin(list(CHANNELS))]),
         "reason": pa.Column(pl.String, checks=[pa.Check.isin(list(REASON_CODES))]),
+        # the deciding consent event of a consent reason (`consent_withdrawn`); null for every other reason
+        "consent_event_id": pa.Column(pl.String, nullable=True),
         "policy_version": pa.Column(pl.String, checks=_version_checks(policy)),
         "as_of": pa.Column(pl.Date),
     }
     assert tuple(cols) == EXCLUSION_COLUMNS
+    by_event = pl.col("reason").is_in(list(EVENT_REASONS))
     return pa.DataFrameSchema(
         cols,
-        checks=[NO_PERSONAL_ID],
+        checks=[
+            NO_PERSONAL_ID,
+            _row_check(~by_event | pl.col("consent_event_id").is_not_null(), "deciding_event", "a consent withdrawal must carry its deciding consent event"),
+            _row_check(by_event | pl.col("consent_event_id").is_null(), "no_event_without_consent_reason",
+                       "only a consent reason carries a consent event"),
+        ],
         strict=True,
         unique=["customer_id", "channel", "reason"],
         name="audience_exclusions",

@@ -1306,10 +1306,49 @@ def _write_private(path: Path, text: str) -> None:
         raise
 
 
-def write_report(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
+#: where `lupa sar` keeps reports unless told otherwise (`--out`); erasure deletes a customer's from here
+def default_reports_dir() -> Path:
+    from pipelines.settings import REPO, _path
+
+    return _path("LUPA_VAR_DIR", REPO / "var") / "access_reports"
+
+
+def report_key(identifier: str) -> str:
+    """The name part that says whose report a file is: a keyed pseudonym of the customer id (or of the
+    identity code, for a register-only person), never the identifier itself; erasure finds the
+    customer's reports by it (`stored_reports`)."""
+    from assets import suppression
+
+    return suppression.pseudonym(identifier)[:REPORT_KEY_LENGTH]
+
+
+REPORT_KEY_LENGTH = 32
+
+
+def stored_reports(out_dir: Path, pseudonyms: list[str], customer_ids: list[str] = ()) -> list[Path]:
+    """The report files in `out_dir` of the people with these pseudonyms (of their customer id and
+    identity codes, as the suppression record and the erasure audit log hold them), and those
+    written before reports were named by pseudonym, which carry the customer id itself."""
+    if not out_dir.is_dir():
+        return []
+    keys = [p[:REPORT_KEY_LENGTH] for p in pseudonyms] + list(customer_ids)
+    return sorted({p for key in keys for p in out_dir.glob(f"access_report_{key}_*") if p.suffix in (".json", ".html")})
+
+
+def delete_stored_reports(pseudonyms: list[str], customer_ids: list[str] = (), out_dir: Path | None = None) -> int:
+    """Delete the stored access reports of these people (see `stored_reports`); returns the files removed."""
+    removed = 0
+    for path in stored_reports(out_dir or default_reports_dir(), pseudonyms, customer_ids):
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+def write_report(report: dict[str, Any], out_dir: Path, personal_id: str | None = None) -> tuple[Path, Path]:
     stamp = report["report"]["generated_at"].astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     meta = report["report"]
-    who = meta["customer_id"] or ("erased" if meta["erased"] else "population_register")
+    subject = meta["customer_id"] or personal_id
+    who = report_key(subject) if subject else "erased"
     stem = f"access_report_{who}_{stamp}"
     n = 1
     while (out_dir / f"{stem}.json").exists() or (out_dir / f"{stem}.html").exists():
@@ -1348,14 +1387,14 @@ def run_sar(storage: LupaStorage, out_dir: Path, *, customer_id: str | None = No
     prepare_out_dir(out_dir, default_out)
     if match.erased:
         report = build_erased_report(match.erased, language=language, matched_by=matched_by, register=register, policy=policy)
-        json_path, html_path = write_report(report, out_dir)
+        json_path, html_path = write_report(report, out_dir, personal_id)
         held = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts(report).items())
         return EXIT_OK, [str(json_path), str(html_path), f"  erased on {match.erased.erased_on.isoformat()}; still held: {held}"]
     lines = []
     targets = match.customer_ids or [None]
     for cid in targets:
         report = build_report(storage, cid, personal_id=personal_id, language=language, matched_by=matched_by, register=register, policy=policy)
-        json_path, html_path = write_report(report, out_dir)
+        json_path, html_path = write_report(report, out_dir, personal_id)
         lines += [str(json_path), str(html_path), "  " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts(report).items())]
     return EXIT_OK, lines
 
@@ -1370,7 +1409,7 @@ def cmd_sar(args: argparse.Namespace) -> int:
     settings = load_settings()
     storage = LupaStorage(landing_dir=str(settings.landing_dir), data_dir=str(settings.data_dir), env=settings.env)
     default_out = not args.out
-    out_dir = Path(args.out) if args.out else settings.var_dir / "access_reports"
+    out_dir = Path(args.out) if args.out else default_reports_dir()
     try:
         personal_id = normalise_personal_id(_read_personal_id()) if args.personal_id == "-" else None
         code_, lines = run_sar(storage, out_dir, customer_id=args.customer_id, personal_id=personal_id, language=args.language, default_out=default_out)

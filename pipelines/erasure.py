@@ -37,7 +37,7 @@ import polars as pl
 
 from assets import suppression
 from assets.mart import mart_path, publish
-from assets.metering import daily_root
+from assets.metering import daily_root, quarantine_root
 from assets.storage import LupaStorage, connect, query, table_exists
 from data_contracts.policy import load_policy
 
@@ -211,12 +211,19 @@ def erase_customers(storage: LupaStorage, customer_ids: list[str], today: dt.dat
     with_points = [erased_on[c] for c in customer_ids if started[c]["metering_point_periods_suppressed"]]
     points = suppression.load(storage.warehouse_dir).points.filter(pl.col("erased_on").is_in(pl.Series(with_points, dtype=pl.Date).implode()))
     daily_rows = _rewrite_daily(storage, points)
+    quarantined_rows = compact_metering_quarantine(storage, points)
     for c, tables in _republish_mart(storage, customer_ids, today).items():
         removed[c] |= tables
+    from pipelines.access_report import delete_stored_reports  # it imports this module
+
+    for c in customer_ids:
+        # access reports `lupa sar` stored for them (full personal data), found by pseudonym
+        removed[c]["access_report_files"] = delete_stored_reports([subjects[c], *started[c]["identity_code_pseudonyms"]], [c])
     for c in customer_ids:
         # the aggregates are rewritten once for all; the rows go to the erasures that suppressed point
         # periods (one, in practice: `lupa erase` takes one customer, retention suppresses none)
-        rows = removed[c] | ({"metering_daily_rows": daily_rows} if started[c]["metering_point_periods_suppressed"] else {})
+        metering = {"metering_daily_rows": daily_rows, "metering_quarantine_rows": quarantined_rows}
+        rows = removed[c] | (metering if started[c]["metering_point_periods_suppressed"] else {})
         _audit(storage, "completed", subjects[c], erased_on[c], reason=why[c], rows_removed={k: v for k, v in sorted(rows.items()) if v})
     latest = _erasures(_audit_entries(storage))
     return {c: _account(latest[subjects[c]]) for c in customer_ids}
@@ -338,6 +345,30 @@ def _rewrite_daily(storage: LupaStorage, points: pl.DataFrame) -> int:
             removed += frame.height - kept.height
             tmp = path.with_suffix(".tmp")
             kept.write_parquet(tmp)
+            tmp.replace(path)
+    return removed
+
+
+def compact_metering_quarantine(storage: LupaStorage, points: pl.DataFrame) -> int:
+    """Rewrite the metering quarantine files (`delivery=*.parquet`, whose raw Datahub lines carry the
+    GSRN) without the records of these erased point periods; returns the records removed. Erasure
+    runs it for the points it suppresses, and the `retention` asset for every suppressed point each
+    day, since a re-delivered or backfilled file quarantines its bad lines again."""
+    root = quarantine_root(storage)
+    if points.is_empty() or not root.exists():
+        return 0
+    erased = suppression.Suppressions(frozenset(), points)
+    removed = 0
+    for path in sorted(root.glob("delivery=*.parquet")):
+        frame = pl.read_parquet(path)
+        if "raw" not in frame.columns:
+            continue
+        kept = erased.keep_quarantined_readings(frame)
+        if kept.height != frame.height:
+            removed += frame.height - kept.height
+            tmp = path.with_name(f".{path.name}.tmp")
+            kept.write_parquet(tmp)
+            os.chmod(tmp, 0o600)
             tmp.replace(path)
     return removed
 
