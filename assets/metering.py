@@ -238,13 +238,16 @@ def ingest_delivery(storage: LupaStorage, business_day: dt.date, chunk_bytes: in
         target.mkdir(parents=True, exist_ok=True)
         part.replace(target / part.name)
     shutil.rmtree(staging, ignore_errors=True)
-    quarantine = pl.concat(quarantined_parts) if quarantined_parts else pl.DataFrame()
-    quarantine_root(storage).mkdir(parents=True, exist_ok=True)
-    quarantine.with_columns(
+    quarantine = (pl.concat(quarantined_parts) if quarantined_parts else pl.DataFrame()).with_columns(
         pl.lit("metering").alias("source"), pl.lit(file.name).alias("file"), pl.lit(file.delivered_on).alias("delivered_on")
-    ).select("source", "file", "delivered_on", "line", "rule", "detail", "raw").write_parquet(
-        quarantine_root(storage) / f"delivery={file.delivered_on:%Y%m%d}.parquet"
-    )
+    ).select("source", "file", "delivered_on", "line", "rule", "detail", "raw")
+    # an erased customer's records stay out of the quarantine too, as out of the readings
+    kept = erased.keep_quarantined_readings(quarantine)
+    outcome.rows_quarantined -= quarantine.height - kept.height
+    outcome.rows_suppressed += quarantine.height - kept.height
+    quarantine = kept
+    quarantine_root(storage).mkdir(parents=True, exist_ok=True)
+    quarantine.write_parquet(quarantine_root(storage) / f"delivery={file.delivered_on:%Y%m%d}.parquet")
     for rules in quarantine["rule"].to_list() if quarantine.height else []:
         for rule in rules.split(","):
             outcome.rule_counts[rule] = outcome.rule_counts.get(rule, 0) + 1
