@@ -163,8 +163,8 @@ def cmd_erase(args: argparse.Namespace) -> int:
         print(f"lupa: the erasure of {args.customer_id} did not finish; run the same `lupa erase` again: it goes on where this one stopped",
               file=sys.stderr)
         raise
-    print(f"erased {args.customer_id} on {record['erased_on']}: {sum(record['rows_removed'].values()):,} rows removed from "
-          f"{len(record['rows_removed'])} tables, {record['metering_point_periods_suppressed']} metering point period(s) suppressed")
+    print(f"erased {args.customer_id} on {record['erased_on']}: {sum(record['rows_removed'].values()):,} records or files removed from "
+          f"{len(record['rows_removed'])} places, {record['metering_point_periods_suppressed']} metering point period(s) suppressed")
     for table, n in record["rows_removed"].items():
         print(f"  {table:<36}{n:>8,}")
     held = held_after_erasure(storage, customer_id=args.customer_id)
