@@ -2,6 +2,8 @@
 
 
 import datetime as dt
+from collections import Counter
+from dataclasses import replace
 
 from dagster import (
     AssetCheckExecutionContext,
@@ -22,7 +24,7 @@ from assets.common import OWNERS, business_days, io_retry, data_errors_fail_clea
 from assets.landing import list_files, visible_cutoff
 from assets.ingestion import known_customer_ids, read_source, stored_conservation, write_source
 from assets.metering import ingest_deliveries, manifest_root, quarantine_root, readings_root, stored_rows
-from assets.pruning import QUARANTINE_LOG
+from assets.pruning import QUARANTINE_LOG, quarantine_to_store
 from assets.reporting import conservation_result, counts_table, files_table, quarantine_rate_result
 from assets.storage import WAREHOUSE_POOL, LupaStorage
 from data_contracts import sources
@@ -41,6 +43,10 @@ def ingest_checks(key: str) -> list[AssetCheckSpec]:
         AssetCheckSpec("conservation", asset=key, description="for every file, rows read = rows valid + rows quarantined", blocking=True),
         AssetCheckSpec("quarantine_rate", asset=key, description="the share of quarantined records stays under the configured threshold"),
     ]
+
+
+def _per_file(quarantine) -> Counter[str]:
+    return Counter(dict(quarantine.group_by("file").len().rows()))
 
 
 def build_ingest_asset(contract: SourceContract, deps: tuple[str, ...] = ()):
@@ -67,12 +73,16 @@ def build_ingest_asset(contract: SourceContract, deps: tuple[str, ...] = ()):
             reference = {"known_customer_ids": known_customer_ids(conn)} if contract is sources.contracts else {}
             pruned = KEEP_UNPRUNED[contract.source](conn, periods) if contract.source in KEEP_UNPRUNED else None
             outcome = read_source(storage, contract, day, reference, retention_filter=pruned)
-            # a backfill of an earlier day does not store again what the latest retention removed
+            # a backfill of an earlier day does not store again what the latest retention removed, but
+            # a row the fail safe holds until it is resolved is stored whatever its age
             quarantine_since = QUARANTINE_LOG.kept_since(conn, periods.quarantine.cutoff, day)
-            write_source(conn, outcome, quarantine_since)
-            stored = stored_conservation(conn, outcome, quarantine_since)
+            to_store = quarantine_to_store(conn, outcome.quarantine, quarantine_since)
+            write_source(conn, replace(outcome, quarantine=to_store))
+            stored = stored_conservation(conn, outcome)
+        # per file: quarantined records past the period, counted but deliberately not stored
+        expired = _per_file(outcome.quarantine) - _per_file(to_store)
         per_file_ok = all(
-            r["rows_read"] == r["stored_valid"] + r["stored_quarantined"] + r["expired_quarantine"] for r in stored.iter_rows(named=True)
+            r["rows_read"] == r["stored_valid"] + r["stored_quarantined"] + expired[r["file"]] for r in stored.iter_rows(named=True)
         )
         return MaterializeResult(
             metadata={

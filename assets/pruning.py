@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
-from assets.storage import scalar, table_exists
+from assets.storage import query, scalar, table_exists
+from data_contracts.fail_safe import RESOLUTION_KEY, held_until_resolved
 
 #: ingestion's filter: the valid rows of every file in scope in, the rows to keep out
 RetentionFilter = Callable[[pl.DataFrame], pl.DataFrame]
@@ -57,5 +58,39 @@ class PruningLog:
 
 #: the quarantine (table `quarantine`) is written by every ingest run for the files in the window of
 #: the day being run; the log keeps a backfill of an earlier day from storing again what the latest
-#: enforcement removed (see `PruningLog.kept_since`)
+#: enforcement removed (see `PruningLog.kept_since`); neither retention nor ingestion drops a row the fail
+#: safe holds until it is resolved (`prune_quarantine`, `quarantine_to_store`)
 QUARANTINE_LOG = PruningLog("quarantine_pruning_log", "quarantine_rows_pruned")
+
+
+def quarantine_resolutions(conn: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """(source, file, line) of every quarantined row a person resolved (`lupa resolve-quarantine`)."""
+    if not table_exists(conn, "quarantine_resolutions"):
+        return pl.DataFrame(schema={"source": pl.String, "file": pl.String, "line": pl.Int64})
+    return query(conn, "select distinct source, file, line from quarantine_resolutions")
+
+
+def quarantine_to_store(conn: duckdb.DuckDBPyConnection, quarantine: pl.DataFrame, since: dt.date) -> pl.DataFrame:
+    """Ingestion: the quarantined rows of files delivered on or after `since`, and the older ones the
+    fail safe holds until a person resolves them (`data_contracts.fail_safe.held_until_resolved`)."""
+    held = held_until_resolved(quarantine, quarantine_resolutions(conn))
+    return quarantine.filter((pl.col("delivered_on") >= since) | held)
+
+
+def prune_quarantine(conn: duckdb.DuckDBPyConnection, before: dt.date, blocking: pl.DataFrame) -> tuple[int, dict[str, int]]:
+    """Retention: delete the quarantined rows delivered before `before`, except those that still block
+    publication on the day being run (`blocking`: the fail_safe check's unresolved rows; the rows
+    `held_until_resolved` marks, within the extract in force for snapshot sources). Returns the
+    rows deleted and, per source, the rows kept past the period for that reason (counts only)."""
+    if not table_exists(conn, "quarantine"):
+        return 0, {}
+    conn.register("_blocking", blocking.select(RESOLUTION_KEY).unique())
+    try:
+        held = "(source, file, line) in (select source, file, line from _blocking)"
+        kept = dict(conn.sql(f"select source, count(*) from quarantine where delivered_on < $b and {held} group by 1 order by 1",
+                             params={"b": before}).fetchall())
+        removed = scalar(conn, f"select count(*) from quarantine where delivered_on < $b and not {held}", b=before)
+        conn.execute(f"delete from quarantine where delivered_on < $b and not {held}", {"b": before})
+    finally:
+        conn.unregister("_blocking")
+    return removed, kept

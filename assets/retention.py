@@ -24,7 +24,8 @@ from assets import contact_retention, customer_retention, invoice_retention, sup
 from assets.calendar import HELSINKI, run_business_day
 from assets.common import OWNERS, data_errors_fail_cleanly, io_retry
 from assets.metering import daily_root, quarantine_root, readings_root
-from assets.pruning import QUARANTINE_LOG
+from assets.audiences import unresolved_blocking_rows
+from assets.pruning import QUARANTINE_LOG, prune_quarantine
 from assets.reporting import counts_table
 from assets.storage import WAREHOUSE_POOL, LupaStorage, scalar, table_exists
 from data_contracts.policy import load_policy
@@ -122,16 +123,18 @@ def retention(context: AssetExecutionContext, storage: LupaStorage) -> Materiali
         open_without_contract = customer_retention.open_without_contract(conn, customers_before)
     removed |= erase_former_customers(storage, former)
     deletions = {
-        "quarantine rows": ("quarantine", "delivered_on", quarantine_before),
         "audience history rows": ("audience_history", "business_day", periods.audience_history.cutoff(day)),
     }
+    # the fail safe: quarantined rows that still block publication on D stay until a person resolves them
+    blocking = unresolved_blocking_rows(storage, day)
     with storage.warehouse() as conn:
         removed["invoices retained after erasure"] = invoice_retention.expire_retained(conn, periods, day)
+        removed["quarantine rows"], held = prune_quarantine(conn, quarantine_before, blocking)
         for label, (table, column, before) in deletions.items():
             if table_exists(conn, table):
                 removed[label] = scalar(conn, f'select count(*) from "{table}" where {column} < $b', b=before)
                 conn.execute(f'delete from "{table}" where {column} < $b', {"b": before})
-        QUARANTINE_LOG.record(conn, day, removed.get("quarantine rows", 0))
+        QUARANTINE_LOG.record(conn, day, removed["quarantine rows"])
         contacts = contact_retention.prune(conn, periods, day)
         removed["contact history rows"] = contacts.get("contact_history", 0)
         removed["contacts_valid rows"] = contacts.get("contacts_valid", 0)
@@ -140,6 +143,9 @@ def retention(context: AssetExecutionContext, storage: LupaStorage) -> Materiali
         metadata={
             "business_day": day.isoformat(),
             "removed": counts_table(removed, "what", "removed"),
+            # past the quarantine period but unresolved and able to restrict contact: kept, the fail_safe check still blocks on them
+            "quarantine_kept_until_resolved": counts_table(held, "source", "rows kept"),
+            "quarantine_kept_until_resolved_total": sum(held.values()),
             # kept, because the CRM shows them as active; someone should ask the CRM's owners why
             "active_in_crm_without_a_contract_since_cutoff": open_without_contract,
             "kept_since": MetadataValue.json({"metering_readings": str(readings_before), "quarantine": str(quarantine_before),

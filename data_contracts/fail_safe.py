@@ -5,6 +5,14 @@ row is unresolved, the channels it could restrict are not published. The table b
 whole rule; `raw` is the delivered text, split on `;` (field positions from the contracts).
 A person resolves a row (after the source re-delivers it, or after checking it) with
 `lupa resolve-quarantine`, which records who decided what, and the block lifts.
+
+Such a row outlives the quarantine retention period: while it is unresolved it is neither deleted
+by the `retention` asset nor left out by ingestion (a backfill, a fresh install loading old
+deliveries), because a block that lifted when its row aged out would let the pipeline contact a
+customer who said no. `held_until_resolved` says which rows (ingestion stores them from files of any
+age); the `retention` asset spares the rows the `fail_safe` check blocks on for the day, the same
+rule within the extract in force for ASML (assets/pruning.py). Once resolved, or if it never could
+restrict, a row ages out with the rest of the quarantine.
 """
 
 from __future__ import annotations
@@ -35,6 +43,25 @@ RESTRICTING_ROWS: dict[str, tuple[pl.Expr, pl.Expr]] = {
     # a lost marketing contact could let the frequency cap be exceeded on any channel
     "contacts": (_field(3).fill_null("") != "customer_communication", pl.lit(ALL)),
 }
+
+
+def could_restrict() -> pl.Expr:
+    """Per quarantined row: does `RESTRICTING_ROWS` say it could restrict contact? (false for other sources)"""
+    expr = pl.lit(False)
+    for source, (restricts, _) in RESTRICTING_ROWS.items():
+        expr = pl.when(pl.col("source") == source).then(restricts).otherwise(expr)
+    return expr.fill_null(False)
+
+
+RESOLUTION_KEY = ["source", "file", "line"]
+
+
+def held_until_resolved(quarantine: pl.DataFrame, resolved: pl.DataFrame) -> pl.Series:
+    """Per quarantined row (in order): kept past the quarantine period, because it could restrict
+    contact and no person has resolved it. `resolved` holds the (source, file, line) of resolutions."""
+    done = resolved.select(pl.concat_str(RESOLUTION_KEY, separator="\x1f").alias("key")).to_series()
+    unresolved = ~pl.concat_str(RESOLUTION_KEY, separator="\x1f").is_in(done.implode())
+    return quarantine.select((could_restrict() & unresolved.fill_null(True)).alias("held")).to_series()
 
 
 def blocking_rows(quarantine: pl.DataFrame) -> pl.DataFrame:
