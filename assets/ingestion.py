@@ -193,11 +193,11 @@ def check_registry(conn: duckdb.DuckDBPyConnection, files: list[FileOutcome]) ->
             )
 
 
-def write_source(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome, quarantine_since: dt.date | None = None) -> None:
+def write_source(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome) -> None:
     """Replace the source's valid table and its files' quarantine rows, in one transaction.
 
-    Quarantined records of files delivered before `quarantine_since` (the retention period) are
-    counted in the file registry but no longer stored.
+    The caller decides which quarantined records are stored (`outcome.quarantine`); the file
+    registry counts every record read.
     """
     ensure_ingest_tables(conn)
     check_registry(conn, outcome.files)
@@ -206,8 +206,7 @@ def write_source(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome, quaran
     try:
         replace_table(conn, f"{outcome.source}_valid", outcome.valid)
         conn.execute("delete from quarantine where source = $s and list_contains($f, file)", {"s": outcome.source, "f": names})
-        kept = outcome.quarantine if quarantine_since is None else outcome.quarantine.filter(pl.col("delivered_on") >= quarantine_since)
-        conn.register("_q", kept)
+        conn.register("_q", outcome.quarantine)
         conn.execute("insert into quarantine select source, file, delivered_on, line, rule, detail, raw from _q")
         conn.unregister("_q")
         for f in outcome.files:
@@ -223,19 +222,17 @@ def write_source(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome, quaran
         raise
 
 
-def stored_conservation(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome, quarantine_since: dt.date | None = None) -> pl.DataFrame:
+def stored_conservation(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome) -> pl.DataFrame:
     """Per file, read back what was stored: rows read vs rows in the valid table + quarantine.
 
-    `expired_quarantine` counts the quarantined records of files past the quarantine retention,
-    which are counted but deliberately not stored; rows of erased customers and rows past retention
-    were never meant to be stored, so `rows_read` leaves them out.
+    Rows of erased customers and rows past retention were never meant to be stored, so `rows_read`
+    leaves them out.
     """
     if not outcome.files:
         return pl.DataFrame(schema={"file": pl.String, "rows_read": pl.Int64, "stored_valid": pl.Int64, "stored_quarantined": pl.Int64})
     read = pl.DataFrame({
         "file": [f.file for f in outcome.files],
         "rows_read": [f.rows_read - f.rows_suppressed - f.rows_past_retention for f in outcome.files],
-        "expired_quarantine": [f.rows_quarantined if quarantine_since and f.delivered_on < quarantine_since else 0 for f in outcome.files],
     })
     valid = query(conn, f'select file, count(*)::bigint as stored_valid from "{outcome.source}_valid" group by file')
     quarantined = query(
