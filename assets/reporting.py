@@ -49,11 +49,25 @@ def conservation_result(
     )
 
 
-def quarantine_rate_result(asset_key, read: int, quarantined: int, threshold: float) -> AssetCheckResult:
-    rate = quarantined / read if read else 0.0
+def quarantine_rate_result(asset_key, files: list[tuple[str, int, int]], threshold: float) -> AssetCheckResult:
+    """Fails when any file of the run's own deliveries, `(file, rows read, rows quarantined)`,
+    quarantined more than `threshold` of its records.
+
+    Per file, not over the history a run re-reads: a bad delivery must not hide among hundreds of
+    good ones. A run without a delivery of its own has nothing to rate and passes."""
+    rates = {name: (quarantined / read if read else 0.0) for name, read, quarantined in files}
+    over = sorted(name for name, rate in rates.items() if rate > threshold)
+    read, quarantined = sum(f[1] for f in files), sum(f[2] for f in files)
     return AssetCheckResult(
         asset_key=asset_key,
         check_name="quarantine_rate",
-        passed=bool(rate <= threshold),
-        metadata={"quarantine_rate": round(rate, 6), "threshold": threshold, "rows_quarantined": quarantined},
+        passed=not over,
+        metadata={
+            "quarantine_rate": round(quarantined / read, 6) if read else 0.0,
+            "highest_file_rate": round(max(rates.values(), default=0.0), 6),
+            "threshold": threshold,
+            "files_rated": len(files),
+            "files_over_threshold": MetadataValue.json(over),
+            "rows_quarantined": quarantined,
+        },
     )
