@@ -42,7 +42,9 @@ AUDIENCE_SPECS = [
               deps=["customers", "contracts"],
               description="Customer communication: household fixed-term contracts ending within the renewal window, with the chosen channel or the reason for none."),
     AssetSpec("audience_history", group_name="audiences", owners=OWNERS, kinds={"duckdb"},
-              description="Restricted, append-only: who was in which audience on which day (the access report and audits read it)."),
+              description=("Restricted, append-only: who was in which audience on which day (the access report and audits read it). "
+                           "Only published audiences are recorded: `marketing_mart` appends the day's rows once its mart swap succeeded; "
+                           "this step only reports how many rows the day would add.")),
 ]
 
 
@@ -51,7 +53,8 @@ def _core(storage: LupaStorage, sql: str) -> pl.DataFrame:
         return query(conn, sql)
 
 
-def _inputs(storage: LupaStorage, day: dt.date) -> AudienceInputs:
+def audience_inputs(storage: LupaStorage, day: dt.date) -> AudienceInputs:
+    """What an audience build for day D reads (the mart's validation re-checks the published rows against it)."""
     with storage.analytics() as conn:
         segments = query(conn, "select customer_id, segment_id from customer_segments")
     asml = _core(storage, "select * from asml_register")
@@ -65,6 +68,15 @@ def _inputs(storage: LupaStorage, day: dt.date) -> AudienceInputs:
         contracts=_core(storage, "select * from contracts"),
         asml_date=asml["extract_date"].max() if asml.height else None,
         vtj_date=vtj_date,
+    )
+
+
+def history_rows(day: dt.date, audiences: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """The audience_history rows of day D: one per (channel, customer) in the audience of each channel."""
+    return pl.concat(
+        [audiences[ch].select(pl.lit(day, pl.Date).alias("business_day"), pl.lit(ch, pl.String).alias("channel"),
+                              "customer_id", "segment_id", "legal_basis", "policy_version")
+         for ch in CHANNELS]
     )
 
 
@@ -101,21 +113,16 @@ def confirmed_channels(storage: LupaStorage, day: dt.date) -> set[str]:
 def audiences(context: AssetExecutionContext, storage: LupaStorage):
     day = run_business_day(context)
     policy = load_policy()
-    inputs = _inputs(storage, day)
+    inputs = audience_inputs(storage, day)
     result = build_audiences_from(inputs, policy, day)
     violations = policy_violations(result, inputs, policy, day)
     blockers = unresolved_blocking_rows(storage, day)
     confirmed = confirmed_channels(storage, day)
-    history = pl.concat(
-        [result.audience(ch).select(pl.lit(day).alias("business_day"), pl.lit(ch).alias("channel"), "customer_id", "segment_id", "legal_basis", "policy_version")
-         for ch in CHANNELS]
-    )
     with storage.warehouse() as conn:
         for name, frame in result.tables().items():
             replace_table(conn, name, frame)
-        conn.execute("create table if not exists audience_history as select * from history limit 0")
-        conn.execute("delete from audience_history where business_day = $d", {"d": day})  # a re-run replaces its own day
-        conn.execute("insert into audience_history select * from history")
+    # audience_history is appended by marketing_mart once the mart is published: an audience held
+    # back by a check, or a re-run of an older day that keeps the later mart, is never recorded
     summary = result.summary()
     for ch in CHANNELS:
         table = AUDIENCE_TABLES[ch]
@@ -138,7 +145,12 @@ def audiences(context: AssetExecutionContext, storage: LupaStorage):
         metadata={"dagster/row_count": result.renewal_offers.height, "dagster/column_schema": schema_of_frame(result.renewal_offers),
                   "per_channel": MetadataValue.json(dict(sorted(result.renewal_offers.group_by("channel").len().rows())))},
     )
-    yield MaterializeResult(asset_key=AssetKey("audience_history"), metadata={"rows_for_day": history.height, "business_day": day.isoformat()})
+    pending = history_rows(day, result.audiences)
+    yield MaterializeResult(
+        asset_key=AssetKey("audience_history"),
+        metadata={"business_day": day.isoformat(), "rows_if_published": pending.height, "dagster/column_schema": schema_of_frame(pending),
+                  "recorded_by": "marketing_mart, after the mart swap succeeded"},
+    )
 
 
 def _checks(storage, table, channel, size, violations, blockers, confirmed, anomaly):

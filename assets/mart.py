@@ -1,16 +1,23 @@
 """The marketing mart: one DuckDB file plus Parquet and CSV exports, replaced atomically.
 
-A run builds the new mart beside the old one (`.marketing-<tag>.duckdb` and `exports-<tag>/`),
+A run builds the new mart beside the old one (`.marketing-<tag>.duckdb` and `mart_exports/<tag>/`),
 validates it, and only then renames it into place: `marketing.duckdb` with `os.replace`, and the
 `exports` symlink by replacing the link. A failed or killed run leaves the previous mart untouched
 and readable, and readers never open the file the writer holds.
+
+Publications are serialised by an advisory lock (`.marketing.lock`, released by the kernel when a
+publisher dies), so whatever a publisher finds staged under the lock was left by a killed run: it
+is removed before staging. The daily run and an erasure's republication both go through `publish`.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import fcntl
 import os
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -20,6 +27,21 @@ SHARED_DIR, SHARED_FILE = 0o755, 0o644
 
 #: tables that get a CSV export for mailing houses (UTF-8 with BOM, `;`-separated: Finnish Excel)
 CSV_TABLES = ("audience_email", "audience_sms", "audience_letter", "audience_phone", "renewal_offers")
+
+#: tables whose `as_of` is the business day the mart was built for
+AS_OF_TABLES = ("audience_email", "audience_sms", "audience_letter", "audience_phone", "audience_exclusions", "renewal_offers")
+
+STAGED_PREFIX = ".marketing-"
+LOCK_NAME = ".marketing.lock"
+
+
+class NewerMartPublished(Exception):
+    """The published mart is for a later business day than the one being published; it is kept."""
+
+    def __init__(self, kept_as_of: dt.date, as_of: dt.date):
+        super().__init__(f"the published mart is as of {kept_as_of}, later than {as_of}; it is kept")
+        self.kept_as_of = kept_as_of
+        self.as_of = as_of
 
 
 def mart_path(data_dir: Path) -> Path:
@@ -49,6 +71,23 @@ def read_published(data_dir: Path, table: str) -> pl.DataFrame | None:
         conn.close()
 
 
+def published_as_of(data_dir: Path) -> dt.date | None:
+    """The business day the current mart was built for (latest `as_of` of its day tables), or None."""
+    path = mart_path(data_dir)
+    if not path.exists():
+        return None
+    conn = duckdb.connect(str(path), read_only=True)
+    try:
+        present = {name for (name,) in conn.sql("select table_name from duckdb_tables()").fetchall()}
+        days = []
+        for table in AS_OF_TABLES:
+            if table in present and "as_of" in conn.sql(f'select * from "{table}" limit 0').columns:
+                days.append(conn.sql(f'select max(as_of) from "{table}"').fetchall()[0][0])
+    finally:
+        conn.close()
+    return max((d for d in days if d is not None), default=None)
+
+
 def publish(
     data_dir: Path,
     tables: Mapping[str, pl.DataFrame],
@@ -56,15 +95,60 @@ def publish(
     validate: Callable[[Path], None] | None = None,
     before_swap: Callable[[], None] | None = None,
     keep_previous_exports: bool = True,
+    as_of: dt.date | None = None,
 ) -> dict[str, int]:
     """Build a complete new mart under a temporary name, validate it, then swap it in.
 
     `validate` gets the path of the new (closed) DuckDB file and raises to stop publication.
     `before_swap` is a test seam to simulate a run killed at the last moment. An erasure passes
     `keep_previous_exports=False`: the previous exports still hold the erased customer.
+    With `as_of` (the business day the tables are for), a published mart of a later day is never
+    replaced: `NewerMartPublished` is raised before anything is staged.
     """
     data_dir.mkdir(parents=True, exist_ok=True)
-    staged_db = data_dir / f".marketing-{tag}.duckdb"
+    with _publish_lock(data_dir):
+        # under the lock no other publisher is running: anything staged was left by a killed run
+        remove_stale_staging(data_dir)
+        if as_of is not None:
+            kept = published_as_of(data_dir)
+            if kept is not None and kept > as_of:
+                raise NewerMartPublished(kept, as_of)
+        return _publish_locked(data_dir, tables, tag, validate, before_swap, keep_previous_exports)
+
+
+def remove_stale_staging(data_dir: Path) -> list[str]:
+    """Remove staged mart files (`.marketing-<tag>.duckdb` and its WAL): full copies of a mart that a
+    killed run never swapped in. Call only while holding the publish lock. Returns the names removed.
+
+    Staged export folders of a killed run are removed by the next successful publication, which
+    keeps only the current exports and the previous ones (for readers that resolved the old link)."""
+    removed = []
+    for leftover in sorted(data_dir.glob(f"{STAGED_PREFIX}*")):
+        if leftover.is_file():
+            leftover.unlink(missing_ok=True)
+            removed.append(leftover.name)
+    return removed
+
+
+@contextmanager
+def _publish_lock(data_dir: Path) -> Iterator[None]:
+    fd = os.open(data_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, SHARED_FILE)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock; a killed publisher's lock is released by the kernel
+
+
+def _publish_locked(
+    data_dir: Path,
+    tables: Mapping[str, pl.DataFrame],
+    tag: str,
+    validate: Callable[[Path], None] | None,
+    before_swap: Callable[[], None] | None,
+    keep_previous_exports: bool,
+) -> dict[str, int]:
+    staged_db = data_dir / f"{STAGED_PREFIX}{tag}.duckdb"
     staged_exports = data_dir / "mart_exports" / tag
     for leftover in (staged_db, Path(f"{staged_db}.wal")):
         leftover.unlink(missing_ok=True)

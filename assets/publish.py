@@ -4,27 +4,45 @@ import datetime as dt
 
 import duckdb
 import polars as pl
-from dagster import AssetExecutionContext, FreshnessPolicy, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetMaterialization, FreshnessPolicy, MaterializeResult, MetadataValue, asset
 
+from assets.audiences import audience_inputs, history_rows, unresolved_blocking_rows
 from assets.calendar import run_business_day
-from assets.common import OWNERS, data_errors_fail_cleanly, io_retry
-from assets.mart import exports_link, mart_path, publish
+from assets.common import OWNERS, data_errors_fail_cleanly, io_retry, schema_of_frame
+from assets.mart import NewerMartPublished, exports_link, mart_path, publish, published_as_of
 from assets.reporting import counts_table
 from assets.storage import MART_POOL, LupaStorage, query
-from data_contracts.audience_rules import AUDIENCE_TABLES
+from data_contracts.audience_rules import AUDIENCE_TABLES, AudienceInputs, AudienceResult, policy_violations
 from data_contracts.contract import ContractViolation
-from data_contracts.policy import CHANNELS, load_policy
+from data_contracts.policy import CHANNELS, MarketingPolicy, load_policy
 from data_contracts.published import PublishedContractError, contains_personal_id, published_schemas, validate_published
 
 WAREHOUSE_TABLES = [*AUDIENCE_TABLES.values(), "audience_exclusions", "renewal_offers"]
 ANALYTICS_TABLES = ["customer_segments", "segment_catalogue"]
 
 
-def validate_mart(path, safety_ban_ids: list[str]) -> None:
-    """Re-open the staged file and check every table against its published contract."""
-    schemas = published_schemas(load_policy(), safety_ban_ids)
+def validate_mart(
+    path,
+    safety_ban_ids: list[str],
+    *,
+    day: dt.date | None = None,
+    inputs: AudienceInputs | None = None,
+    blockers: pl.DataFrame | None = None,
+    policy: MarketingPolicy | None = None,
+) -> None:
+    """Re-open the staged file and check what would be published; raise to refuse publication.
+
+    Every table is checked against its published contract. With `day` and `inputs`, the staged
+    audiences are also re-checked against every rule of the policy (`policy_violations`), and with
+    `blockers`, no unresolved quarantined row may restrict contact (the fail-safe). Materialising
+    `marketing_mart` alone (say, from the UI) skips the audiences' blocking checks: these are the
+    same checks, run on the very rows about to be published. Errors give counts, never values.
+    """
+    policy = policy if policy is not None else load_policy()
+    schemas = published_schemas(policy, safety_ban_ids)
     conn = duckdb.connect(str(path), read_only=True)
     try:
+        staged = {}
         for table, schema in schemas.items():
             frame = query(conn, f'select * from "{table}"')
             try:
@@ -33,8 +51,57 @@ def validate_mart(path, safety_ban_ids: list[str]) -> None:
                 raise ContractViolation(str(exc)) from None
             if contains_personal_id(frame):
                 raise ContractViolation(f"{table}: a value shaped like a personal identity code would be published")
+            staged[table] = frame
     finally:
         conn.close()
+    if blockers is not None and blockers.height:
+        raise ContractViolation(_fail_safe_refusal(blockers))
+    if day is not None and inputs is not None:
+        result = AudienceResult(**{AUDIENCE_TABLES[ch]: staged[AUDIENCE_TABLES[ch]] for ch in CHANNELS},
+                                audience_exclusions=staged["audience_exclusions"], renewal_offers=staged["renewal_offers"],
+                                policy_version=policy.version, as_of=day)
+        violations = policy_violations(result, inputs, policy, day)
+        if violations.height:
+            raise ContractViolation(_policy_refusal(violations))
+
+
+def _policy_refusal(violations: pl.DataFrame) -> str:
+    per = violations.group_by("table", "check").len().sort("table", "check").rows()
+    listed = "; ".join(f"{table} {check}: {n}" for table, check, n in per)
+    return (f"marketing mart not published: the policy check found {violations.height} row(s) breaking a rule ({listed}). "
+            "This is a bug in the audience build; yesterday's mart stays in place.")
+
+
+def _fail_safe_refusal(blockers: pl.DataFrame) -> str:
+    per = blockers.group_by("channel", "rule").len().sort("channel", "rule").rows()
+    listed = "; ".join(f"{channel} {rule}: {n}" for channel, rule, n in per)
+    rows = blockers.select("source", "file", "line", "rule").unique().sort("source", "file", "line")
+    where = ", ".join(f"{r['source']}/{r['file']} line {r['line']}" for r in rows.head(10).to_dicts())
+    more = f" and {rows.height - 10} more" if rows.height > 10 else ""
+    return (f"marketing mart not published: the fail_safe check found {rows.height} unresolved quarantined row(s) that could "
+            f"restrict contact ({listed}) at {where}{more}. Resolve them (lupa resolve-quarantine) or have the source re-deliver.")
+
+
+def append_audience_history(storage: LupaStorage, day: dt.date, tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """Record who was in which published audience on day D (restricted, append-only).
+
+    Called only after the mart swap succeeded. A re-run of the same day replaces that day's rows;
+    other days are never touched."""
+    history = history_rows(day, {ch: tables[AUDIENCE_TABLES[ch]] for ch in CHANNELS})
+    with storage.warehouse() as conn:
+        conn.register("_history", history)
+        try:
+            conn.execute("begin transaction")
+            conn.execute("create table if not exists audience_history as select * from _history limit 0")
+            conn.execute("delete from audience_history where business_day = $d", {"d": day})
+            conn.execute("insert into audience_history by name select * from _history")
+            conn.execute("commit")
+        except BaseException:
+            conn.execute("rollback")
+            raise
+        finally:
+            conn.unregister("_history")
+    return history
 
 
 @asset(
@@ -49,29 +116,68 @@ def validate_mart(path, safety_ban_ids: list[str]) -> None:
     freshness_policy=FreshnessPolicy.time_window(fail_window=dt.timedelta(hours=26), warn_window=dt.timedelta(hours=25)),
     description=(
         "marketing.duckdb plus Parquet exports and Excel-ready CSVs (UTF-8 BOM, `;`) for every audience: built as a "
-        "new file, validated against the published contracts, then renamed into place. Runs only when every "
-        "audience's blocking checks (policy, fail_safe, size_anomaly) passed."
+        "new file, validated against the published contracts, the policy check and the fail-safe, then renamed into "
+        "place; then the day's rows are appended to audience_history. Runs only when every audience's blocking checks "
+        "(policy, fail_safe, size_anomaly) passed. A run for a day older than the published mart keeps that mart "
+        "(published: false)."
     ),
 )
 @data_errors_fail_cleanly
 def marketing_mart(context: AssetExecutionContext, storage: LupaStorage) -> MaterializeResult:
     day = run_business_day(context)
+    kept = published_as_of(storage.root)
+    if kept is not None and kept > day:  # checked again under the publish lock
+        return _kept(context, storage, day, kept)
+    policy = load_policy()
     with storage.warehouse() as conn:
         tables = {name: query(conn, f'select * from "{name}"') for name in WAREHOUSE_TABLES}
         safety_ban_ids = query(conn, "select customer_id from customers where safety_ban")["customer_id"].to_list()
     with storage.analytics() as conn:
         tables |= {name: query(conn, f'select * from "{name}"') for name in ANALYTICS_TABLES}
-    counts = publish(storage.root, tables, tag=day.isoformat(), validate=lambda path: validate_mart(path, safety_ban_ids))
+
+    def validate(path) -> None:
+        validate_mart(path, safety_ban_ids, day=day, inputs=audience_inputs(storage, day),
+                      blockers=unresolved_blocking_rows(storage, day), policy=policy)
+
+    try:
+        counts = publish(storage.root, tables, tag=day.isoformat(), validate=validate, as_of=day)
+    except NewerMartPublished as newer:
+        return _kept(context, storage, day, newer.kept_as_of)
+    history = append_audience_history(storage, day, tables)
+    context.log_event(AssetMaterialization(
+        asset_key="audience_history",
+        description="the published audiences of the day, appended after the mart swap",
+        metadata={"business_day": day.isoformat(), "rows_for_day": history.height, "dagster/column_schema": schema_of_frame(history)},
+    ))
     exclusions = tables["audience_exclusions"]
     return MaterializeResult(
         metadata={
             "business_day": day.isoformat(),
+            "published": True,
             "audience_sizes": counts_table({ch: counts[AUDIENCE_TABLES[ch]] for ch in CHANNELS}, "channel", "customers"),
             "exclusions_per_reason": counts_table(dict(sorted(exclusions.group_by("reason").len().rows())), "reason", "rows"),
             "renewal_offers": counts["renewal_offers"],
             "segments": counts["segment_catalogue"],
+            "audience_history_rows": history.height,
             "mart": MetadataValue.path(str(mart_path(storage.root))),
             "exports": MetadataValue.path(str(exports_link(storage.root))),
         }
     )
 
+
+def _kept(context: AssetExecutionContext, storage: LupaStorage, day: dt.date, kept: dt.date) -> MaterializeResult:
+    """A re-run or backfill of an older day never replaces a later mart (it would bring back customers
+    who withdrew consent since): nothing is published and audience_history is not touched."""
+    context.log.warning(
+        f"marketing_mart for {day.isoformat()} not published: the published mart is as of {kept.isoformat()}, a later business day; "
+        "it is kept in place, and audience_history is unchanged. Re-run the latest day to publish corrections."
+    )
+    return MaterializeResult(
+        metadata={
+            "business_day": day.isoformat(),
+            "published": False,
+            "kept_mart_as_of": kept.isoformat(),
+            "reason": f"the published mart is as of {kept.isoformat()}, later than {day.isoformat()}",
+            "mart": MetadataValue.path(str(mart_path(storage.root))),
+        }
+    )

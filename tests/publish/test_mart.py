@@ -1,6 +1,7 @@
 """The mart is replaced atomically: a failed or killed build leaves yesterday's mart readable."""
 
 import os
+import datetime as dt
 import signal
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from assets.mart import mart_path, publish, read_published
+from assets.mart import NewerMartPublished, mart_path, publish, published_as_of, read_published
 
 
 def tables(n: int) -> dict[str, pl.DataFrame]:
@@ -78,3 +79,68 @@ def test_killing_the_build_midway_leaves_the_previous_mart_intact(tmp_path):
     # the previous exports stay one more run for readers that resolved the old link
     assert sorted(p.name for p in (tmp_path / "mart_exports").iterdir()) == ["day1", "day2"]
     assert not list(tmp_path.glob(".marketing-*"))
+
+
+def test_publish_removes_what_a_killed_publish_of_another_tag_staged(tmp_path):
+    publish(tmp_path, tables(3), tag="day1")
+    # a killed run of another tag (or an erasure) left a full copy of the mart and its WAL behind
+    for name in (".marketing-day0.duckdb", ".marketing-day0.duckdb.wal", ".marketing-erasure-2026-11-24-abcd1234.duckdb"):
+        (tmp_path / name).write_bytes(b"staged")
+    publish(tmp_path, tables(4), tag="day2")
+    assert not list(tmp_path.glob(".marketing-*"))
+    assert read_published(tmp_path, "audience_email").height == 4
+
+
+def test_a_failed_publish_also_removes_stale_staged_files(tmp_path):
+    publish(tmp_path, tables(3), tag="day1")
+    (tmp_path / ".marketing-day0.duckdb").write_bytes(b"staged")
+
+    def refuse(path):
+        raise RuntimeError("policy check failed")
+
+    with pytest.raises(RuntimeError):
+        publish(tmp_path, tables(5), tag="day2", validate=refuse)
+    assert not list(tmp_path.glob(".marketing-*"))
+    assert read_published(tmp_path, "audience_email").height == 3
+
+
+def test_the_erasure_republication_removes_stale_staged_files(tmp_path, monkeypatch):
+    from assets.storage import LupaStorage
+    from pipelines.erasure import _republish_mart
+
+    monkeypatch.setenv("LUPA_PSEUDONYM_KEY", "test-key-" + "0" * 32)
+    publish(tmp_path, tables(3), tag="day1")
+    (tmp_path / ".marketing-day0.duckdb").write_bytes(b"staged")
+    storage = LupaStorage(landing_dir=str(tmp_path / "landing"), data_dir=str(tmp_path))
+    removed = _republish_mart(storage, ["C0000001"], dt.date(2026, 11, 25))
+    assert removed == {"C0000001": {"mart.audience_email": 1}}
+    assert not list(tmp_path.glob(".marketing-*"))
+    assert read_published(tmp_path, "audience_email").height == 2
+
+
+def dated(n: int, day: dt.date) -> dict[str, pl.DataFrame]:
+    return {"audience_email": tables(n)["audience_email"].with_columns(pl.lit(day).alias("as_of"))}
+
+
+def test_a_mart_of_an_older_day_never_replaces_a_later_one(tmp_path):
+    later = dt.date(2026, 11, 24)
+    publish(tmp_path, dated(3, later), tag=later.isoformat(), as_of=later)
+    assert published_as_of(tmp_path) == later
+    (tmp_path / ".marketing-stale.duckdb").write_bytes(b"staged")
+    with pytest.raises(NewerMartPublished) as refused:
+        publish(tmp_path, dated(5, later - dt.timedelta(days=1)), tag="2026-11-23", as_of=later - dt.timedelta(days=1))
+    assert refused.value.kept_as_of == later
+    assert read_published(tmp_path, "audience_email").height == 3
+    assert not list(tmp_path.glob(".marketing-*"))  # stale staging is still cleaned
+    assert sorted(p.name for p in (tmp_path / "mart_exports").iterdir()) == [later.isoformat()]
+    # the same day, or a later one, is published
+    publish(tmp_path, dated(4, later), tag=later.isoformat(), as_of=later)
+    assert read_published(tmp_path, "audience_email").height == 4
+    publish(tmp_path, dated(6, later + dt.timedelta(days=1)), tag="2026-11-25", as_of=later + dt.timedelta(days=1))
+    assert published_as_of(tmp_path) == later + dt.timedelta(days=1)
+
+
+def test_published_as_of_is_none_without_a_mart_or_dated_rows(tmp_path):
+    assert published_as_of(tmp_path) is None
+    publish(tmp_path, tables(2), tag="day1")
+    assert published_as_of(tmp_path) is None
