@@ -10,6 +10,7 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -181,6 +182,20 @@ def ensure_ingest_tables(conn: duckdb.DuckDBPyConnection) -> None:
     # warehouses created before rows past retention were counted
     conn.execute("alter table file_registry add column if not exists rows_past_retention bigint default 0")
     conn.execute(QUARANTINE_DDL)
+
+
+def refresh_quarantine_view(conn: duckdb.DuckDBPyConnection, metering_quarantine: Path) -> None:
+    """`quarantine_all`: the `quarantine` table and the metering quarantine (one Parquet file per
+    delivery, written by the metering partitions, which run in parallel and so never write to this
+    file) in one place to query. The Parquet files are globbed at query time; a view without them is
+    made when there are none yet, because DuckDB checks the glob when the view is created."""
+    columns = "source, file, delivered_on, line, rule, detail, raw"
+    parts = [f"select {columns} from quarantine"]
+    if any(metering_quarantine.glob("delivery=*.parquet")):
+        glob = str(metering_quarantine / "delivery=*.parquet").replace("'", "''")
+        parts.append(f"select {columns} from read_parquet('{glob}')")
+    ensure_ingest_tables(conn)
+    conn.execute("create or replace view quarantine_all as " + " union all ".join(parts))
 
 
 def check_registry(conn: duckdb.DuckDBPyConnection, files: list[FileOutcome]) -> None:

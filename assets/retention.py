@@ -23,6 +23,7 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 from assets import contact_retention, customer_retention, invoice_retention, suppression
 from assets.calendar import HELSINKI, run_business_day
 from assets.common import OWNERS, data_errors_fail_cleanly, io_retry
+from assets.ingestion import refresh_quarantine_view
 from assets.metering import daily_root, quarantine_root, readings_root
 from assets.audiences import unresolved_blocking_rows
 from assets.pruning import QUARANTINE_LOG, prune_quarantine
@@ -135,6 +136,7 @@ def retention(context: AssetExecutionContext, storage: LupaStorage) -> Materiali
                 removed[label] = scalar(conn, f'select count(*) from "{table}" where {column} < $b', b=before)
                 conn.execute(f'delete from "{table}" where {column} < $b', {"b": before})
         QUARANTINE_LOG.record(conn, day, removed["quarantine rows"])
+        refresh_quarantine_view(conn, quarantine_root(storage))  # metering quarantine files may be gone
         contacts = contact_retention.prune(conn, periods, day)
         removed["contact history rows"] = contacts.get("contact_history", 0)
         removed["contacts_valid rows"] = contacts.get("contacts_valid", 0)

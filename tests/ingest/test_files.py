@@ -135,3 +135,13 @@ def test_an_event_id_delivered_again_in_a_later_file_is_quarantined_and_the_firs
     assert outcome.valid.filter(pl.col("event_id") == "E1")["file"].to_list() == ["consent_events_20261120.csv"]
     assert outcome.quarantine.select("file", "line", "rule").rows() == [("consent_events_20261124.csv", 3, "duplicate_event_id")]
     assert [(f.rows_read, f.rows_valid, f.rows_quarantined) for f in outcome.files] == [(1, 1, 0), (2, 1, 1)]
+
+
+def test_quarantine_all_shows_the_metering_quarantine_beside_the_other_sources(storage):
+    write(storage.landing, "metering", "20261124", [metering_row(GSRN1, "2026-11-22T22:00:00Z"), metering_row(GSRN1, "2026-11-22T23:00:00Z", quantity="paljon")])
+    write(storage.landing, "consents", "20261124", ["E1;C0000001;marketing;fax;granted;2026-11-19T10:00:00Z;web_form;v3;f-1"])
+    assert run_day(storage, DAY, raise_on_error=False) is not None
+    with storage.warehouse(read_only=True) as conn:
+        rows = query(conn, "select source, file, line, rule from quarantine_all order by source").rows()
+    assert rows == [("consents", "consent_events_20261124.csv", 2, "channel_unknown_code"),
+                    ("metering", "metering_20261124.csv", 3, "Quantity_unparsable,quantity_missing")]
