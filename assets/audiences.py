@@ -31,15 +31,15 @@ CHECKS = {
 
 AUDIENCE_SPECS = [
     AssetSpec(AUDIENCE_TABLES[ch], group_name="audiences", owners=OWNERS, kinds={"polars", "duckdb"},
-              deps=["customers", "consent_state", "asml_register", "contact_history", "customer_segments"],
+              deps=["customers", "consent_state", "asml_register", "contact_history", "customer_segments", "retention"],
               description=f"Customers who may receive {ch} marketing on day D, each with the rule that let them in and its evidence.")
     for ch in CHANNELS
 ] + [
     AssetSpec("audience_exclusions", group_name="audiences", owners=OWNERS, kinds={"polars", "duckdb"},
-              deps=["customers", "consent_state", "asml_register", "contact_history"],
+              deps=["customers", "consent_state", "asml_register", "contact_history", "retention"],
               description="Every (customer, channel, reason) that keeps a customer out of a marketing audience: all reasons, not only the first."),
     AssetSpec("renewal_offers", group_name="audiences", owners=OWNERS, kinds={"polars", "duckdb"},
-              deps=["customers", "contracts"],
+              deps=["customers", "contracts", "retention"],
               description="Customer communication: household fixed-term contracts ending within the renewal window, with the chosen channel or the reason for none."),
     AssetSpec("audience_history", group_name="audiences", owners=OWNERS, kinds={"duckdb"},
               description=("Restricted, append-only: who was in which audience on which day (the access report and audits read it). "

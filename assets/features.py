@@ -37,7 +37,7 @@ def _core(storage: LupaStorage, table: str) -> pl.DataFrame:
     owners=OWNERS,
     kinds={"polars", "duckdb"},
     pool=ANALYTICS_POOL,
-    deps=["customers", "consent_state", "contracts", "metering_point_attribution", "metering_daily"],
+    deps=["customers", "consent_state", "contracts", "metering_point_attribution", "metering_daily", "retention"],
     retry_policy=io_retry,
     description=(
         "Customers who may be profiled on day D: household customers, adult, alive, with an active contract "

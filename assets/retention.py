@@ -94,7 +94,9 @@ def erase_former_customers(storage: LupaStorage, former: list[str]) -> dict[str,
     owners=OWNERS,
     kinds={"duckdb", "parquet"},
     pool=WAREHOUSE_POOL,
-    deps=["metering_daily", "customers", "contracts", "invoices", "contact_history", "audience_history"],
+    # After every core table (so the day's quarantine is in), before profiling and the audiences, so
+    # that a blocked audience (a failed blocking check) never holds back the deletions the law requires.
+    deps=["metering_daily", "customers", "contracts", "invoices", "contact_history", "consent_state", "asml_register", "population_register"],
     retry_policy=io_retry,
     description=(
         "Enforces the retention periods of the policy file (metering readings, quarantine, contact history, audience "

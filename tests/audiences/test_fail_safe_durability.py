@@ -85,7 +85,7 @@ def test_an_unresolved_restricting_row_past_the_quarantine_period_still_blocks_u
 
     # the landing zone owner archives the delivery: from now on only the warehouse holds the row,
     # and the day comes when it is older than the quarantine period (90 days). In the daily job a
-    # failed fail_safe check skips `retention`; run it on its own, as from the UI.
+    # Retention runs here on its own, as from the UI.
     bad.unlink()
     late = LATE
     assert load_cutoff(late) > dt.date(2026, 8, 5)
@@ -98,6 +98,8 @@ def test_an_unresolved_restricting_row_past_the_quarantine_period_still_blocks_u
     # after retention ran, the daily run still sees it and still holds the email audience back
     after = run_day(storage, late + dt.timedelta(days=1), raise_on_error=False)
     assert not fail_safe(after)["email"] and not published(after)
+    # a blocked audience does not hold back retention: it runs before the audiences
+    assert retention_metadata(after)["quarantine_kept_until_resolved_total"] == 1
     assert "`consents/consent_events_20260805.csv`, line 2" in fail_safe_rows(after, "email")
     assert quarantined(storage, "consents") == [("consent_events_20260805.csv", 2)]
 

@@ -1,0 +1,40 @@
+"""Every asset is described for the people who look at it in the UI: a description, an owner, kinds,
+a group, and, for every asset that is a table, its column schema on the latest materialisation."""
+
+from __future__ import annotations
+
+from dagster import AssetKey
+
+from pipelines.definitions import build_defs
+
+#: assets that are not one table: a model version, a clean-up report, a whole published database
+NOT_ONE_TABLE = {"segment_model", "retention", "marketing_mart"}
+
+
+def test_every_asset_has_a_description_an_owner_kinds_and_a_group():
+    graph = build_defs().resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        name = key.to_user_string()
+        assert node.description, name
+        assert node.owners, name
+        assert node.kinds, name
+        assert node.group_name in {"ingest", "core", "features", "segments", "audiences", "publish"}, name
+
+
+def test_every_table_asset_records_its_column_schema(generated_pipeline):
+    graph = build_defs().resolve_asset_graph()
+    missing = []
+    for key in sorted(graph.get_all_asset_keys(), key=AssetKey.to_user_string):
+        name = key.to_user_string()
+        if name in NOT_ONE_TABLE:
+            continue
+        records = generated_pipeline.instance.fetch_materializations(key, limit=1).records
+        assert records, f"{name} was never materialised by the session's pipeline"
+        metadata = records[0].asset_materialization.metadata
+        definition = graph.get(key).metadata  # ingest assets declare theirs on the definition
+        schema = metadata.get("dagster/column_schema") or definition.get("dagster/column_schema")
+        schema = getattr(schema, "schema", schema)  # a metadata value wraps the TableSchema
+        if schema is None or not schema.columns:
+            missing.append(name)
+    assert missing == []
