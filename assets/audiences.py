@@ -18,7 +18,7 @@ from assets.common import OWNERS, data_errors_fail_cleanly, io_retry, schema_of_
 from assets.landing import visible_cutoff
 from assets.mart import read_published
 from assets.reporting import counts_table
-from assets.storage import WAREHOUSE_POOL, LupaStorage, query, replace_table, table_exists
+from assets.storage import DUCKDB_POOL, LupaStorage, query, replace_table, table_exists
 from data_contracts.audience_rules import AUDIENCE_TABLES, AudienceInputs, build_audiences_from, policy_violations
 from data_contracts.fail_safe import blocking_rows
 from data_contracts.policy import CHANNELS, load_policy
@@ -106,7 +106,7 @@ def confirmed_channels(storage: LupaStorage, day: dt.date) -> set[str]:
 @multi_asset(
     specs=AUDIENCE_SPECS,
     check_specs=[AssetCheckSpec(name, asset=AUDIENCE_TABLES[ch], description=text, blocking=True) for ch in CHANNELS for name, text in CHECKS.items()],
-    pool=WAREHOUSE_POOL,
+    pool=DUCKDB_POOL,
     retry_policy=io_retry,
 )
 @data_errors_fail_cleanly

@@ -15,7 +15,7 @@ from assets.ingest import INGEST_ASSET
 from assets.metering import daily_root, manifest_root, readings_root
 from assets.metering_aggregate import aggregate_days
 from assets.reporting import coverage
-from assets.storage import WAREHOUSE_POOL, LupaStorage, date_range_of, query, replace_table
+from assets.storage import DUCKDB_POOL, LupaStorage, date_range_of, query, replace_table
 from data_contracts import core as contracts
 from data_contracts.contract import check_frame
 from data_contracts.normalise import asml_match_key_expr
@@ -43,7 +43,7 @@ def core_asset(name: str, deps: list[str], description: str, kinds=frozenset({"d
         group_name="core",
         owners=OWNERS,
         kinds=set(kinds),
-        pool=WAREHOUSE_POOL,
+        pool=DUCKDB_POOL,
         deps=deps,
         retry_policy=io_retry,
         description=description,

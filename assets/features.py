@@ -9,7 +9,7 @@ from assets.calendar import run_business_day
 from assets.common import OWNERS, data_errors_fail_cleanly, io_retry, schema_of_frame
 from assets.metering import daily_root
 from assets.reporting import counts_table
-from assets.storage import ANALYTICS_POOL, LupaStorage, replace_table
+from assets.storage import DUCKDB_POOL, LupaStorage, replace_table
 from data_contracts.contract import check_frame
 from data_contracts.features import CustomerFeatures
 from data_contracts.profiling import ProfilingRules, candidates, split_population
@@ -36,7 +36,7 @@ def _core(storage: LupaStorage, table: str) -> pl.DataFrame:
     group_name="features",
     owners=OWNERS,
     kinds={"polars", "duckdb"},
-    pool=ANALYTICS_POOL,
+    pool=DUCKDB_POOL,
     deps=["customers", "consent_state", "contracts", "metering_point_attribution", "metering_daily", "retention"],
     retry_policy=io_retry,
     description=(
@@ -71,7 +71,7 @@ def profiling_population(context: AssetExecutionContext, storage: LupaStorage) -
     group_name="features",
     owners=OWNERS,
     kinds={"polars", "duckdb"},
-    pool=ANALYTICS_POOL,
+    pool=DUCKDB_POOL,
     deps=["profiling_population", "invoices", "contracts", "metering_point_attribution", "metering_daily"],
     retry_policy=io_retry,
     description=(

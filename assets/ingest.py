@@ -26,7 +26,7 @@ from assets.ingestion import known_customer_ids, read_source, refresh_quarantine
 from assets.metering import ingest_deliveries, manifest_root, quarantine_root, readings_root, stored_rows
 from assets.pruning import QUARANTINE_LOG, quarantine_to_store
 from assets.reporting import conservation_result, counts_table, files_table, quarantine_rate_result
-from assets.storage import WAREHOUSE_POOL, LupaStorage
+from assets.storage import DUCKDB_POOL, LupaStorage
 from data_contracts import sources
 from data_contracts.contract import SourceContract
 from data_contracts.policy import load_policy
@@ -57,7 +57,7 @@ def build_ingest_asset(contract: SourceContract, deps: tuple[str, ...] = ()):
         group_name="ingest",
         owners=OWNERS,
         kinds={"polars", "duckdb"},
-        pool=WAREHOUSE_POOL,
+        pool=DUCKDB_POOL,
         deps=list(deps),
         retry_policy=io_retry,
         check_specs=ingest_checks(name),

@@ -11,7 +11,7 @@ from assets.calendar import run_business_day
 from assets.common import OWNERS, data_errors_fail_cleanly, io_retry, schema_of_frame
 from assets.mart import NewerMartPublished, exports_link, mart_path, publish, published_as_of
 from assets.reporting import counts_table
-from assets.storage import MART_POOL, LupaStorage, query
+from assets.storage import DUCKDB_POOL, LupaStorage, query
 from data_contracts.audience_rules import AUDIENCE_TABLES, AudienceInputs, AudienceResult, policy_violations
 from data_contracts.contract import ContractViolation
 from data_contracts.policy import CHANNELS, MarketingPolicy, load_policy
@@ -108,7 +108,7 @@ def append_audience_history(storage: LupaStorage, day: dt.date, tables: dict[str
     group_name="publish",
     owners=OWNERS,
     kinds={"duckdb", "parquet"},
-    pool=MART_POOL,
+    pool=DUCKDB_POOL,
     # after retention, which erases former customers from the tables read here
     deps=[*WAREHOUSE_TABLES, *ANALYTICS_TABLES, "retention"],
     retry_policy=io_retry,

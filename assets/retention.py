@@ -28,7 +28,7 @@ from assets.metering import daily_root, quarantine_root, readings_root
 from assets.audiences import unresolved_blocking_rows
 from assets.pruning import QUARANTINE_LOG, prune_quarantine
 from assets.reporting import counts_table
-from assets.storage import WAREHOUSE_POOL, LupaStorage, scalar, table_exists
+from assets.storage import DUCKDB_POOL, LupaStorage, scalar, table_exists
 from data_contracts.policy import load_policy
 from pipelines.erasure import RETENTION, erase_customers
 
@@ -93,7 +93,7 @@ def erase_former_customers(storage: LupaStorage, former: list[str]) -> dict[str,
     group_name="core",
     owners=OWNERS,
     kinds={"duckdb", "parquet"},
-    pool=WAREHOUSE_POOL,
+    pool=DUCKDB_POOL,
     # After every core table (so the day's quarantine is in), before profiling and the audiences, so
     # that a blocked audience (a failed blocking check) never holds back the deletions the law requires.
     deps=["metering_daily", "customers", "contracts", "invoices", "contact_history", "consent_state", "asml_register", "population_register"],

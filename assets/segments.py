@@ -9,7 +9,7 @@ from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResul
 from assets.calendar import run_business_day
 from assets.common import OWNERS, data_errors_fail_cleanly, io_retry, schema_of_frame
 from assets.features import RULES, daily_aggregates
-from assets.storage import ANALYTICS_POOL, LupaStorage, replace_table
+from assets.storage import DUCKDB_POOL, LupaStorage, replace_table
 from models import registry
 from models.features import monthly_kwh_shares
 from models.report import build_report
@@ -47,7 +47,7 @@ from models.segmentation import segment_customers
             description="Each segment's names and descriptions in Finnish, Swedish and English, size and key centroid features.",
         ),
     ],
-    pool=ANALYTICS_POOL,
+    pool=DUCKDB_POOL,
     retry_policy=io_retry,
 )
 @data_errors_fail_cleanly

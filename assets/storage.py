@@ -2,8 +2,8 @@
 
 The restricted warehouse and the analytics zone are owner-only directories (0700, files 0600);
 the marketing mart is meant to be shared. DuckDB 2.0 refuses a second writer and keeps a result
-open until it is fully fetched, so every query here goes through `conn.sql(...)` and every writer
-holds the Dagster pool named after its file.
+open until it is fully fetched, so every query here goes through `conn.sql(...)` and every step
+that opens a DuckDB file holds the one Dagster pool `DUCKDB_POOL`.
 """
 
 from __future__ import annotations
@@ -19,10 +19,12 @@ import duckdb
 import polars as pl
 from dagster import ConfigurableResource
 
-#: Dagster pools: every writer of the same DuckDB file declares the same pool (limit 1).
-WAREHOUSE_POOL = "warehouse_duckdb"
-MART_POOL = "marketing_duckdb"
-ANALYTICS_POOL = "analytics_duckdb"
+#: The Dagster pool (limit 1) of every step that opens a DuckDB file. One pool for all three files,
+#: not one per file: a step's pool is a single name, and most steps open two files (features read the
+#: warehouse and write analytics; the mart reads both and writes the mart and the audience history).
+#: DuckDB refuses any open, even read-only, while another process writes the file, so a pool per file
+#: would let a reader of one file collide with that file's writer in another process.
+DUCKDB_POOL = "duckdb_files"
 
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600

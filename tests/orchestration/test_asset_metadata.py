@@ -38,3 +38,15 @@ def test_every_table_asset_records_its_column_schema(generated_pipeline):
         if schema is None or not schema.columns:
             missing.append(name)
     assert missing == []
+
+
+def test_every_step_that_opens_a_duckdb_file_holds_the_one_duckdb_pool():
+    """Under the multiprocess executor two steps must never have a DuckDB file open at once (DuckDB
+    refuses even a read-only open while another process writes). Only the metering partitions,
+    which write Parquet alone, and the source-freshness checks, which look at landing files, run
+    without the pool, so that they run in parallel."""
+    job = build_defs().resolve_job_def("daily_job")
+    pools = {node.name: node.pool for node in job.all_node_defs}
+    without_duckdb = {"metering_readings", "metering_daily"} | {name for name in pools if name.endswith("_source_freshness")}
+    assert {name for name, pool in pools.items() if pool is None} == without_duckdb
+    assert {pool for name, pool in pools.items() if name not in without_duckdb} == {"duckdb_files"}

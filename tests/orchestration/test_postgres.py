@@ -248,7 +248,7 @@ def test_daily_job_run_is_recorded_in_postgres(production, postgres):
             # every DuckDB writer pool the assets declare got its one slot (pools > default_limit) in
             # Postgres, where runs in other processes and pods claim it; the run released them all
             pools = {node.pool for node in job.all_node_defs if node.pool}
-            assert {"warehouse_duckdb", "marketing_duckdb"} <= pools
+            assert pools == {"duckdb_files"}
             cursor.execute("select concurrency_key, count(*), count(run_id) from concurrency_slots group by 1")
             assert {key: (slots, held) for key, slots, held in cursor.fetchall()} == {pool: (1, 0) for pool in pools}
         assert not list(production.root.rglob("*.db")), "an instance database was written outside Postgres"
