@@ -51,6 +51,36 @@ def test_failure_alert_writes_the_log_and_calls_the_command(tmp_path):
     assert json.loads(out.read_text())["failed_steps"] == ["ingest_customers"]
 
 
+def test_failure_alert_posts_the_alert_to_the_webhook(tmp_path):
+    """A real HTTP server on loopback receives the alert as a JSON POST."""
+    import http.server
+    import threading
+
+    received: list[tuple[str, dict]] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (the stdlib's name)
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.headers["Content-Type"], json.loads(body)))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):  # keep the test output quiet
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        alerts = FailureAlerts(log_path=str(tmp_path / "alerts.jsonl"), webhook_url=f"http://127.0.0.1:{server.server_port}/lupa")
+        alerts.send({"run_id": "r2", "job": "daily_job", "failed_steps": ["marketing_mart"], "message": "blocked"})
+    finally:
+        server.shutdown()
+        thread.join()
+    assert received == [("application/json", {"run_id": "r2", "job": "daily_job", "failed_steps": ["marketing_mart"], "message": "blocked"})]
+    assert json.loads((tmp_path / "alerts.jsonl").read_text())["run_id"] == "r2"
+
+
 def test_a_failed_run_reaches_the_failure_sensor_and_its_hook(tmp_path):
     storage = storage_for(tmp_path)
     write(storage.landing, "customers", "20261124", [], raw=b"\xff not utf8\n")
