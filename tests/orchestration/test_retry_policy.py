@@ -1,0 +1,49 @@
+"""Transient I/O errors are retried by the assets' retry policy; data errors are not."""
+
+import datetime as dt
+
+from dagster import AssetKey, DagsterEventType
+
+import assets.core
+from assets.calendar import BUSINESS_DAY_TAG
+from pipelines.definitions import build_defs
+from tests.dagster_helpers import storage_for
+from tests.landing_builder import GSRN1, metering_row, write
+
+DAY = dt.date(2026, 11, 23)
+
+
+def run_metering_daily(storage):
+    defs = build_defs(resource_overrides={"storage": storage})
+    return defs.resolve_job_def("metering_job").execute_in_process(
+        asset_selection=[AssetKey("metering_readings"), AssetKey("metering_daily")],
+        partition_key=DAY.isoformat(), tags={BUSINESS_DAY_TAG: DAY.isoformat()}, raise_on_error=False,
+    )
+
+
+def test_a_transient_io_error_is_retried_and_the_step_then_succeeds(tmp_path, monkeypatch):
+    storage = storage_for(tmp_path)
+    write(storage.landing, "metering", "20261124", [metering_row(GSRN1, "2026-11-22T22:00:00Z")])
+    real, calls = assets.core.aggregate_days, []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("Input/output error (a network file system hiccup)")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(assets.core, "aggregate_days", flaky)
+    result = run_metering_daily(storage)
+    assert result.success and len(calls) == 2
+    retried = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_UP_FOR_RETRY]
+    assert [e.step_key for e in retried] == ["metering_daily"]
+
+
+def test_a_data_error_fails_once_without_a_retry(tmp_path):
+    storage = storage_for(tmp_path)
+    write(storage.landing, "metering", "20261124", [], raw=b"MeteringPointGSRN;wrong header\n")
+    result = run_metering_daily(storage)
+    assert not result.success
+    assert not [e for e in result.all_events if e.event_type == DagsterEventType.STEP_UP_FOR_RETRY]
+    failure = next(e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE)
+    assert "metering/metering_20261124.csv" in failure.event_specific_data.error.message
