@@ -305,11 +305,13 @@ class WorldBuilder:
             if g not in self._gsrns:
                 self._gsrns.add(g)
                 break
+        # mostly PT1H (the default demo: about 20M readings): 3 % of points read PT15M
+        # throughout, 2 % switch from PT1H to PT15M inside the window (a replaced meter)
         r = rng.random()
         w = self.w
-        if r < 0.15:
+        if r < 0.03:
             res = 0
-        elif r < 0.17 and w.days > 10:
+        elif r < 0.05 and w.days > 10:
             res = (w.first_day + dt.timedelta(days=int(rng.integers(3, w.days - 3)))).toordinal()
         else:
             res = None
