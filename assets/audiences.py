@@ -17,7 +17,7 @@ from assets.calendar import run_business_day
 from assets.common import OWNERS, data_errors_fail_cleanly, io_retry, schema_of_frame
 from assets.landing import visible_cutoff
 from assets.mart import read_published
-from assets.reporting import counts_table
+from assets.reporting import counts_table, read_from
 from assets.storage import DUCKDB_POOL, LupaStorage, query, replace_table, table_exists
 from data_contracts.audience_rules import AUDIENCE_TABLES, AudienceInputs, build_audiences_from, policy_violations
 from data_contracts.fail_safe import blocking_rows
@@ -130,7 +130,7 @@ def audiences(context: AssetExecutionContext, storage: LupaStorage):
         yield MaterializeResult(
             asset_key=AssetKey(table),
             metadata={"dagster/row_count": frame.height, "dagster/column_schema": schema_of_frame(frame), "policy_version": policy.version,
-                      "business_day": day.isoformat(),
+                      "business_day": day.isoformat(), **read_from(warehouse=storage.warehouse_path, analytics=storage.analytics_path),
                       "excluded_per_reason": counts_table(dict(sorted(result.audience_exclusions.filter(pl.col("channel") == ch).group_by("reason").len().rows())), "reason", "customers")},
         )
         yield from _checks(storage, table, ch, frame.height, violations, blockers, confirmed, policy.anomaly)

@@ -8,7 +8,7 @@ from dagster import AssetExecutionContext, MaterializeResult, asset
 from assets.calendar import run_business_day
 from assets.common import OWNERS, data_errors_fail_cleanly, io_retry, schema_of_frame
 from assets.metering import daily_root
-from assets.reporting import counts_table
+from assets.reporting import counts_table, read_from
 from assets.storage import DUCKDB_POOL, LupaStorage, replace_table
 from data_contracts.contract import check_frame
 from data_contracts.features import CustomerFeatures
@@ -63,6 +63,7 @@ def profiling_population(context: AssetExecutionContext, storage: LupaStorage) -
             "customers_left_out": exclusions["customer_id"].n_unique(),
             "left_out_per_reason": counts_table(reasons, key="reason", value="customers"),
             "as_of": as_of.isoformat(),
+            **read_from(warehouse=storage.warehouse_path, metering_daily=daily_root(storage)),
         }
     )
 
@@ -104,5 +105,6 @@ def customer_features(context: AssetExecutionContext, storage: LupaStorage) -> M
             "dagster/column_schema": schema_of_frame(features),
             "window": f"{start} … {as_of}",
             "median_annual_kwh": float(features["annual_kwh"].median() or 0.0),
+            **read_from(warehouse=storage.warehouse_path, metering_daily=daily_root(storage), analytics=storage.analytics_path),
         }
     )

@@ -49,6 +49,11 @@ def conservation_result(
     )
 
 
+def read_from(**paths: Path) -> dict[str, MetadataValue]:
+    """`read_from/<name>` links to the files a materialisation read (DuckDB files, Parquet folders)."""
+    return {f"read_from/{name}": MetadataValue.path(str(path)) for name, path in paths.items()}
+
+
 def quarantine_rate_result(asset_key, files: list[tuple[str, int, int]], threshold: float) -> AssetCheckResult:
     """Fails when any file of the run's own deliveries, `(file, rows read, rows quarantined)`,
     quarantined more than `threshold` of its records.

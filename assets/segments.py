@@ -9,7 +9,9 @@ from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResul
 from assets.calendar import run_business_day
 from assets.common import OWNERS, data_errors_fail_cleanly, io_retry, schema_of_frame
 from assets.features import RULES, daily_aggregates
+from assets.metering import daily_root
 from assets.storage import DUCKDB_POOL, LupaStorage, replace_table
+from assets.reporting import read_from
 from models import registry
 from models.features import monthly_kwh_shares
 from models.report import build_report
@@ -76,6 +78,7 @@ def segments(context: AssetExecutionContext, storage: LupaStorage):
     yield MaterializeResult(
         asset_key=AssetKey("segment_model"),
         metadata={
+            **read_from(analytics=storage.analytics_path, warehouse=storage.warehouse_path, metering_daily=daily_root(storage)),
             "model_version": result.model_version,
             "previous_version": result.previous_version or "none",
             "k": result.fit.k,
