@@ -8,6 +8,11 @@ and readable, and readers never open the file the writer holds.
 Publications are serialised by an advisory lock (`.marketing.lock`, released by the kernel when a
 publisher dies), so whatever a publisher finds staged under the lock was left by a killed run: it
 is removed before staging. The daily run and an erasure's republication both go through `publish`.
+
+A publisher reads its tables before it takes the lock, so an erasure can finish in between (or
+while the new mart is being staged). Under the lock, just before the swap, `without_erased` reads
+the suppression records again and drops every customer they name; `after_swap` (the daily run's
+audience_history) runs under the lock too, with the tables as published.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from assets import suppression
+
 SHARED_DIR, SHARED_FILE = 0o755, 0o644
 
 #: tables that get a CSV export for mailing houses (UTF-8 with BOM, `;`-separated: Finnish Excel)
@@ -33,6 +40,8 @@ AS_OF_TABLES = ("audience_email", "audience_sms", "audience_letter", "audience_p
 
 STAGED_PREFIX = ".marketing-"
 LOCK_NAME = ".marketing.lock"
+#: the restricted warehouse under the data directory (as `LupaStorage.warehouse_dir` lays it out), where the suppression records are
+WAREHOUSE_DIR = "warehouse"
 
 
 class NewerMartPublished(Exception):
@@ -96,6 +105,7 @@ def publish(
     before_swap: Callable[[], None] | None = None,
     keep_previous_exports: bool = True,
     as_of: dt.date | None = None,
+    after_swap: Callable[[dict[str, pl.DataFrame], int], None] | None = None,
 ) -> dict[str, int]:
     """Build a complete new mart under a temporary name, validate it, then swap it in.
 
@@ -104,6 +114,11 @@ def publish(
     `keep_previous_exports=False`: the previous exports still hold the erased customer.
     With `as_of` (the business day the tables are for), a published mart of a later day is never
     replaced: `NewerMartPublished` is raised before anything is staged.
+
+    Customers erased since the caller read `tables` are never published (`without_erased`, applied
+    under the lock right before the swap). `after_swap` runs under the lock after the swap, with the
+    tables as published and the number of customers dropped as erased (a count, never who).
+    Returns the rows published per table.
     """
     data_dir.mkdir(parents=True, exist_ok=True)
     with _publish_lock(data_dir):
@@ -113,7 +128,15 @@ def publish(
             kept = published_as_of(data_dir)
             if kept is not None and kept > as_of:
                 raise NewerMartPublished(kept, as_of)
-        return _publish_locked(data_dir, tables, tag, validate, before_swap, keep_previous_exports)
+        return _publish_locked(data_dir, tables, tag, validate, before_swap, keep_previous_exports, after_swap)
+
+
+def without_erased(data_dir: Path, tables: Mapping[str, pl.DataFrame]) -> tuple[dict[str, pl.DataFrame], int]:
+    """The tables without every customer the suppression records name now (re-read on each call),
+    and how many customers that dropped. Call under the publish lock: an erasure records its
+    suppression before it deletes anything, so whoever it names is never published again, even by a
+    publisher that read the warehouse before the erasure."""
+    return suppression.drop_erased(tables, suppression.load(data_dir / WAREHOUSE_DIR))
 
 
 def remove_stale_staging(data_dir: Path) -> list[str]:
@@ -147,44 +170,59 @@ def _publish_locked(
     validate: Callable[[Path], None] | None,
     before_swap: Callable[[], None] | None,
     keep_previous_exports: bool,
+    after_swap: Callable[[dict[str, pl.DataFrame], int], None] | None = None,
 ) -> dict[str, int]:
     staged_db = data_dir / f"{STAGED_PREFIX}{tag}.duckdb"
     staged_exports = data_dir / "mart_exports" / tag
-    for leftover in (staged_db, Path(f"{staged_db}.wal")):
-        leftover.unlink(missing_ok=True)
-    shutil.rmtree(staged_exports, ignore_errors=True)
-    staged_exports.mkdir(parents=True)
+    published, erased = without_erased(data_dir, tables)
     try:
-        conn = duckdb.connect(str(staged_db))
-        try:
-            for name, frame in tables.items():
-                conn.register("_frame", frame)
-                conn.execute(f'create table "{name}" as select * from _frame')
-                conn.unregister("_frame")
-            conn.execute("checkpoint")
-        finally:
-            conn.close()
-        for name, frame in tables.items():
-            frame.write_parquet(staged_exports / f"{name}.parquet")
-            if name in CSV_TABLES:
-                write_csv_for_excel(frame, staged_exports / f"{name}.csv")
-        if validate is not None:
-            validate(staged_db)
-        if before_swap is not None:
-            before_swap()
+        while True:
+            _stage(staged_db, staged_exports, published)
+            if validate is not None:
+                validate(staged_db)
+            if before_swap is not None:
+                before_swap()
+            _fsync(staged_db)
+            _share(data_dir, staged_db, staged_exports)
+            # the last moment before the swap: an erasure recorded while staging is honoured too
+            published, late = without_erased(data_dir, published)
+            if not late:
+                break
+            erased += late  # stage (and validate) again without them
     except BaseException:
         staged_db.unlink(missing_ok=True)
         shutil.rmtree(staged_exports, ignore_errors=True)
         raise
-    _fsync(staged_db)
-    _share(data_dir, staged_db, staged_exports)
     link = exports_link(data_dir)
     previous = link.resolve() if link.is_symlink() else None
     os.replace(staged_db, mart_path(data_dir))
     _swap_link(link, staged_exports)
     # keep the previous exports one more run: a reader that resolved the old link may still read them
     _remove_old_exports(data_dir, keep={staged_exports.resolve(), previous if keep_previous_exports else None})
-    return {name: frame.height for name, frame in tables.items()}
+    if after_swap is not None:
+        after_swap(published, erased)
+    return {name: frame.height for name, frame in published.items()}
+
+
+def _stage(staged_db: Path, staged_exports: Path, tables: Mapping[str, pl.DataFrame]) -> None:
+    """Write the new mart under its temporary names: the DuckDB file, Parquet per table, CSV per audience."""
+    for leftover in (staged_db, Path(f"{staged_db}.wal")):
+        leftover.unlink(missing_ok=True)
+    shutil.rmtree(staged_exports, ignore_errors=True)
+    staged_exports.mkdir(parents=True)
+    conn = duckdb.connect(str(staged_db))
+    try:
+        for name, frame in tables.items():
+            conn.register("_frame", frame)
+            conn.execute(f'create table "{name}" as select * from _frame')
+            conn.unregister("_frame")
+        conn.execute("checkpoint")
+    finally:
+        conn.close()
+    for name, frame in tables.items():
+        frame.write_parquet(staged_exports / f"{name}.parquet")
+        if name in CSV_TABLES:
+            write_csv_for_excel(frame, staged_exports / f"{name}.csv")
 
 
 def _share(data_dir: Path, db: Path, exports: Path) -> None:

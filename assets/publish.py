@@ -9,7 +9,7 @@ from dagster import AssetExecutionContext, AssetMaterialization, FreshnessPolicy
 from assets.audiences import audience_inputs, history_rows, unresolved_blocking_rows
 from assets.calendar import run_business_day
 from assets.common import OWNERS, data_errors_fail_cleanly, io_retry, schema_of_frame
-from assets.mart import NewerMartPublished, exports_link, mart_path, publish, published_as_of
+from assets.mart import NewerMartPublished, exports_link, mart_path, publish, published_as_of, without_erased
 from assets.reporting import counts_table
 from assets.storage import DUCKDB_POOL, LupaStorage, query
 from data_contracts.audience_rules import AUDIENCE_TABLES, AudienceInputs, AudienceResult, policy_violations
@@ -85,9 +85,12 @@ def _fail_safe_refusal(blockers: pl.DataFrame) -> str:
 def append_audience_history(storage: LupaStorage, day: dt.date, tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
     """Record who was in which published audience on day D (restricted, append-only).
 
-    Called only after the mart swap succeeded. A re-run of the same day replaces that day's rows;
-    other days are never touched."""
-    history = history_rows(day, {ch: tables[AUDIENCE_TABLES[ch]] for ch in CHANNELS})
+    Called only after the mart swap succeeded, under the publish lock. A re-run of the same day
+    replaces that day's rows; other days are never touched. Customers the suppression records name
+    are dropped once more right here (`without_erased`): an erasure recorded since the swap has
+    already deleted their history, and must not find it appended again."""
+    history, _ = without_erased(storage.root, {"audience_history": history_rows(day, {ch: tables[AUDIENCE_TABLES[ch]] for ch in CHANNELS})})
+    history = history["audience_history"]
     with storage.warehouse() as conn:
         conn.register("_history", history)
         try:
@@ -139,11 +142,17 @@ def marketing_mart(context: AssetExecutionContext, storage: LupaStorage) -> Mate
         validate_mart(path, safety_ban_ids, day=day, inputs=audience_inputs(storage, day),
                       blockers=unresolved_blocking_rows(storage, day), policy=policy)
 
+    recorded: dict = {}
+
+    def record_history(published: dict[str, pl.DataFrame], erased_since_read: int) -> None:
+        # under the publish lock, right after the swap: no erasure can republish in between
+        recorded.update(tables=published, erased_since_read=erased_since_read, history=append_audience_history(storage, day, published))
+
     try:
-        counts = publish(storage.root, tables, tag=day.isoformat(), validate=validate, as_of=day)
+        counts = publish(storage.root, tables, tag=day.isoformat(), validate=validate, as_of=day, after_swap=record_history)
     except NewerMartPublished as newer:
         return _kept(context, storage, day, newer.kept_as_of)
-    history = append_audience_history(storage, day, tables)
+    history, tables = recorded["history"], recorded["tables"]
     context.log_event(AssetMaterialization(
         asset_key="audience_history",
         description="the published audiences of the day, appended after the mart swap",
@@ -159,6 +168,8 @@ def marketing_mart(context: AssetExecutionContext, storage: LupaStorage) -> Mate
             "renewal_offers": counts["renewal_offers"],
             "segments": counts["segment_catalogue"],
             "audience_history_rows": history.height,
+            # customers erased after this run read the warehouse, kept out of the mart and history (a count only)
+            "erased_since_read": recorded["erased_since_read"],
             "mart": MetadataValue.path(str(mart_path(storage.root))),
             "exports": MetadataValue.path(str(exports_link(storage.root))),
         }

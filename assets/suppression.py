@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import hmac
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -142,3 +143,19 @@ def add(warehouse_dir: Path, identifiers: list[str], points: pl.DataFrame, erase
         frame.write_parquet(tmp)
         os.chmod(tmp, 0o600)
         tmp.replace(folder / f"{name}.parquet")
+
+
+def drop_erased(tables: Mapping[str, pl.DataFrame], suppressions: Suppressions, column: str = "customer_id") -> tuple[dict[str, pl.DataFrame], int]:
+    """The tables without the rows of customers the suppression records name (matched by `column`,
+    by the same keyed pseudonym erasure records), and how many distinct customers were dropped.
+
+    Tables without `column` are returned as they are. The count is all a caller may report: the
+    customers themselves are never named."""
+    if not suppressions.subjects:
+        return dict(tables), 0
+    present = {c for frame in tables.values() if column in frame.columns for c in frame[column].drop_nulls().unique().to_list()}
+    erased = sorted(c for c in present if pseudonym(c) in suppressions.subjects)
+    if not erased:
+        return dict(tables), 0
+    gone = pl.col(column).is_in(pl.Series(erased, dtype=pl.String).implode()).fill_null(False)
+    return {name: frame.filter(~gone) if column in frame.columns else frame for name, frame in tables.items()}, len(erased)
