@@ -36,7 +36,7 @@ from pathlib import Path
 import polars as pl
 
 from assets import suppression
-from assets.mart import mart_path, publish
+from assets.mart import NewerMartPublished, mart_path, publish, published_as_of
 from assets.metering import daily_root, quarantine_root
 from assets.storage import LupaStorage, connect, query, table_exists
 from data_contracts.policy import load_policy
@@ -376,18 +376,29 @@ def compact_metering_quarantine(storage: LupaStorage, points: pl.DataFrame) -> i
 def _republish_mart(storage: LupaStorage, customer_ids: list[str], today: dt.date) -> dict[str, dict[str, int]]:
     """Publish the current mart again without the customers; no older exports are kept.
 
+    The mart is read before the publish lock is taken, so a daily publish may land in between. The
+    republish then refuses to replace that newer mart with the older one it read (`as_of`), and
+    starts again from the newer one, which the daily publish already built without the customers.
     Returns, per customer, the rows removed per mart table."""
     path = mart_path(storage.root)
-    if not path.exists():
-        return {}
-    with connect(path, read_only=True) as conn:
-        tables = {name: query(conn, f'select * from "{name}"') for (name,) in conn.sql("select table_name from duckdb_tables()").fetchall()}
     erased = pl.col("customer_id").is_in(pl.Series(customer_ids, dtype=pl.String).implode())
-    removed: dict[str, dict[str, int]] = {c: {} for c in customer_ids}
-    for name, table in tables.items():
-        if "customer_id" in table.columns:
-            for c, n in table.filter(erased).group_by("customer_id").len().rows():
-                removed[c][f"mart.{name}"] = n
-    publish(storage.root, {n: t.filter(~erased) if "customer_id" in t.columns else t for n, t in tables.items()},
-            tag=f"erasure-{today.isoformat()}-{suppression.pseudonym(','.join(customer_ids))[:8]}", keep_previous_exports=False)
+    for attempt in range(3):
+        if not path.exists():
+            return {}
+        as_of = published_as_of(storage.root)
+        with connect(path, read_only=True) as conn:
+            tables = {name: query(conn, f'select * from "{name}"') for (name,) in conn.sql("select table_name from duckdb_tables()").fetchall()}
+        removed: dict[str, dict[str, int]] = {c: {} for c in customer_ids}
+        for name, table in tables.items():
+            if "customer_id" in table.columns:
+                for c, n in table.filter(erased).group_by("customer_id").len().rows():
+                    removed[c][f"mart.{name}"] = n
+        try:
+            publish(storage.root, {n: t.filter(~erased) if "customer_id" in t.columns else t for n, t in tables.items()},
+                    tag=f"erasure-{today.isoformat()}-{suppression.pseudonym(','.join(customer_ids))[:8]}", keep_previous_exports=False,
+                    as_of=as_of)
+            return removed
+        except NewerMartPublished:
+            if attempt == 2:
+                raise
     return removed
