@@ -86,12 +86,18 @@ def unresolved_blocking_rows(storage: LupaStorage, day: dt.date) -> pl.DataFrame
         if not table_exists(conn, "quarantine"):
             return pl.DataFrame(schema={"source": pl.String, "file": pl.String, "line": pl.Int64, "rule": pl.String, "channel": pl.String})
         resolved = "and (source, file, line) not in (select source, file, line from quarantine_resolutions)" if table_exists(conn, "quarantine_resolutions") else ""
-        # snapshots: only the extract in force; event logs: every delivery up to D+1
+        # snapshots: only the extract in force; event logs: every delivery up to D+1; a lost contact
+        # only matters to the frequency cap, so only if its file was delivered inside the cap window
+        # (a contact is delivered after it was sent, so an older file holds only older contacts)
+        cap = load_policy().global_exclusions.frequency_cap
+        cap_start = day - dt.timedelta(days=cap.window_days - 1) if cap is not None else visible_cutoff(day) + dt.timedelta(days=1)
         quarantine = query(
             conn,
             f"""select * from quarantine q where delivered_on <= $cutoff {resolved}
-                and (source <> 'asml' or file = (select max(file_name) from file_registry where source = 'asml' and delivered_on <= $cutoff))""",
+                and (source <> 'asml' or file = (select max(file_name) from file_registry where source = 'asml' and delivered_on <= $cutoff))
+                and (source <> 'contacts' or delivered_on >= $cap_start)""",
             cutoff=visible_cutoff(day),
+            cap_start=cap_start,
         )
     return blocking_rows(quarantine)
 

@@ -40,7 +40,8 @@ RESTRICTING_ROWS: dict[str, tuple[pl.Expr, pl.Expr]] = {
         _field(4).fill_null("") != "granted",
         pl.when(_field(3).is_in(ALL)).then(pl.concat_list(_field(3))).otherwise(pl.lit(ALL)),
     ),
-    # a lost marketing contact could let the frequency cap be exceeded on any channel
+    # a lost marketing contact could let the frequency cap be exceeded on any channel, while its
+    # file's delivery is inside the cap window (the day-dependent part: assets/audiences.py)
     "contacts": (_field(3).fill_null("") != "customer_communication", pl.lit(ALL)),
 }
 

@@ -204,3 +204,19 @@ def test_a_quarantined_vtj_row_or_consent_withdrawal_blocks_the_channels_it_coul
     for ch in blocked:
         assert f"`{source}/{path.name}`, line 2" in fail_safe_rows(result, ch)
     assert published(result) == (not blocked)
+
+
+def test_a_lost_marketing_contact_blocks_only_while_its_delivery_is_inside_the_frequency_cap_window(tmp_path):
+    """An unreadable marketing contact could only have counted toward the frequency cap (the 365 days
+    up to D). A contact is delivered after it was sent, so a file delivered before the window holds
+    no contact inside it: the row stops blocking then, and ages out like other quarantine."""
+    from assets.audiences import unresolved_blocking_rows
+
+    storage = storage_for(tmp_path)
+    write(storage.landing, "contacts", "20251001", ["C0000001;email;CAMP1;marketing;yesterday"])
+    defs = build_defs(resource_overrides={"storage": storage})
+    day = dt.date(2026, 9, 1)
+    assert defs.resolve_job_def("daily_job").execute_in_process(asset_selection=[AssetKey("ingest_contacts")], tags={BUSINESS_DAY_TAG: day.isoformat()}).success
+    assert set(unresolved_blocking_rows(storage, day)["channel"]) == set(CHANNELS)  # delivered 2025-10-01, window from 2025-09-02
+    assert unresolved_blocking_rows(storage, dt.date(2026, 9, 30)).height == 4  # the window's first day is the delivery day
+    assert unresolved_blocking_rows(storage, dt.date(2026, 10, 1)).is_empty()  # the window starts 2025-10-02
