@@ -22,7 +22,7 @@ from assets import contact_retention, invoice_retention
 from assets.calendar import HELSINKI, run_business_day
 from assets.common import OWNERS, business_days, io_retry, data_errors_fail_cleanly, schema_of_contract, single_run
 from assets.landing import list_files, visible_cutoff
-from assets.ingestion import known_customer_ids, read_source, refresh_quarantine_view, stored_conservation, write_source
+from assets.ingestion import known_customer_ids, read_source, stored_conservation, write_source
 from assets.metering import ingest_deliveries, manifest_root, quarantine_root, readings_root, stored_rows
 from assets.pruning import QUARANTINE_LOG, quarantine_to_store
 from assets.reporting import conservation_result, counts_table, files_table, quarantine_rate_result
@@ -78,7 +78,6 @@ def build_ingest_asset(contract: SourceContract, deps: tuple[str, ...] = ()):
             quarantine_since = QUARANTINE_LOG.kept_since(conn, periods.quarantine.cutoff, day)
             to_store = quarantine_to_store(conn, outcome.quarantine, quarantine_since)
             write_source(conn, replace(outcome, quarantine=to_store))
-            refresh_quarantine_view(conn, quarantine_root(storage))
             stored = stored_conservation(conn, outcome)
         # per file: quarantined records past the period, counted but deliberately not stored
         expired = _per_file(outcome.quarantine) - _per_file(to_store)

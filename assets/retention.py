@@ -47,11 +47,9 @@ def drop_old_partitions(root, before: dt.date) -> int:
 
 
 def compact_erased_readings(storage: LupaStorage) -> int:
-    """Rewrite the reading files that still hold an erased customer's point periods, and the metering
-    quarantine files that hold their quarantined records (every day: a re-delivered or backfilled
-    file quarantines them again); returns the readings and quarantined records removed."""
-    from pipelines.erasure import compact_metering_quarantine
-
+    """Rewrite the reading files that still hold an erased customer's point periods. (Their
+    quarantined records leave the metering quarantine at the erasure itself, and ingestion keeps
+    them out of every later delivery or backfill.)"""
     erased = suppression.load(storage.warehouse_dir)
     marker = suppression.suppression_dir(storage.warehouse_dir) / "compacted.json"
     done = set(json.loads(marker.read_text())) if marker.exists() else set()
@@ -73,7 +71,7 @@ def compact_erased_readings(storage: LupaStorage) -> int:
         done.add(json.dumps(period, default=str, sort_keys=True))
     if todo:
         marker.write_text(json.dumps(sorted(done)))
-    return removed + compact_metering_quarantine(storage, erased.points)
+    return removed
 
 
 def erase_former_customers(storage: LupaStorage, former: list[str]) -> dict[str, int]:
@@ -138,7 +136,8 @@ def retention(context: AssetExecutionContext, storage: LupaStorage) -> Materiali
                 removed[label] = scalar(conn, f'select count(*) from "{table}" where {column} < $b', b=before)
                 conn.execute(f'delete from "{table}" where {column} < $b', {"b": before})
         QUARANTINE_LOG.record(conn, day, removed["quarantine rows"])
-        refresh_quarantine_view(conn, quarantine_root(storage))  # metering quarantine files may be gone
+        # the day's quarantine is in (retention runs after every ingest), and metering files may be gone
+        refresh_quarantine_view(conn, quarantine_root(storage))
         contacts = contact_retention.prune(conn, periods, day)
         removed["contact history rows"] = contacts.get("contact_history", 0)
         removed["contacts_valid rows"] = contacts.get("contacts_valid", 0)

@@ -79,7 +79,6 @@ class Suppressions:
         )
         return readings.with_row_index("_row").join(flagged.select("_row").unique(), on="_row", how="anti").drop("_row")
 
-
     def keep_quarantined_readings(self, quarantine: pl.DataFrame) -> pl.DataFrame:
         """Quarantined metering records (`raw` Datahub lines): drop those of a metering point inside
         an erased customer's contract period. A record is dated by its start time (the Helsinki

@@ -352,8 +352,8 @@ def _rewrite_daily(storage: LupaStorage, points: pl.DataFrame) -> int:
 def compact_metering_quarantine(storage: LupaStorage, points: pl.DataFrame) -> int:
     """Rewrite the metering quarantine files (`delivery=*.parquet`, whose raw Datahub lines carry the
     GSRN) without the records of these erased point periods; returns the records removed. Erasure
-    runs it for the points it suppresses, and the `retention` asset for every suppressed point each
-    day, since a re-delivered or backfilled file quarantines its bad lines again."""
+    runs it for the points it suppresses; afterwards metering ingestion keeps such records out of a
+    re-delivered or backfilled file (`Suppressions.keep_quarantined_readings`)."""
     root = quarantine_root(storage)
     if points.is_empty() or not root.exists():
         return 0
