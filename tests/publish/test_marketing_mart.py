@@ -38,6 +38,14 @@ def mart(storage) -> dict[str, pl.DataFrame]:
     return {t: read_published(storage.root, t) for t in MART_TABLES}
 
 
+def assert_nothing_published(storage, published: dict[str, pl.DataFrame], history_before: pl.DataFrame) -> None:
+    """The mart, its history and the data directory are as they were before the refused run."""
+    for table, frame in mart(storage).items():
+        assert frame.equals(published[table]), table
+    assert history(storage).equals(history_before)
+    assert not list(storage.root.glob(".marketing-*"))
+
+
 def mart_metadata(result) -> dict:
     [event] = [m for m in result.get_asset_materialization_events() if m.asset_key == AssetKey("marketing_mart")]
     return {k: v.value for k, v in event.materialization.metadata.items()}
@@ -75,11 +83,8 @@ def test_a_rerun_of_an_older_day_keeps_the_later_mart_and_its_history(tmp_path):
     assert meta["published"] is False and meta["kept_mart_as_of"] == D1.isoformat() and meta["business_day"] == D.isoformat()
     logged = [e.user_message for e in instance.all_logs(rerun.run_id) if e.step_key == "marketing_mart" and e.level >= 30]
     assert any("not published" in m and f"as of {D1.isoformat()}" in m for m in logged), logged
-    for table, frame in mart(storage).items():
-        assert frame.equals(later[table]), table
+    assert_nothing_published(storage, later, history_before)  # neither D's rows nor D+1's were touched
     assert "C0000014" not in read_published(storage.root, "audience_email")["customer_id"].to_list()
-    assert history(storage).equals(history_before)  # neither D's rows nor D+1's were touched
-    assert not list(storage.root.glob(".marketing-*"))
 
 
 def test_a_rerun_of_the_same_day_republishes_identical_tables_and_replaces_its_history(tmp_path):
@@ -112,10 +117,7 @@ def test_marketing_mart_alone_refuses_rows_that_break_a_rule(tmp_path):
     message = failure_message(result)
     assert "policy check" in message and "audience_email consent_withdrawn: 1" in message
     assert "C0000002" not in message and "c2@example.fi" not in message
-    for table, frame in mart(storage).items():
-        assert frame.equals(published[table]), table
-    assert history(storage).equals(history_before)
-    assert not list(storage.root.glob(".marketing-*"))
+    assert_nothing_published(storage, published, history_before)
 
 
 def test_marketing_mart_alone_refuses_while_a_restricting_row_is_quarantined(tmp_path):
@@ -136,9 +138,7 @@ def test_marketing_mart_alone_refuses_while_a_restricting_row_is_quarantined(tmp
     assert "fail_safe" in message and "asml/asml_20261125.csv line 2" in message and "letter" in message
     assert "ETU1" not in message and "Katu 1" not in message
     assert published_as_of(storage.root) == D
-    for table, frame in mart(storage).items():
-        assert frame.equals(published[table]), table
-    assert history(storage).equals(history_before)
+    assert_nothing_published(storage, published, history_before)
 
 
 def test_history_rows_are_the_published_audiences(tmp_path):

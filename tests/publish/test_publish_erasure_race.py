@@ -20,6 +20,7 @@ from assets.mart import WAREHOUSE_DIR, exports_link, mart_path, publish, publish
 from pipelines import erasure
 from pipelines.erasure import erase
 from tests.dagster_helpers import run_day, storage_for
+from tests.publish.test_marketing_mart import history
 from tests.privacy.test_erasure import ERASED_ON, GONE, KEEP, D, landing
 
 D1 = D + dt.timedelta(days=1)
@@ -45,14 +46,6 @@ def customers_in(path) -> set[str]:
     else:
         frame = pl.read_csv(path.read_bytes().removeprefix(b"\xef\xbb\xbf"), separator=";", infer_schema=False)
     return set(frame["customer_id"].to_list()) if "customer_id" in frame.columns else set()
-
-
-def audience_history(storage) -> pl.DataFrame:
-    conn = duckdb.connect(str(storage.warehouse_path), read_only=True)
-    try:
-        return conn.sql("select * from audience_history").pl()
-    finally:
-        conn.close()
 
 
 def test_an_erasure_between_the_read_and_the_publication_keeps_the_customer_out(tmp_path, monkeypatch):
@@ -92,9 +85,9 @@ def test_an_erasure_between_the_read_and_the_publication_keeps_the_customer_out(
     assert KEEP in customers_in(exports_link(storage.root) / "audience_email.csv")
     assert KEEP in customers_in(exports_link(storage.root) / "audience_email.parquet")
 
-    history = audience_history(storage)
-    assert GONE not in history["customer_id"].to_list()
-    assert KEEP in history.filter(pl.col("business_day") == D1)["customer_id"].to_list()
+    recorded = history(storage)
+    assert GONE not in recorded["customer_id"].to_list()
+    assert KEEP in recorded.filter(pl.col("business_day") == D1)["customer_id"].to_list()
 
     [event] = [m for m in result.get_asset_materialization_events() if m.asset_key == AssetKey("marketing_mart")]
     metadata = {k: v.value for k, v in event.materialization.metadata.items()}
@@ -138,9 +131,9 @@ def test_an_erasure_while_the_mart_is_validated_and_swapped_keeps_the_customer_o
             assert GONE not in frame["customer_id"].to_list(), name
     for path in exported_files(storage.root):
         assert GONE not in customers_in(path), path.name
-    history = audience_history(storage)
-    assert GONE not in history["customer_id"].to_list()
-    assert KEEP in history.filter(pl.col("business_day") == D1)["customer_id"].to_list()
+    recorded = history(storage)
+    assert GONE not in recorded["customer_id"].to_list()
+    assert KEEP in recorded.filter(pl.col("business_day") == D1)["customer_id"].to_list()
     [event] = [m for m in result.get_asset_materialization_events() if m.asset_key == AssetKey("marketing_mart")]
     assert event.materialization.metadata["erased_since_read"].value == 1
 
