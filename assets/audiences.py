@@ -11,7 +11,16 @@ running, so yesterday's mart stays in place:
 import datetime as dt
 
 import polars as pl
-from dagster import AssetCheckResult, AssetCheckSpec, AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, MetadataValue, multi_asset
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    MaterializeResult,
+    MetadataValue,
+    multi_asset,
+)
 
 from assets.calendar import run_business_day
 from assets.common import OWNERS, data_errors_fail_cleanly, io_retry, schema_of_frame
@@ -30,21 +39,43 @@ CHECKS = {
 }
 
 AUDIENCE_SPECS = [
-    AssetSpec(AUDIENCE_TABLES[ch], group_name="audiences", owners=OWNERS, kinds={"polars", "duckdb"},
-              deps=["customers", "consent_state", "asml_register", "contact_history", "customer_segments", "retention"],
-              description=f"Customers who may receive {ch} marketing on day D, each with the rule that let them in and its evidence.")
+    AssetSpec(
+        AUDIENCE_TABLES[ch],
+        group_name="audiences",
+        owners=OWNERS,
+        kinds={"polars", "duckdb"},
+        deps=["customers", "consent_state", "asml_register", "contact_history", "customer_segments", "retention"],
+        description=f"Customers who may receive {ch} marketing on day D, each with the rule that let them in and its evidence.",
+    )
     for ch in CHANNELS
 ] + [
-    AssetSpec("audience_exclusions", group_name="audiences", owners=OWNERS, kinds={"polars", "duckdb"},
-              deps=["customers", "consent_state", "asml_register", "contact_history", "retention"],
-              description="Every (customer, channel, reason) that keeps a customer out of a marketing audience: all reasons, not only the first."),
-    AssetSpec("renewal_offers", group_name="audiences", owners=OWNERS, kinds={"polars", "duckdb"},
-              deps=["customers", "contracts", "retention"],
-              description="Customer communication: household fixed-term contracts ending within the renewal window, with the chosen channel or the reason for none."),
-    AssetSpec("audience_history", group_name="audiences", owners=OWNERS, kinds={"duckdb"},
-              description=("Restricted, append-only: who was in which audience on which day (the access report and audits read it). "
-                           "Only published audiences are recorded: `marketing_mart` appends the day's rows once its mart swap succeeded; "
-                           "this step only reports how many rows the day would add.")),
+    AssetSpec(
+        "audience_exclusions",
+        group_name="audiences",
+        owners=OWNERS,
+        kinds={"polars", "duckdb"},
+        deps=["customers", "consent_state", "asml_register", "contact_history", "retention"],
+        description="Every (customer, channel, reason) that keeps a customer out of a marketing audience: all reasons, not only the first.",
+    ),
+    AssetSpec(
+        "renewal_offers",
+        group_name="audiences",
+        owners=OWNERS,
+        kinds={"polars", "duckdb"},
+        deps=["customers", "contracts", "retention"],
+        description="Customer communication: household fixed-term contracts ending within the renewal window, with the chosen channel or the reason for none.",
+    ),
+    AssetSpec(
+        "audience_history",
+        group_name="audiences",
+        owners=OWNERS,
+        kinds={"duckdb"},
+        description=(
+            "Restricted, append-only: who was in which audience on which day (the access report and audits read it). "
+            "Only published audiences are recorded: `marketing_mart` appends the day's rows once its mart swap succeeded; "
+            "this step only reports how many rows the day would add."
+        ),
+    ),
 ]
 
 
@@ -74,9 +105,17 @@ def audience_inputs(storage: LupaStorage, day: dt.date) -> AudienceInputs:
 def history_rows(day: dt.date, audiences: dict[str, pl.DataFrame]) -> pl.DataFrame:
     """The audience_history rows of day D: one per (channel, customer) in the audience of each channel."""
     return pl.concat(
-        [audiences[ch].select(pl.lit(day, pl.Date).alias("business_day"), pl.lit(ch, pl.String).alias("channel"),
-                              "customer_id", "segment_id", "legal_basis", "policy_version")
-         for ch in CHANNELS]
+        [
+            audiences[ch].select(
+                pl.lit(day, pl.Date).alias("business_day"),
+                pl.lit(ch, pl.String).alias("channel"),
+                "customer_id",
+                "segment_id",
+                "legal_basis",
+                "policy_version",
+            )
+            for ch in CHANNELS
+        ]
     )
 
 
@@ -84,13 +123,29 @@ def unresolved_blocking_rows(storage: LupaStorage, day: dt.date) -> pl.DataFrame
     """Quarantined rows in scope for D that could restrict contact and nobody has resolved."""
     with storage.warehouse() as conn:
         if not table_exists(conn, "quarantine"):
-            return pl.DataFrame(schema={"source": pl.String, "file": pl.String, "line": pl.Int64, "rule": pl.String, "channel": pl.String})
-        resolved = "and (source, file, line) not in (select source, file, line from quarantine_resolutions)" if table_exists(conn, "quarantine_resolutions") else ""
+            return pl.DataFrame(
+                schema={
+                    "source": pl.String,
+                    "file": pl.String,
+                    "line": pl.Int64,
+                    "rule": pl.String,
+                    "channel": pl.String,
+                }
+            )
+        resolved = (
+            "and (source, file, line) not in (select source, file, line from quarantine_resolutions)"
+            if table_exists(conn, "quarantine_resolutions")
+            else ""
+        )
         # snapshots: only the extract in force; event logs: every delivery up to D+1; a lost contact
         # only matters to the frequency cap, so only if its file was delivered inside the cap window
         # (a contact is delivered after it was sent, so an older file holds only older contacts)
         cap = load_policy().global_exclusions.frequency_cap
-        cap_start = day - dt.timedelta(days=cap.window_days - 1) if cap is not None else visible_cutoff(day) + dt.timedelta(days=1)
+        cap_start = (
+            day - dt.timedelta(days=cap.window_days - 1)
+            if cap is not None
+            else visible_cutoff(day) + dt.timedelta(days=1)
+        )
         quarantine = query(
             conn,
             f"""select * from quarantine q where delivered_on <= $cutoff {resolved}
@@ -106,12 +161,20 @@ def confirmed_channels(storage: LupaStorage, day: dt.date) -> set[str]:
     with storage.warehouse() as conn:
         if not table_exists(conn, "audience_confirmations"):
             return set()
-        return set(query(conn, "select channel from audience_confirmations where business_day = $d", d=day)["channel"].to_list())
+        return set(
+            query(conn, "select channel from audience_confirmations where business_day = $d", d=day)[
+                "channel"
+            ].to_list()
+        )
 
 
 @multi_asset(
     specs=AUDIENCE_SPECS,
-    check_specs=[AssetCheckSpec(name, asset=AUDIENCE_TABLES[ch], description=text, blocking=True) for ch in CHANNELS for name, text in CHECKS.items()],
+    check_specs=[
+        AssetCheckSpec(name, asset=AUDIENCE_TABLES[ch], description=text, blocking=True)
+        for ch in CHANNELS
+        for name, text in CHECKS.items()
+    ],
     pool=DUCKDB_POOL,
     retry_policy=io_retry,
 )
@@ -135,47 +198,94 @@ def audiences(context: AssetExecutionContext, storage: LupaStorage):
         frame = result.audience(ch)
         yield MaterializeResult(
             asset_key=AssetKey(table),
-            metadata={"dagster/row_count": frame.height, "dagster/column_schema": schema_of_frame(frame), "policy_version": policy.version,
-                      "business_day": day.isoformat(), **read_from(warehouse=storage.warehouse_path, analytics=storage.analytics_path),
-                      "excluded_per_reason": counts_table(dict(sorted(result.audience_exclusions.filter(pl.col("channel") == ch).group_by("reason").len().rows())), "reason", "customers")},
+            metadata={
+                "dagster/row_count": frame.height,
+                "dagster/column_schema": schema_of_frame(frame),
+                "policy_version": policy.version,
+                "business_day": day.isoformat(),
+                **read_from(warehouse=storage.warehouse_path, analytics=storage.analytics_path),
+                "excluded_per_reason": counts_table(
+                    dict(
+                        sorted(
+                            result.audience_exclusions.filter(pl.col("channel") == ch).group_by("reason").len().rows()
+                        )
+                    ),
+                    "reason",
+                    "customers",
+                ),
+            },
         )
         yield from _checks(storage, table, ch, frame.height, violations, blockers, confirmed, policy.anomaly)
     yield MaterializeResult(
         asset_key=AssetKey("audience_exclusions"),
-        metadata={"dagster/row_count": result.audience_exclusions.height, "dagster/column_schema": schema_of_frame(result.audience_exclusions),
-                  "sizes_per_channel": MetadataValue.json(summary["audience_sizes"]),
-                  "exclusions_per_reason": counts_table(dict(sorted(result.audience_exclusions.group_by("reason").len().rows())), "reason", "rows")},
+        metadata={
+            "dagster/row_count": result.audience_exclusions.height,
+            "dagster/column_schema": schema_of_frame(result.audience_exclusions),
+            "sizes_per_channel": MetadataValue.json(summary["audience_sizes"]),
+            "exclusions_per_reason": counts_table(
+                dict(sorted(result.audience_exclusions.group_by("reason").len().rows())), "reason", "rows"
+            ),
+        },
     )
     yield MaterializeResult(
         asset_key=AssetKey("renewal_offers"),
-        metadata={"dagster/row_count": result.renewal_offers.height, "dagster/column_schema": schema_of_frame(result.renewal_offers),
-                  "per_channel": MetadataValue.json(dict(sorted(result.renewal_offers.group_by("channel").len().rows())))},
+        metadata={
+            "dagster/row_count": result.renewal_offers.height,
+            "dagster/column_schema": schema_of_frame(result.renewal_offers),
+            "per_channel": MetadataValue.json(dict(sorted(result.renewal_offers.group_by("channel").len().rows()))),
+        },
     )
     pending = history_rows(day, result.audiences)
     yield MaterializeResult(
         asset_key=AssetKey("audience_history"),
-        metadata={"business_day": day.isoformat(), "rows_if_published": pending.height, "dagster/column_schema": schema_of_frame(pending),
-                  "recorded_by": "marketing_mart, after the mart swap succeeded"},
+        metadata={
+            "business_day": day.isoformat(),
+            "rows_if_published": pending.height,
+            "dagster/column_schema": schema_of_frame(pending),
+            "recorded_by": "marketing_mart, after the mart swap succeeded",
+        },
     )
 
 
 def _checks(storage, table, channel, size, violations, blockers, confirmed, anomaly):
     broken = violations.filter(pl.col("table") == table) if violations.height else violations
     yield AssetCheckResult(
-        asset_key=AssetKey(table), check_name="policy", passed=broken.height == 0,
-        metadata={"violations": broken.height, "per_check": MetadataValue.json(dict(broken.group_by("check").len().rows()) if broken.height else {})},
+        asset_key=AssetKey(table),
+        check_name="policy",
+        passed=broken.height == 0,
+        metadata={
+            "violations": broken.height,
+            "per_check": MetadataValue.json(dict(broken.group_by("check").len().rows()) if broken.height else {}),
+        },
     )
     mine = blockers.filter(pl.col("channel") == channel) if blockers.height else blockers
     yield AssetCheckResult(
-        asset_key=AssetKey(table), check_name="fail_safe", passed=mine.height == 0,
-        metadata={"blocking_rows": mine.height,
-                  "rows": MetadataValue.md("\n".join(f"- `{r['source']}/{r['file']}`, line {r['line']}: {r['rule']}" for r in mine.head(50).to_dicts()) or "none")},
+        asset_key=AssetKey(table),
+        check_name="fail_safe",
+        passed=mine.height == 0,
+        metadata={
+            "blocking_rows": mine.height,
+            "rows": MetadataValue.md(
+                "\n".join(
+                    f"- `{r['source']}/{r['file']}`, line {r['line']}: {r['rule']}" for r in mine.head(50).to_dicts()
+                )
+                or "none"
+            ),
+        },
     )
     previous = read_published(storage.root, table)
     before = previous.height if previous is not None else None
     change = (size - before) / before if before else None
     yield AssetCheckResult(
-        asset_key=AssetKey(table), check_name="size_anomaly", passed=not anomaly.holds_back(before, size) or channel in confirmed,
-        metadata={"size": size, "published_size": before if before is not None else "none", "change": round(change, 4) if change is not None else "n/a",
-                  "threshold": anomaly.threshold, "min_change": anomaly.min_change, "confirmed_by_person": channel in confirmed},
+        asset_key=AssetKey(table),
+        check_name="size_anomaly",
+        passed=not anomaly.holds_back(before, size) or channel in confirmed,
+        metadata={
+            "size": size,
+            "published_size": before if before is not None else "none",
+            "change": round(change, 4) if change is not None else "n/a",
+            "threshold": anomaly.threshold,
+            "min_change": anomaly.min_change,
+            "confirmed_by_person": channel in confirmed,
+        },
     )

@@ -56,7 +56,9 @@ def schema_of_frame(frame: pl.DataFrame | pl.Schema | dict) -> TableSchema:
 def schema_of_contract(contract: SourceContract) -> TableSchema:
     return TableSchema(
         columns=[
-            TableColumn(f.name, polars_type_name(PARSERS[f.kind][0]), description="required" if f.required else "optional")
+            TableColumn(
+                f.name, polars_type_name(PARSERS[f.kind][0]), description="required" if f.required else "optional"
+            )
             for f in contract.fields
         ]
     )
@@ -74,7 +76,9 @@ def data_errors_fail_cleanly(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except LandingFileError as exc:
-            raise Failure(description=str(exc), metadata={"file": exc.file, "line": exc.line or 0}, allow_retries=False) from None
+            raise Failure(
+                description=str(exc), metadata={"file": exc.file, "line": exc.line or 0}, allow_retries=False
+            ) from None
         except ContractViolation as exc:
             raise Failure(description=str(exc), allow_retries=False) from None
 

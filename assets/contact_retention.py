@@ -44,4 +44,6 @@ def prune(conn: duckdb.DuckDBPyConnection, periods: RetentionPolicy, day: dt.dat
 def keep_unpruned(conn: duckdb.DuckDBPyConnection, periods: RetentionPolicy) -> RetentionFilter | None:
     """Ingestion's filter for contact rows: drops the contacts sent before the cutoff of the latest
     day retention was enforced."""
-    return PRUNING_LOG.keep_out(conn, lambda contacts, enforced: sent_on(contacts) < periods.contact_history.cutoff(enforced))
+    return PRUNING_LOG.keep_out(
+        conn, lambda contacts, enforced: sent_on(contacts) < periods.contact_history.cutoff(enforced)
+    )

@@ -1,6 +1,5 @@
 """Core layer: current state as of run day D, each table validated by its contract before writing."""
 
-
 import datetime as dt
 import json
 
@@ -10,7 +9,7 @@ from dagster import AssetExecutionContext, AssetMaterialization, MaterializeResu
 
 from assets import core_tables, suppression
 from assets.calendar import run_business_day
-from assets.common import OWNERS, data_errors_fail_cleanly, business_days, io_retry, schema_of_frame, single_run
+from assets.common import OWNERS, business_days, data_errors_fail_cleanly, io_retry, schema_of_frame, single_run
 from assets.ingest import INGEST_ASSET
 from assets.metering import daily_root, manifest_root, readings_root
 from assets.metering_aggregate import aggregate_days
@@ -21,12 +20,18 @@ from data_contracts.contract import check_frame
 from data_contracts.normalise import asml_match_key_expr
 
 
-def _publish(storage: LupaStorage, name: str, frame: pl.DataFrame, schema: pa.DataFrameSchema, date_column: str | None, **extra) -> MaterializeResult:
+def _publish(
+    storage: LupaStorage, name: str, frame: pl.DataFrame, schema: pa.DataFrameSchema, date_column: str | None, **extra
+) -> MaterializeResult:
     """Validate, replace the warehouse table, and describe it with counts and coverage only."""
     check_frame(schema, frame)
     with storage.warehouse() as conn:
         replace_table(conn, name, frame)
-    metadata = {"dagster/row_count": frame.height, "dagster/column_schema": schema_of_frame(frame), "table": f"warehouse.duckdb/{name}"}
+    metadata = {
+        "dagster/row_count": frame.height,
+        "dagster/column_schema": schema_of_frame(frame),
+        "table": f"warehouse.duckdb/{name}",
+    }
     if date_column:
         metadata["date_coverage"] = coverage(*date_range_of(frame, date_column))
     return MaterializeResult(metadata=metadata | extra)
@@ -51,21 +56,43 @@ def core_asset(name: str, deps: list[str], description: str, kinds=frozenset({"d
     return lambda fn: decorate(data_errors_fail_cleanly(fn))
 
 
-@core_asset("population_register", [INGEST_ASSET["population"]], "VTJ state carried forward per person: latest flags, last known address, recorded deaths.")
+@core_asset(
+    "population_register",
+    [INGEST_ASSET["population"]],
+    "VTJ state carried forward per person: latest flags, last known address, recorded deaths.",
+)
 def population_register(storage: LupaStorage) -> MaterializeResult:
     frame = core_tables.population_register(_read(storage, "select * from population_valid"))
-    return _publish(storage, "population_register", frame, contracts.population_register, "updated_on",
-                    safety_bans=int(frame["safety_ban"].sum()), marketing_bans=int(frame["marketing_ban"].sum()),
-                    deaths=int(frame["deceased_on"].is_not_null().sum()))
+    return _publish(
+        storage,
+        "population_register",
+        frame,
+        contracts.population_register,
+        "updated_on",
+        safety_bans=int(frame["safety_ban"].sum()),
+        marketing_bans=int(frame["marketing_ban"].sum()),
+        deaths=int(frame["deceased_on"].is_not_null().sum()),
+    )
 
 
-@core_asset("customers", [INGEST_ASSET["customers"], "population_register"], "Customers in the latest CRM snapshot, merged with VTJ (VTJ address wins; a safety ban suppresses every address).")
+@core_asset(
+    "customers",
+    [INGEST_ASSET["customers"], "population_register"],
+    "Customers in the latest CRM snapshot, merged with VTJ (VTJ address wins; a safety ban suppresses every address).",
+)
 def customers(storage: LupaStorage) -> MaterializeResult:
-    frame = core_tables.customers(_read(storage, "select * from customers_valid"), _read(storage, "select * from population_register"))
+    frame = core_tables.customers(
+        _read(storage, "select * from customers_valid"), _read(storage, "select * from population_register")
+    )
     by_type = dict(frame.group_by("customer_type").len().rows())
     return _publish(
-        storage, "customers", frame, contracts.customers, "customer_since",
-        persons=by_type.get("person", 0), companies=by_type.get("company", 0),
+        storage,
+        "customers",
+        frame,
+        contracts.customers,
+        "customer_since",
+        persons=by_type.get("person", 0),
+        companies=by_type.get("company", 0),
         address_source=MetadataValue.json(dict(sorted(frame.group_by("address_source").len().rows()))),
         email_status=MetadataValue.json(dict(sorted(frame.group_by("email_status").len().rows()))),
         phone_status=MetadataValue.json(dict(sorted(frame.group_by("phone_status").len().rows()))),
@@ -78,20 +105,36 @@ def contracts_table(storage: LupaStorage) -> MaterializeResult:
     return _publish(storage, "contracts", frame, contracts.contracts, "start_date")
 
 
-@core_asset("metering_point_attribution", [INGEST_ASSET["contracts"]], "Which customer a metering point's readings belong to, per contract period.")
+@core_asset(
+    "metering_point_attribution",
+    [INGEST_ASSET["contracts"]],
+    "Which customer a metering point's readings belong to, per contract period.",
+)
 def metering_point_attribution(storage: LupaStorage) -> MaterializeResult:
     frame = _read(storage, core_tables.ATTRIBUTION_SQL)
-    return _publish(storage, "metering_point_attribution", frame, contracts.metering_point_attribution, "valid_from",
-                    metering_points=frame["metering_point_id"].n_unique())
+    return _publish(
+        storage,
+        "metering_point_attribution",
+        frame,
+        contracts.metering_point_attribution,
+        "valid_from",
+        metering_points=frame["metering_point_id"].n_unique(),
+    )
 
 
 @core_asset("invoices", [INGEST_ASSET["billing"]], "Invoices, upserted by invoice_id: the latest delivery wins.")
 def invoices(storage: LupaStorage) -> MaterializeResult:
     frame = _read(storage, core_tables.INVOICES_SQL)
-    return _publish(storage, "invoices", frame, contracts.invoices, "issued_on", unpaid=int(frame["paid_on"].is_null().sum()))
+    return _publish(
+        storage, "invoices", frame, contracts.invoices, "issued_on", unpaid=int(frame["paid_on"].is_null().sum())
+    )
 
 
-@core_asset("consent_state", [INGEST_ASSET["consents"]], "The consent event log and the resulting state per (customer, purpose, channel), with the deciding event.")
+@core_asset(
+    "consent_state",
+    [INGEST_ASSET["consents"]],
+    "The consent event log and the resulting state per (customer, purpose, channel), with the deciding event.",
+)
 def consent_state(storage: LupaStorage) -> MaterializeResult:
     events = _read(storage, core_tables.CONSENT_EVENTS_SQL)
     check_frame(contracts.consent_events, events)
@@ -100,7 +143,11 @@ def consent_state(storage: LupaStorage) -> MaterializeResult:
     state = _read(storage, core_tables.CONSENT_STATE_SQL)
     summary = state.group_by("purpose", "channel", "state").len().sort("purpose", "channel", "state", nulls_last=False)
     return _publish(
-        storage, "consent_state", state, contracts.consent_state, None,
+        storage,
+        "consent_state",
+        state,
+        contracts.consent_state,
+        None,
         consent_events=events.height,
         event_coverage=coverage(*date_range_of(events.with_columns(pl.col("occurred_at").dt.date()), "occurred_at")),
         state_counts=MetadataValue.md(
@@ -110,27 +157,50 @@ def consent_state(storage: LupaStorage) -> MaterializeResult:
     )
 
 
-@core_asset("asml_register", [INGEST_ASSET["asml"]], "The latest ASML opt-out extract (mail and phone registers) with normalised match keys.")
+@core_asset(
+    "asml_register",
+    [INGEST_ASSET["asml"]],
+    "The latest ASML opt-out extract (mail and phone registers) with normalised match keys.",
+)
 def asml_register(storage: LupaStorage) -> MaterializeResult:
     raw = _read(storage, "select * from asml_valid")
     frame = raw.select(
         "register",
-        pl.when(pl.col("register") == "mail").then(asml_match_key_expr("first_name", "last_name", "street_address", "postal_code")).alias("match_key"),
+        pl.when(pl.col("register") == "mail")
+        .then(asml_match_key_expr("first_name", "last_name", "street_address", "postal_code"))
+        .alias("match_key"),
         pl.when(pl.col("register") == "phone").then(pl.col("phone")).alias("phone_e164"),
         "registered_on",
         "expires_on",
         pl.col("delivered_on").alias("extract_date"),
     )
-    return _publish(storage, "asml_register", frame, contracts.asml_register, "registered_on",
-                    mail_entries=int((frame["register"] == "mail").sum()), phone_entries=int((frame["register"] == "phone").sum()))
+    return _publish(
+        storage,
+        "asml_register",
+        frame,
+        contracts.asml_register,
+        "registered_on",
+        mail_entries=int((frame["register"] == "mail").sum()),
+        phone_entries=int((frame["register"] == "phone").sum()),
+    )
 
 
-@core_asset("contact_history", [INGEST_ASSET["contacts"]], "Contacts sent to customers, deduplicated on (customer, channel, campaign, sent_at).")
+@core_asset(
+    "contact_history",
+    [INGEST_ASSET["contacts"]],
+    "Contacts sent to customers, deduplicated on (customer, channel, campaign, sent_at).",
+)
 def contact_history(storage: LupaStorage) -> MaterializeResult:
     frame = _read(storage, core_tables.CONTACT_HISTORY_SQL)
-    return _publish(storage, "contact_history", frame, contracts.contact_history, None,
-                    sent_coverage=coverage(*date_range_of(frame.with_columns(pl.col("sent_at").dt.date()), "sent_at")),
-                    marketing_contacts=int((frame["kind"] == "marketing").sum()))
+    return _publish(
+        storage,
+        "contact_history",
+        frame,
+        contracts.contact_history,
+        None,
+        sent_coverage=coverage(*date_range_of(frame.with_columns(pl.col("sent_at").dt.date()), "sent_at")),
+        marketing_contacts=int((frame["kind"] == "marketing").sum()),
+    )
 
 
 @asset(
@@ -155,8 +225,12 @@ def metering_daily(context: AssetExecutionContext, storage: LupaStorage) -> Mate
     keys = list(context.partition_keys) if context.has_partition_key_range else [context.partition_key]
     corrected = _corrected_days(storage, keys) - set(keys)
     targets = [dt.date.fromisoformat(k) for k in keys + sorted(corrected)]
-    rows_per_day = aggregate_days(readings_root(storage), daily_root(storage), targets, cutoff, suppression.load(storage.warehouse_dir).points)
-    written = sorted(daily_root(storage) / f"business_day={d.isoformat()}" / "part.parquet" for d, n in rows_per_day.items() if n)
+    rows_per_day = aggregate_days(
+        readings_root(storage), daily_root(storage), targets, cutoff, suppression.load(storage.warehouse_dir).points
+    )
+    written = sorted(
+        daily_root(storage) / f"business_day={d.isoformat()}" / "part.parquet" for d, n in rows_per_day.items() if n
+    )
     schema = {}
     if written:
         daily = pl.read_parquet(written)
@@ -164,7 +238,11 @@ def metering_daily(context: AssetExecutionContext, storage: LupaStorage) -> Mate
         schema = {"dagster/column_schema": schema_of_frame(daily.schema)}
     for key in sorted(corrected):  # a correction re-materialises that day's partition, recorded as such
         n = rows_per_day[dt.date.fromisoformat(key)]
-        context.log_event(AssetMaterialization(asset_key="metering_daily", partition=key, metadata={"rows": n, "rebuilt_for": as_of.isoformat()}))
+        context.log_event(
+            AssetMaterialization(
+                asset_key="metering_daily", partition=key, metadata={"rows": n, "rebuilt_for": as_of.isoformat()}
+            )
+        )
     rows = sum(rows_per_day.values())
     days = sorted(keys)
     return MaterializeResult(

@@ -46,7 +46,14 @@ def customers(snapshot: pl.DataFrame, register: pl.DataFrame) -> pl.DataFrame:
     use_vtj = pl.col("vtj_street_address").is_not_null()
 
     def address(column: str) -> pl.Expr:
-        return pl.when(banned).then(None).when(use_vtj).then(pl.col(f"vtj_{column}")).otherwise(pl.col(column)).alias(column)
+        return (
+            pl.when(banned)
+            .then(None)
+            .when(use_vtj)
+            .then(pl.col(f"vtj_{column}"))
+            .otherwise(pl.col(column))
+            .alias(column)
+        )
 
     email = map_distinct(pl.col("email"), email_normalised, pl.String())
     e164 = map_distinct(pl.col("phone"), lambda v: phone_e164(v)[0], pl.String())
@@ -61,15 +68,31 @@ def customers(snapshot: pl.DataFrame, register: pl.DataFrame) -> pl.DataFrame:
         "company_name",
         "language",
         email.alias("email"),
-        pl.when(pl.col("email").is_null()).then(pl.lit("absent")).when(email.is_null()).then(pl.lit("invalid")).otherwise(pl.lit("valid")).alias("email_status"),
+        pl.when(pl.col("email").is_null())
+        .then(pl.lit("absent"))
+        .when(email.is_null())
+        .then(pl.lit("invalid"))
+        .otherwise(pl.lit("valid"))
+        .alias("email_status"),
         e164.alias("phone_e164"),
-        pl.when(pl.col("phone").is_null()).then(pl.lit("absent")).when(e164.is_null()).then(pl.lit("invalid")).otherwise(pl.lit("valid")).alias("phone_status"),
+        pl.when(pl.col("phone").is_null())
+        .then(pl.lit("absent"))
+        .when(e164.is_null())
+        .then(pl.lit("invalid"))
+        .otherwise(pl.lit("valid"))
+        .alias("phone_status"),
         mobile.fill_null(False).alias("phone_is_mobile"),
         address("street_address"),
         address("postal_code"),
         address("city"),
-        pl.when(banned).then(pl.lit("suppressed")).when(use_vtj).then(pl.lit("vtj"))
-        .when(pl.col("street_address").is_not_null()).then(pl.lit("crm")).otherwise(pl.lit("absent")).alias("address_source"),
+        pl.when(banned)
+        .then(pl.lit("suppressed"))
+        .when(use_vtj)
+        .then(pl.lit("vtj"))
+        .when(pl.col("street_address").is_not_null())
+        .then(pl.lit("crm"))
+        .otherwise(pl.lit("absent"))
+        .alias("address_source"),
         map_distinct(pl.col("personal_id"), birth_date, pl.Date()).alias("birth_date"),
         "customer_since",
         "ended_on",
@@ -134,4 +157,3 @@ from contacts_valid
 qualify row_number() over (partition by customer_id, channel, campaign_id, sent_at order by delivered_on, line) = 1
 order by sent_at, customer_id, channel, campaign_id
 """
-

@@ -50,8 +50,10 @@ def ended_before(conn: duckdb.DuckDBPyConnection, cutoff: dt.date) -> list[str]:
     """Customers whose relationship ended before `cutoff` (the policy's period counted back from D)."""
     if not _core_tables_exist(conn):
         return []
-    rows = conn.sql(f"select customer_id from ({RELATIONSHIP_ENDS_SQL}) where relationship_ended_on < $cutoff order by 1",
-                    params={"cutoff": cutoff}).fetchall()
+    rows = conn.sql(
+        f"select customer_id from ({RELATIONSHIP_ENDS_SQL}) where relationship_ended_on < $cutoff order by 1",
+        params={"cutoff": cutoff},
+    ).fetchall()
     return [r[0] for r in rows]
 
 

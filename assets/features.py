@@ -48,8 +48,12 @@ def _core(storage: LupaStorage, table: str) -> pl.DataFrame:
 @data_errors_fail_cleanly
 def profiling_population(context: AssetExecutionContext, storage: LupaStorage) -> MaterializeResult:
     as_of = run_business_day(context)
-    history = profiling_history_days(daily_aggregates(storage), _core(storage, "metering_point_attribution"), as_of, RULES.window_days)
-    frame = candidates(_core(storage, "customers"), _core(storage, "consent_state"), _core(storage, "contracts"), history, as_of)
+    history = profiling_history_days(
+        daily_aggregates(storage), _core(storage, "metering_point_attribution"), as_of, RULES.window_days
+    )
+    frame = candidates(
+        _core(storage, "customers"), _core(storage, "consent_state"), _core(storage, "contracts"), history, as_of
+    )
     population, exclusions = split_population(frame, as_of, RULES)
     stored = population.with_columns(pl.lit(as_of).alias("as_of"))
     with storage.analytics() as conn:
@@ -105,6 +109,8 @@ def customer_features(context: AssetExecutionContext, storage: LupaStorage) -> M
             "dagster/column_schema": schema_of_frame(features),
             "window": f"{start} … {as_of}",
             "median_annual_kwh": float(features["annual_kwh"].median() or 0.0),
-            **read_from(warehouse=storage.warehouse_path, metering_daily=daily_root(storage), analytics=storage.analytics_path),
+            **read_from(
+                warehouse=storage.warehouse_path, metering_daily=daily_root(storage), analytics=storage.analytics_path
+            ),
         }
     )

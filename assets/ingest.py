@@ -1,6 +1,5 @@
 """Ingest layer: one asset per landing-zone source, each with conservation and quarantine-rate checks."""
 
-
 import datetime as dt
 from collections import Counter
 from dataclasses import replace
@@ -20,9 +19,9 @@ from dagster import (
 
 from assets import contact_retention, invoice_retention
 from assets.calendar import HELSINKI, run_business_day
-from assets.common import OWNERS, business_days, io_retry, data_errors_fail_cleanly, schema_of_contract, single_run
-from assets.landing import list_files, visible_cutoff
+from assets.common import OWNERS, business_days, data_errors_fail_cleanly, io_retry, schema_of_contract, single_run
 from assets.ingestion import known_customer_ids, read_source, stored_conservation, write_source
+from assets.landing import list_files, visible_cutoff
 from assets.metering import ingest_deliveries, manifest_root, quarantine_root, readings_root, stored_rows
 from assets.pruning import QUARANTINE_LOG, quarantine_to_store
 from assets.reporting import conservation_result, counts_table, files_table, quarantine_rate_result
@@ -35,13 +34,25 @@ from data_contracts.policy import load_policy
 INGEST_ASSET = {c.source: f"ingest_{c.file_prefix}" for c in sources.ALL_SOURCES.values()}
 INGEST_ASSET["metering"] = "metering_readings"
 #: the sources rebuilt from every delivery whose rows retention removes: ingestion keeps those out
-KEEP_UNPRUNED = {sources.invoices.source: invoice_retention.keep_unpruned, sources.contacts.source: contact_retention.keep_unpruned}
+KEEP_UNPRUNED = {
+    sources.invoices.source: invoice_retention.keep_unpruned,
+    sources.contacts.source: contact_retention.keep_unpruned,
+}
 
 
 def ingest_checks(key: str) -> list[AssetCheckSpec]:
     return [
-        AssetCheckSpec("conservation", asset=key, description="for every file, rows read = rows valid + rows quarantined", blocking=True),
-        AssetCheckSpec("quarantine_rate", asset=key, description="each file of the run's own delivery (D+1) quarantines at most the configured share of its records (default 2 %)"),
+        AssetCheckSpec(
+            "conservation",
+            asset=key,
+            description="for every file, rows read = rows valid + rows quarantined",
+            blocking=True,
+        ),
+        AssetCheckSpec(
+            "quarantine_rate",
+            asset=key,
+            description="each file of the run's own delivery (D+1) quarantines at most the configured share of its records (default 2 %)",
+        ),
     ]
 
 
@@ -82,7 +93,8 @@ def build_ingest_asset(contract: SourceContract, deps: tuple[str, ...] = ()):
         # per file: quarantined records past the period, counted but deliberately not stored
         expired = _per_file(outcome.quarantine) - _per_file(to_store)
         per_file_ok = all(
-            r["rows_read"] == r["stored_valid"] + r["stored_quarantined"] + expired[r["file"]] for r in stored.iter_rows(named=True)
+            r["rows_read"] == r["stored_valid"] + r["stored_quarantined"] + expired[r["file"]]
+            for r in stored.iter_rows(named=True)
         )
         return MaterializeResult(
             metadata={
@@ -94,16 +106,29 @@ def build_ingest_asset(contract: SourceContract, deps: tuple[str, ...] = ()):
                 "rows_past_retention": outcome.rows_past_retention,
                 "quarantined_per_rule": counts_table(outcome.rule_counts()),
                 "files": files_table(
-                    [(f.file, f.rows_read, f.rows_valid, f.rows_quarantined) for f in outcome.files], storage.landing, contract.source
+                    [(f.file, f.rows_read, f.rows_valid, f.rows_quarantined) for f in outcome.files],
+                    storage.landing,
+                    contract.source,
                 ),
             },
             check_results=[
-                conservation_result(AssetKey(name), outcome.rows_read, outcome.rows_valid, outcome.rows_quarantined, per_file_ok,
-                                    outcome.rows_suppressed, outcome.rows_past_retention),
+                conservation_result(
+                    AssetKey(name),
+                    outcome.rows_read,
+                    outcome.rows_valid,
+                    outcome.rows_quarantined,
+                    per_file_ok,
+                    outcome.rows_suppressed,
+                    outcome.rows_past_retention,
+                ),
                 quarantine_rate_result(
                     AssetKey(name),
                     # the run's own delivery (D+1); earlier files were rated by the runs they arrived for
-                    [(f.file, f.rows_read, f.rows_quarantined) for f in outcome.files if f.delivered_on == visible_cutoff(day)],
+                    [
+                        (f.file, f.rows_read, f.rows_quarantined)
+                        for f in outcome.files
+                        if f.delivered_on == visible_cutoff(day)
+                    ],
                     storage.quarantine_rate_threshold,
                 ),
             ],
@@ -149,7 +174,11 @@ def metering_readings(context: AssetExecutionContext, storage: LupaStorage) -> M
         if outcome.file is None:
             missing.append(key)
             continue
-        read, valid, quarantined = read + outcome.rows_read, valid + outcome.rows_valid, quarantined + outcome.rows_quarantined
+        read, valid, quarantined = (
+            read + outcome.rows_read,
+            valid + outcome.rows_valid,
+            quarantined + outcome.rows_quarantined,
+        )
         suppressed += outcome.rows_suppressed
         for rule, n in outcome.rule_counts.items():
             rules[rule] = rules.get(rule, 0) + n
@@ -175,7 +204,9 @@ def metering_readings(context: AssetExecutionContext, storage: LupaStorage) -> M
         },
         check_results=[
             conservation_result(AssetKey("metering_readings"), read, valid, quarantined, stored_ok, suppressed),
-            quarantine_rate_result(AssetKey("metering_readings"), [(f[0], f[1], f[3]) for f in files], storage.quarantine_rate_threshold),
+            quarantine_rate_result(
+                AssetKey("metering_readings"), [(f[0], f[1], f[3]) for f in files], storage.quarantine_rate_threshold
+            ),
         ],
     )
 
@@ -195,18 +226,33 @@ def build_freshness_check(source: str):
         files = list_files(storage.landing, sources.ALL_SOURCES[source], up_to=visible_cutoff(day))
         latest = files[-1] if files else None
         if cadence is None:
-            return AssetCheckResult(passed=True, metadata={"expectation": "event-driven: no delivery is expected on a given day",
-                                                            "latest_delivery": latest.name if latest else "none"})
+            return AssetCheckResult(
+                passed=True,
+                metadata={
+                    "expectation": "event-driven: no delivery is expected on a given day",
+                    "latest_delivery": latest.name if latest else "none",
+                },
+            )
         due_by = visible_cutoff(day) - dt.timedelta(days=cadence - 1)
-        expected_at = dt.datetime.combine(latest.delivered_on if latest else visible_cutoff(day), dt.time.fromisoformat(storage.expected_delivery_time), HELSINKI)
-        metadata = {"expected": f"a delivery dated {due_by} or later, by {storage.expected_delivery_time} Helsinki time",
-                    "latest_delivery": latest.name if latest else "none"}
+        expected_at = dt.datetime.combine(
+            latest.delivered_on if latest else visible_cutoff(day),
+            dt.time.fromisoformat(storage.expected_delivery_time),
+            HELSINKI,
+        )
+        metadata = {
+            "expected": f"a delivery dated {due_by} or later, by {storage.expected_delivery_time} Helsinki time",
+            "latest_delivery": latest.name if latest else "none",
+        }
         if latest is None or latest.delivered_on < due_by:
-            return AssetCheckResult(passed=False, severity=AssetCheckSeverity.ERROR, metadata=metadata | {"problem": "missing"})
+            return AssetCheckResult(
+                passed=False, severity=AssetCheckSeverity.ERROR, metadata=metadata | {"problem": "missing"}
+            )
         arrived = dt.datetime.fromtimestamp(latest.path.stat().st_mtime, tz=HELSINKI)
         metadata["arrived_at"] = arrived.isoformat(timespec="minutes")
         if arrived > expected_at:
-            return AssetCheckResult(passed=False, severity=AssetCheckSeverity.WARN, metadata=metadata | {"problem": "late"})
+            return AssetCheckResult(
+                passed=False, severity=AssetCheckSeverity.WARN, metadata=metadata | {"problem": "late"}
+            )
         return AssetCheckResult(passed=True, metadata=metadata)
 
     return _freshness

@@ -15,8 +15,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from assets.landing import LandingFile, LandingFileError, list_files, read_small_file, visible_cutoff
 from assets import suppression
+from assets.landing import LandingFile, LandingFileError, list_files, read_small_file, visible_cutoff
 from assets.storage import LupaStorage, query, replace_table, scalar, table_exists
 from data_contracts.contract import SourceContract, check_frame
 
@@ -141,14 +141,29 @@ def read_source(
         valid, quarantined = erased.keep_rows(valid, ("customer_id", "personal_id")), erased.keep_raw(quarantined)
         suppressed = before - valid.height - quarantined.height
         valid_parts.append(with_file(valid, file).rename({"_line": "line"}))
-        quarantine_parts.append(with_file(quarantined, file).with_columns(pl.lit(file.source).alias("source")).select(list(QUARANTINE_SCHEMA)))
+        quarantine_parts.append(
+            with_file(quarantined, file)
+            .with_columns(pl.lit(file.source).alias("source"))
+            .select(list(QUARANTINE_SCHEMA))
+        )
         outcome.files.append(
-            FileOutcome(contract.source, file.name, file.delivered_on, file.sha256(), batch.rows_read, valid.height, quarantined.height, suppressed)
+            FileOutcome(
+                contract.source,
+                file.name,
+                file.delivered_on,
+                file.sha256(),
+                batch.rows_read,
+                valid.height,
+                quarantined.height,
+                suppressed,
+            )
         )
     typed = contract.typed_schema() | {"line": pl.Int64, "file": pl.String, "delivered_on": pl.Date}
     outcome.valid = pl.concat(valid_parts, how="vertical") if valid_parts else pl.DataFrame(schema=typed)
     outcome.quarantine = (
-        pl.concat(quarantine_parts, how="vertical").sort("file", "line") if quarantine_parts else pl.DataFrame(schema=QUARANTINE_SCHEMA)
+        pl.concat(quarantine_parts, how="vertical").sort("file", "line")
+        if quarantine_parts
+        else pl.DataFrame(schema=QUARANTINE_SCHEMA)
     )
     if retention_filter is not None:
         _drop_past_retention(outcome, retention_filter(outcome.valid))
@@ -201,10 +216,14 @@ def refresh_quarantine_view(conn: duckdb.DuckDBPyConnection, metering_quarantine
 def check_registry(conn: duckdb.DuckDBPyConnection, files: list[FileOutcome]) -> None:
     """Same name + same bytes is a no-op; same name + different bytes is an error naming the file."""
     for f in files:
-        known = scalar(conn, "select sha256 from file_registry where source = $s and file_name = $f", s=f.source, f=f.file)
+        known = scalar(
+            conn, "select sha256 from file_registry where source = $s and file_name = $f", s=f.source, f=f.file
+        )
         if known is not None and known != f.sha256:
             raise LandingFileError(
-                f"{f.source}/{f.file}", None, "the same bytes as the file delivered earlier under this name (landing files are immutable)"
+                f"{f.source}/{f.file}",
+                None,
+                "the same bytes as the file delivered earlier under this name (landing files are immutable)",
             )
 
 
@@ -220,7 +239,9 @@ def write_source(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome) -> Non
     conn.execute("begin transaction")
     try:
         replace_table(conn, f"{outcome.source}_valid", outcome.valid)
-        conn.execute("delete from quarantine where source = $s and list_contains($f, file)", {"s": outcome.source, "f": names})
+        conn.execute(
+            "delete from quarantine where source = $s and list_contains($f, file)", {"s": outcome.source, "f": names}
+        )
         conn.register("_q", outcome.quarantine)
         conn.execute("insert into quarantine select source, file, delivered_on, line, rule, detail, raw from _q")
         conn.unregister("_q")
@@ -228,8 +249,17 @@ def write_source(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome) -> Non
             conn.execute(
                 "insert or replace into file_registry (source, file_name, sha256, delivered_on, rows_read, rows_valid, rows_quarantined, "
                 "rows_suppressed, rows_past_retention) values ($source, $file, $sha, $day, $r, $v, $q, $x, $p)",
-                {"source": f.source, "file": f.file, "sha": f.sha256, "day": f.delivered_on, "r": f.rows_read, "v": f.rows_valid, "q": f.rows_quarantined,
-                 "x": f.rows_suppressed, "p": f.rows_past_retention},
+                {
+                    "source": f.source,
+                    "file": f.file,
+                    "sha": f.sha256,
+                    "day": f.delivered_on,
+                    "r": f.rows_read,
+                    "v": f.rows_valid,
+                    "q": f.rows_quarantined,
+                    "x": f.rows_suppressed,
+                    "p": f.rows_past_retention,
+                },
             )
         conn.execute("commit")
     except BaseException:
@@ -244,14 +274,20 @@ def stored_conservation(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome)
     leaves them out.
     """
     if not outcome.files:
-        return pl.DataFrame(schema={"file": pl.String, "rows_read": pl.Int64, "stored_valid": pl.Int64, "stored_quarantined": pl.Int64})
-    read = pl.DataFrame({
-        "file": [f.file for f in outcome.files],
-        "rows_read": [f.rows_read - f.rows_suppressed - f.rows_past_retention for f in outcome.files],
-    })
+        return pl.DataFrame(
+            schema={"file": pl.String, "rows_read": pl.Int64, "stored_valid": pl.Int64, "stored_quarantined": pl.Int64}
+        )
+    read = pl.DataFrame(
+        {
+            "file": [f.file for f in outcome.files],
+            "rows_read": [f.rows_read - f.rows_suppressed - f.rows_past_retention for f in outcome.files],
+        }
+    )
     valid = query(conn, f'select file, count(*)::bigint as stored_valid from "{outcome.source}_valid" group by file')
     quarantined = query(
-        conn, "select file, count(*)::bigint as stored_quarantined from quarantine where source = $s group by file", s=outcome.source
+        conn,
+        "select file, count(*)::bigint as stored_quarantined from quarantine where source = $s group by file",
+        s=outcome.source,
     )
     return (
         read.join(valid, on="file", how="left")

@@ -35,7 +35,9 @@ def _past(periods: RetentionPolicy, issued: list[dt.date], day: dt.date) -> list
     return [d for d in issued if d is not None and periods.invoice_kept_until(d) < day]
 
 
-def _expired_dates(conn: duckdb.DuckDBPyConnection, table: str, periods: RetentionPolicy, day: dt.date) -> list[dt.date]:
+def _expired_dates(
+    conn: duckdb.DuckDBPyConnection, table: str, periods: RetentionPolicy, day: dt.date
+) -> list[dt.date]:
     if not table_exists(conn, table):
         return []
     return _past(periods, [d for (d,) in conn.sql(f'select distinct issued_on from "{table}"').fetchall()], day)

@@ -84,11 +84,17 @@ def list_files(landing_dir: Path, contract: SourceContract, up_to: dt.date | Non
             continue
         match = FILE_NAME.match(path.name)
         if not match or match["prefix"] != contract.file_prefix:
-            raise LandingFileError(f"{contract.source}/{path.name}", None, f"file name must be {contract.file_prefix}_YYYYMMDD.csv or .csv.gz")
+            raise LandingFileError(
+                f"{contract.source}/{path.name}",
+                None,
+                f"file name must be {contract.file_prefix}_YYYYMMDD.csv or .csv.gz",
+            )
         try:
             delivered = dt.datetime.strptime(match["date"], "%Y%m%d").date()
         except ValueError:
-            raise LandingFileError(f"{contract.source}/{path.name}", None, "the date in the file name is not a valid YYYYMMDD date") from None
+            raise LandingFileError(
+                f"{contract.source}/{path.name}", None, "the date in the file name is not a valid YYYYMMDD date"
+            ) from None
         if up_to is None or delivered <= up_to:
             files.append(LandingFile(contract.source, path, delivered))
     return sorted(files, key=lambda f: (f.delivered_on, f.name))
@@ -209,7 +215,11 @@ def _metering_chunks(file: LandingFile, contract: SourceContract, chunk_bytes: i
     line_offset = 1
     for data, complete in _line_blocks(file, contract, label, chunk_bytes):
         if not complete:
-            raise LandingFileError(label, line_offset + data.count(b"\n") + 1, "a complete last record ending in a newline (the file is truncated)")
+            raise LandingFileError(
+                label,
+                line_offset + data.count(b"\n") + 1,
+                "a complete last record ending in a newline (the file is truncated)",
+            )
         _decode(data, label) if not data.isascii() else None
         batch, n = _split_lines(file, contract, data, line_offset, width)
         line_offset += n
@@ -223,7 +233,9 @@ def _check_first_line(first: bytes, contract: SourceContract, label: str) -> Non
     _check_header([h.strip('"') for h in header], contract, label)
 
 
-def _line_blocks(file: LandingFile, contract: SourceContract, label: str, chunk_bytes: int) -> Iterator[tuple[bytes, bool]]:
+def _line_blocks(
+    file: LandingFile, contract: SourceContract, label: str, chunk_bytes: int
+) -> Iterator[tuple[bytes, bool]]:
     """(data, ends with a newline) for the lines after the header, in blocks of about `chunk_bytes`."""
     if file.name.endswith(".gz"):
         yield from _stream_blocks(gzip.open(file.path, "rb"), contract, label, chunk_bytes)  # type: ignore[arg-type]
@@ -254,7 +266,9 @@ def _line_blocks(file: LandingFile, contract: SourceContract, label: str, chunk_
                 yield data, data.endswith(b"\n")
 
 
-def _stream_blocks(stream: io.BufferedIOBase, contract: SourceContract, label: str, chunk_bytes: int) -> Iterator[tuple[bytes, bool]]:
+def _stream_blocks(
+    stream: io.BufferedIOBase, contract: SourceContract, label: str, chunk_bytes: int
+) -> Iterator[tuple[bytes, bool]]:
     """The same blocks as `_line_blocks`, from a stream (a gzip file cannot be mapped)."""
     try:
         _check_first_line(stream.readline(), contract, label)
@@ -264,7 +278,9 @@ def _stream_blocks(stream: io.BufferedIOBase, contract: SourceContract, label: s
             try:
                 block = stream.read(chunk_bytes)
             except (OSError, EOFError, zlib.error):
-                raise LandingFileError(label, line_offset + 1, "a complete gzip stream (the file is truncated)") from None
+                raise LandingFileError(
+                    label, line_offset + 1, "a complete gzip stream (the file is truncated)"
+                ) from None
             if not block and not carry:
                 break
             data = carry + block
@@ -288,7 +304,9 @@ def _stream_blocks(stream: io.BufferedIOBase, contract: SourceContract, label: s
 _UNSTRIPPABLE = bytes(b for b in range(256) if b > 0x22 or b == 0x0A)
 
 
-def _split_lines(file: LandingFile, contract: SourceContract, data: bytes, line_offset: int, width: int) -> tuple[RawBatch, int]:
+def _split_lines(
+    file: LandingFile, contract: SourceContract, data: bytes, line_offset: int, width: int
+) -> tuple[RawBatch, int]:
     """One block of whole lines → (records with their physical line numbers, lines consumed)."""
     lines = pl.read_csv(
         data, has_header=False, separator="\x1f", quote_char=None, schema={"_text": pl.String}, infer_schema=False
@@ -297,13 +315,17 @@ def _split_lines(file: LandingFile, contract: SourceContract, data: bytes, line_
     lines = lines.with_columns(pl.int_range(line_offset + 1, line_offset + 1 + n, dtype=pl.Int64).alias("_line"))
     lines = lines.filter(pl.col("_text").is_not_null() & (pl.col("_text") != ""))
     # count the separators once and keep the count, rather than once per filter
-    lines = lines.with_columns((pl.col("_text").str.count_matches(";", literal=True) + 1).cast(pl.Int64).alias("_fields"))
+    lines = lines.with_columns(
+        (pl.col("_text").str.count_matches(";", literal=True) + 1).cast(pl.Int64).alias("_fields")
+    )
     ok_mask = pl.col("_fields") == width
     ok = lines.filter(ok_mask)
     if ok.height == lines.height:
         bad = pl.DataFrame(schema=MALFORMED_SCHEMA)
     else:
-        bad = lines.filter(~ok_mask).select(pl.col("_line").alias("line"), pl.col("_fields").alias("fields"), pl.col("_text").alias("raw"))
+        bad = lines.filter(~ok_mask).select(
+            pl.col("_line").alias("line"), pl.col("_fields").alias("fields"), pl.col("_text").alias("raw")
+        )
         # A filtered string column can still point into the whole block's text, and the caller keeps
         # the malformed records until the end of the file: copy the few of them out, so that each
         # block's text is freed with the block (otherwise memory grows with the file size).

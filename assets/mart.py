@@ -36,7 +36,14 @@ SHARED_DIR, SHARED_FILE = 0o755, 0o644
 CSV_TABLES = ("audience_email", "audience_sms", "audience_letter", "audience_phone", "renewal_offers")
 
 #: tables whose `as_of` is the business day the mart was built for
-AS_OF_TABLES = ("audience_email", "audience_sms", "audience_letter", "audience_phone", "audience_exclusions", "renewal_offers")
+AS_OF_TABLES = (
+    "audience_email",
+    "audience_sms",
+    "audience_letter",
+    "audience_phone",
+    "audience_exclusions",
+    "renewal_offers",
+)
 
 STAGED_PREFIX = ".marketing-"
 LOCK_NAME = ".marketing.lock"
@@ -73,7 +80,9 @@ def read_published(data_dir: Path, table: str) -> pl.DataFrame | None:
         return None
     conn = duckdb.connect(str(path), read_only=True)
     try:
-        if not conn.sql("select count(*) from duckdb_tables() where table_name = $t", params={"t": table}).fetchall()[0][0]:
+        if not conn.sql("select count(*) from duckdb_tables() where table_name = $t", params={"t": table}).fetchall()[
+            0
+        ][0]:
             return None
         return conn.sql(f'select * from "{table}"').pl()
     finally:

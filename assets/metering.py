@@ -14,24 +14,34 @@ import json
 import multiprocessing
 import os
 import shutil
-from dataclasses import dataclass, field
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
 
 import polars as pl
 import pyarrow.parquet as pq
 
-from assets.ingestion import malformed_quarantine, validate_contract
-from assets.metering_aggregate import aggregate_days
-from assets.landing import LandingFile, LandingFileError, RawBatch, iter_metering_chunks, list_files
 from assets import suppression
+from assets.ingestion import malformed_quarantine, validate_contract
+from assets.landing import LandingFile, LandingFileError, RawBatch, iter_metering_chunks, list_files
+from assets.metering_aggregate import aggregate_days
 from assets.storage import LupaStorage
 from data_contracts.sources import metering as METERING
 
 BLOCK_WORKERS = 2  # blocks split and stored at once; each holds about 0.3 GB while in flight
-READING_COLUMNS = ["metering_point_id", "start_utc", "resolution", "quantity_kwh", "quality", "local_hour", "delivery", "file", "line"]
+READING_COLUMNS = [
+    "metering_point_id",
+    "start_utc",
+    "resolution",
+    "quantity_kwh",
+    "quality",
+    "local_hour",
+    "delivery",
+    "file",
+    "line",
+]
 
 
 @dataclass
@@ -66,7 +76,9 @@ class KeyOrder:
         if not self.in_order or readings.is_empty():
             return
         point, start = pl.col("metering_point_id"), pl.col("start_utc")
-        steps_up = ((point > point.shift(1)) | ((point == point.shift(1)) & (start > start.shift(1)))).fill_null(True).all()
+        steps_up = (
+            ((point > point.shift(1)) | ((point == point.shift(1)) & (start > start.shift(1)))).fill_null(True).all()
+        )
         first = readings.row(0, named=True)
         first_key = (first["metering_point_id"], first["start_utc"])
         self.in_order = readings.select(steps_up).item() and (self.last is None or self.last < first_key)
@@ -94,7 +106,9 @@ def delivery_file(storage: LupaStorage, business_day: dt.date) -> LandingFile | 
     delivered = business_day + dt.timedelta(days=1)
     matches = [f for f in list_files(storage.landing, METERING, up_to=delivered) if f.delivered_on == delivered]
     if len(matches) > 1:
-        raise LandingFileError(f"metering/{matches[0].name}", None, "one delivery per day (found both .csv and .csv.gz)")
+        raise LandingFileError(
+            f"metering/{matches[0].name}", None, "one delivery per day (found both .csv and .csv.gz)"
+        )
     return matches[0] if matches else None
 
 
@@ -129,7 +143,11 @@ def _helsinki_local_time(valid: pl.DataFrame) -> pl.Expr:
     if first is None or last - first > dt.timedelta(days=31):
         return zoned
     offsets = span.select(
-        (pl.col(c).dt.convert_time_zone("Europe/Helsinki").dt.replace_time_zone(None) - pl.col(c).dt.replace_time_zone(None)) for c in ("first", "last")
+        (
+            pl.col(c).dt.convert_time_zone("Europe/Helsinki").dt.replace_time_zone(None)
+            - pl.col(c).dt.replace_time_zone(None)
+        )
+        for c in ("first", "last")
     ).row(0)
     if offsets[0] != offsets[1]:
         return zoned
@@ -154,7 +172,9 @@ def _clear_delivery(storage: LupaStorage, delivery: dt.date) -> None:
         path.unlink(missing_ok=True)
 
 
-def ingest_delivery(storage: LupaStorage, business_day: dt.date, chunk_bytes: int = 1 << 26, validate: bool = True) -> DeliveryOutcome:
+def ingest_delivery(
+    storage: LupaStorage, business_day: dt.date, chunk_bytes: int = 1 << 26, validate: bool = True
+) -> DeliveryOutcome:
     """Read, validate and store the metering delivery for business day D (file dated D+1)."""
     outcome = DeliveryOutcome(business_day)
     file = delivery_file(storage, business_day)
@@ -167,7 +187,11 @@ def ingest_delivery(storage: LupaStorage, business_day: dt.date, chunk_bytes: in
     def same_bytes_as_before(digest: Future) -> None:
         outcome.sha256 = digest.result()
         if seen_sha256 not in (None, outcome.sha256):
-            raise LandingFileError(f"metering/{file.name}", None, "the same bytes as the file delivered earlier under this name (landing files are immutable)") from None
+            raise LandingFileError(
+                f"metering/{file.name}",
+                None,
+                "the same bytes as the file delivered earlier under this name (landing files are immutable)",
+            ) from None
 
     staging = storage.metering_dir / "staging" / f"delivery={file.delivered_on:%Y%m%d}"
     shutil.rmtree(staging, ignore_errors=True)
@@ -238,9 +262,15 @@ def ingest_delivery(storage: LupaStorage, business_day: dt.date, chunk_bytes: in
         target.mkdir(parents=True, exist_ok=True)
         part.replace(target / part.name)
     shutil.rmtree(staging, ignore_errors=True)
-    quarantine = (pl.concat(quarantined_parts) if quarantined_parts else pl.DataFrame()).with_columns(
-        pl.lit("metering").alias("source"), pl.lit(file.name).alias("file"), pl.lit(file.delivered_on).alias("delivered_on")
-    ).select("source", "file", "delivered_on", "line", "rule", "detail", "raw")
+    quarantine = (
+        (pl.concat(quarantined_parts) if quarantined_parts else pl.DataFrame())
+        .with_columns(
+            pl.lit("metering").alias("source"),
+            pl.lit(file.name).alias("file"),
+            pl.lit(file.delivered_on).alias("delivered_on"),
+        )
+        .select("source", "file", "delivered_on", "line", "rule", "detail", "raw")
+    )
     # an erased customer's records stay out of the quarantine too, as out of the readings
     kept = erased.keep_quarantined_readings(quarantine)
     outcome.rows_quarantined -= quarantine.height - kept.height
@@ -255,9 +285,16 @@ def ingest_delivery(storage: LupaStorage, business_day: dt.date, chunk_bytes: in
     manifest_root(storage).mkdir(parents=True, exist_ok=True)
     manifest.write_text(
         json.dumps(
-            {"file": file.name, "sha256": outcome.sha256, "rows_read": outcome.rows_read, "rows_valid": outcome.rows_valid,
-             "rows_quarantined": outcome.rows_quarantined, "rows_suppressed": outcome.rows_suppressed, "days_written": outcome.days_written,
-             "keys_in_order": keys.in_order},
+            {
+                "file": file.name,
+                "sha256": outcome.sha256,
+                "rows_read": outcome.rows_read,
+                "rows_valid": outcome.rows_valid,
+                "rows_quarantined": outcome.rows_quarantined,
+                "rows_suppressed": outcome.rows_suppressed,
+                "days_written": outcome.days_written,
+                "keys_in_order": keys.in_order,
+            },
             indent=1,
         )
     )
@@ -282,7 +319,9 @@ def ingest_deliveries(storage: LupaStorage, days: list[dt.date], workers: int | 
 
 def aggregate_day(storage: LupaStorage, day: dt.date, cutoff: dt.date) -> int:
     """(Re)build one business day's per-point aggregate from every delivery up to `cutoff`."""
-    return aggregate_days(readings_root(storage), daily_root(storage), [day], cutoff, suppression.load(storage.warehouse_dir).points)[day]
+    return aggregate_days(
+        readings_root(storage), daily_root(storage), [day], cutoff, suppression.load(storage.warehouse_dir).points
+    )[day]
 
 
 def _delivery_parts(storage: LupaStorage, delivered_on: dt.date) -> list[Path]:
@@ -291,7 +330,9 @@ def _delivery_parts(storage: LupaStorage, delivered_on: dt.date) -> list[Path]:
     manifest = manifest_root(storage) / f"delivery={tag}.json"
     if manifest.exists():
         days = json.loads(manifest.read_text())["days_written"]
-        return [p for d in days for p in (readings_root(storage) / f"business_day={d}").glob(f"delivery={tag}-*.parquet")]
+        return [
+            p for d in days for p in (readings_root(storage) / f"business_day={d}").glob(f"delivery={tag}-*.parquet")
+        ]
     return list(readings_root(storage).glob(f"business_day=*/delivery={tag}-*.parquet"))
 
 

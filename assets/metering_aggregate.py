@@ -22,7 +22,10 @@ import polars as pl
 
 from assets.calendar import day_length_hours
 
-def aggregate_sql(parts: list[str], days: list[dt.date], cutoff: dt.date, suppress: bool = False, dedupe: bool = True) -> str:
+
+def aggregate_sql(
+    parts: list[str], days: list[dt.date], cutoff: dt.date, suppress: bool = False, dedupe: bool = True
+) -> str:
     files = ", ".join(f"'{p}'" for p in parts)
     lengths = ", ".join(f"(date '{d.isoformat()}', {day_length_hours(d)})" for d in days)
     latest = (
@@ -30,7 +33,9 @@ def aggregate_sql(parts: list[str], days: list[dt.date], cutoff: dt.date, suppre
         if dedupe
         else "select business_day, metering_point_id, unnest(reading) from versions"
     )
-    hours = ",\n           ".join(f"coalesce(sum(quantity_kwh) filter (where local_hour = {h}), 0)::double as kwh_h{h:02d}" for h in range(24))
+    hours = ",\n           ".join(
+        f"coalesce(sum(quantity_kwh) filter (where local_hour = {h}), 0)::double as kwh_h{h:02d}" for h in range(24)
+    )
     return f"""
     with versions as (
         select business_day, metering_point_id, start_utc,
@@ -62,7 +67,11 @@ def aggregate_sql(parts: list[str], days: list[dt.date], cutoff: dt.date, suppre
 
 
 def aggregate_days(
-    readings_root: Path, daily_root: Path, days: list[dt.date], cutoff: dt.date, erased_points: pl.DataFrame | None = None
+    readings_root: Path,
+    daily_root: Path,
+    days: list[dt.date],
+    cutoff: dt.date,
+    erased_points: pl.DataFrame | None = None,
 ) -> dict[dt.date, int]:
     """(Re)build `daily/business_day=D/part.parquet` for each day; returns rows per day.
 
@@ -109,7 +118,9 @@ MEMORY_LIMIT = "3GB"
 DAYS_PER_QUERY = 31
 
 
-def _aggregate_batch(conn, readings_root: Path, daily_root: Path, days: list[dt.date], cutoff: dt.date, suppress: bool) -> dict[dt.date, int]:
+def _aggregate_batch(
+    conn, readings_root: Path, daily_root: Path, days: list[dt.date], cutoff: dt.date, suppress: bool
+) -> dict[dt.date, int]:
     parts = {d: sorted((readings_root / f"business_day={d.isoformat()}").glob("*.parquet")) for d in days}
     unique = [d for d in days if _one_ordered_delivery(readings_root, parts[d], cutoff)]
     frames = [

@@ -41,7 +41,9 @@ class PruningLog:
         """The latest day retention was enforced, or None before the first time."""
         return scalar(conn, f'select max(business_day) from "{self.table}"') if table_exists(conn, self.table) else None
 
-    def keep_out(self, conn: duckdb.DuckDBPyConnection, past: Callable[[pl.DataFrame, dt.date], pl.Series]) -> RetentionFilter | None:
+    def keep_out(
+        self, conn: duckdb.DuckDBPyConnection, past: Callable[[pl.DataFrame, dt.date], pl.Series]
+    ) -> RetentionFilter | None:
         """Ingestion's filter: drops the rows `past(frame, enforced)` marks (a boolean per row) as
         past their period on the latest enforced day. None before the first enforcement."""
         enforced = self.enforced(conn)
@@ -49,7 +51,9 @@ class PruningLog:
             return None
         return lambda frame: frame.filter(~past(frame, enforced).fill_null(False))
 
-    def kept_since(self, conn: duckdb.DuckDBPyConnection, cutoff: Callable[[dt.date], dt.date], day: dt.date) -> dt.date:
+    def kept_since(
+        self, conn: duckdb.DuckDBPyConnection, cutoff: Callable[[dt.date], dt.date], day: dt.date
+    ) -> dt.date:
         """The earliest date still kept when running `day`: its own cutoff, or the cutoff of the
         latest enforced day if that is later (a backfill of an earlier day)."""
         enforced = self.enforced(conn)
@@ -77,7 +81,9 @@ def quarantine_to_store(conn: duckdb.DuckDBPyConnection, quarantine: pl.DataFram
     return quarantine.filter((pl.col("delivered_on") >= since) | held)
 
 
-def prune_quarantine(conn: duckdb.DuckDBPyConnection, before: dt.date, blocking: pl.DataFrame) -> tuple[int, dict[str, int]]:
+def prune_quarantine(
+    conn: duckdb.DuckDBPyConnection, before: dt.date, blocking: pl.DataFrame
+) -> tuple[int, dict[str, int]]:
     """Retention: delete the quarantined rows delivered before `before`, except those that still block
     publication on the day being run (`blocking`: the fail_safe check's unresolved rows; the rows
     `held_until_resolved` marks, within the extract in force for snapshot sources). Returns the
@@ -87,8 +93,12 @@ def prune_quarantine(conn: duckdb.DuckDBPyConnection, before: dt.date, blocking:
     conn.register("_blocking", blocking.select(RESOLUTION_KEY).unique())
     try:
         held = "(source, file, line) in (select source, file, line from _blocking)"
-        kept = dict(conn.sql(f"select source, count(*) from quarantine where delivered_on < $b and {held} group by 1 order by 1",
-                             params={"b": before}).fetchall())
+        kept = dict(
+            conn.sql(
+                f"select source, count(*) from quarantine where delivered_on < $b and {held} group by 1 order by 1",
+                params={"b": before},
+            ).fetchall()
+        )
         removed = scalar(conn, f"select count(*) from quarantine where delivered_on < $b and not {held}", b=before)
         conn.execute(f"delete from quarantine where delivered_on < $b and not {held}", {"b": before})
     finally:

@@ -4,7 +4,14 @@ import datetime as dt
 
 import duckdb
 import polars as pl
-from dagster import AssetExecutionContext, AssetMaterialization, FreshnessPolicy, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetExecutionContext,
+    AssetMaterialization,
+    FreshnessPolicy,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
 from assets.audiences import audience_inputs, history_rows, unresolved_blocking_rows
 from assets.calendar import run_business_day
@@ -57,9 +64,13 @@ def validate_mart(
     if blockers is not None and blockers.height:
         raise ContractViolation(_fail_safe_refusal(blockers))
     if day is not None and inputs is not None:
-        result = AudienceResult(**{AUDIENCE_TABLES[ch]: staged[AUDIENCE_TABLES[ch]] for ch in CHANNELS},
-                                audience_exclusions=staged["audience_exclusions"], renewal_offers=staged["renewal_offers"],
-                                policy_version=policy.version, as_of=day)
+        result = AudienceResult(
+            **{AUDIENCE_TABLES[ch]: staged[AUDIENCE_TABLES[ch]] for ch in CHANNELS},
+            audience_exclusions=staged["audience_exclusions"],
+            renewal_offers=staged["renewal_offers"],
+            policy_version=policy.version,
+            as_of=day,
+        )
         violations = policy_violations(result, inputs, policy, day)
         if violations.height:
             raise ContractViolation(_policy_refusal(violations))
@@ -68,8 +79,10 @@ def validate_mart(
 def _policy_refusal(violations: pl.DataFrame) -> str:
     per = violations.group_by("table", "check").len().sort("table", "check").rows()
     listed = "; ".join(f"{table} {check}: {n}" for table, check, n in per)
-    return (f"marketing mart not published: the policy check found {violations.height} row(s) breaking a rule ({listed}). "
-            "This is a bug in the audience build; yesterday's mart stays in place.")
+    return (
+        f"marketing mart not published: the policy check found {violations.height} row(s) breaking a rule ({listed}). "
+        "This is a bug in the audience build; yesterday's mart stays in place."
+    )
 
 
 def _fail_safe_refusal(blockers: pl.DataFrame) -> str:
@@ -78,8 +91,10 @@ def _fail_safe_refusal(blockers: pl.DataFrame) -> str:
     rows = blockers.select("source", "file", "line", "rule").unique().sort("source", "file", "line")
     where = ", ".join(f"{r['source']}/{r['file']} line {r['line']}" for r in rows.head(10).to_dicts())
     more = f" and {rows.height - 10} more" if rows.height > 10 else ""
-    return (f"marketing mart not published: the fail_safe check found {rows.height} unresolved quarantined row(s) that could "
-            f"restrict contact ({listed}) at {where}{more}. Resolve them (lupa resolve-quarantine) or have the source re-deliver.")
+    return (
+        f"marketing mart not published: the fail_safe check found {rows.height} unresolved quarantined row(s) that could "
+        f"restrict contact ({listed}) at {where}{more}. Resolve them (lupa resolve-quarantine) or have the source re-deliver."
+    )
 
 
 def append_audience_history(storage: LupaStorage, day: dt.date, tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
@@ -89,7 +104,9 @@ def append_audience_history(storage: LupaStorage, day: dt.date, tables: dict[str
     replaces that day's rows; other days are never touched. Customers the suppression records name
     are dropped once more right here (`without_erased`): an erasure recorded since the swap has
     already deleted their history, and must not find it appended again."""
-    history, _ = without_erased(storage.root, {"audience_history": history_rows(day, {ch: tables[AUDIENCE_TABLES[ch]] for ch in CHANNELS})})
+    history, _ = without_erased(
+        storage.root, {"audience_history": history_rows(day, {ch: tables[AUDIENCE_TABLES[ch]] for ch in CHANNELS})}
+    )
     history = history["audience_history"]
     with storage.warehouse() as conn:
         conn.register("_history", history)
@@ -116,7 +133,9 @@ def append_audience_history(storage: LupaStorage, day: dt.date, tables: dict[str
     deps=[*WAREHOUSE_TABLES, *ANALYTICS_TABLES, "retention"],
     retry_policy=io_retry,
     # the mart is due every morning after the 06:00 run: warn after 25 hours, fail after 26
-    freshness_policy=FreshnessPolicy.time_window(fail_window=dt.timedelta(hours=26), warn_window=dt.timedelta(hours=25)),
+    freshness_policy=FreshnessPolicy.time_window(
+        fail_window=dt.timedelta(hours=26), warn_window=dt.timedelta(hours=25)
+    ),
     description=(
         "marketing.duckdb plus Parquet exports and Excel-ready CSVs (UTF-8 BOM, `;`) for every audience: built as a "
         "new file, validated against the published contracts, the policy check and the fail-safe, then renamed into "
@@ -139,32 +158,54 @@ def marketing_mart(context: AssetExecutionContext, storage: LupaStorage) -> Mate
         tables |= {name: query(conn, f'select * from "{name}"') for name in ANALYTICS_TABLES}
 
     def validate(path) -> None:
-        validate_mart(path, safety_ban_ids, day=day, inputs=audience_inputs(storage, day),
-                      blockers=unresolved_blocking_rows(storage, day), policy=policy)
+        validate_mart(
+            path,
+            safety_ban_ids,
+            day=day,
+            inputs=audience_inputs(storage, day),
+            blockers=unresolved_blocking_rows(storage, day),
+            policy=policy,
+        )
 
     recorded: dict = {}
 
     def record_history(published: dict[str, pl.DataFrame], erased_since_read: int) -> None:
         # under the publish lock, right after the swap: no erasure can republish in between
-        recorded.update(tables=published, erased_since_read=erased_since_read, history=append_audience_history(storage, day, published))
+        recorded.update(
+            tables=published,
+            erased_since_read=erased_since_read,
+            history=append_audience_history(storage, day, published),
+        )
 
     try:
-        counts = publish(storage.root, tables, tag=day.isoformat(), validate=validate, as_of=day, after_swap=record_history)
+        counts = publish(
+            storage.root, tables, tag=day.isoformat(), validate=validate, as_of=day, after_swap=record_history
+        )
     except NewerMartPublished as newer:
         return _kept(context, storage, day, newer.kept_as_of)
     history, tables = recorded["history"], recorded["tables"]
-    context.log_event(AssetMaterialization(
-        asset_key="audience_history",
-        description="the published audiences of the day, appended after the mart swap",
-        metadata={"business_day": day.isoformat(), "rows_for_day": history.height, "dagster/column_schema": schema_of_frame(history)},
-    ))
+    context.log_event(
+        AssetMaterialization(
+            asset_key="audience_history",
+            description="the published audiences of the day, appended after the mart swap",
+            metadata={
+                "business_day": day.isoformat(),
+                "rows_for_day": history.height,
+                "dagster/column_schema": schema_of_frame(history),
+            },
+        )
+    )
     exclusions = tables["audience_exclusions"]
     return MaterializeResult(
         metadata={
             "business_day": day.isoformat(),
             "published": True,
-            "audience_sizes": counts_table({ch: counts[AUDIENCE_TABLES[ch]] for ch in CHANNELS}, "channel", "customers"),
-            "exclusions_per_reason": counts_table(dict(sorted(exclusions.group_by("reason").len().rows())), "reason", "rows"),
+            "audience_sizes": counts_table(
+                {ch: counts[AUDIENCE_TABLES[ch]] for ch in CHANNELS}, "channel", "customers"
+            ),
+            "exclusions_per_reason": counts_table(
+                dict(sorted(exclusions.group_by("reason").len().rows())), "reason", "rows"
+            ),
             "renewal_offers": counts["renewal_offers"],
             "segments": counts["segment_catalogue"],
             "audience_history_rows": history.height,

@@ -36,7 +36,13 @@ def coverage(first: dt.date | None, last: dt.date | None) -> MetadataValue:
 
 
 def conservation_result(
-    asset_key, read: int, valid: int, quarantined: int, per_file_ok: bool = True, suppressed: int = 0, past_retention: int = 0
+    asset_key,
+    read: int,
+    valid: int,
+    quarantined: int,
+    per_file_ok: bool = True,
+    suppressed: int = 0,
+    past_retention: int = 0,
 ) -> AssetCheckResult:
     """rows read = valid + quarantined + suppressed + past retention, the last two dropped on purpose:
     rows of erased customers, and rows the `retention` asset has already removed for good."""
@@ -44,8 +50,13 @@ def conservation_result(
         asset_key=asset_key,
         check_name="conservation",
         passed=bool(read == valid + quarantined + suppressed + past_retention and per_file_ok),
-        metadata={"rows_read": read, "rows_valid": valid, "rows_quarantined": quarantined, "rows_suppressed_after_erasure": suppressed,
-                  "rows_past_retention": past_retention},
+        metadata={
+            "rows_read": read,
+            "rows_valid": valid,
+            "rows_quarantined": quarantined,
+            "rows_suppressed_after_erasure": suppressed,
+            "rows_past_retention": past_retention,
+        },
     )
 
 

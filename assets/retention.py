@@ -21,11 +21,11 @@ import polars as pl
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from assets import contact_retention, customer_retention, invoice_retention, suppression
+from assets.audiences import unresolved_blocking_rows
 from assets.calendar import HELSINKI, run_business_day
 from assets.common import OWNERS, data_errors_fail_cleanly, io_retry
 from assets.ingestion import refresh_quarantine_view
 from assets.metering import daily_root, quarantine_root, readings_root
-from assets.audiences import unresolved_blocking_rows
 from assets.pruning import QUARANTINE_LOG, prune_quarantine
 from assets.reporting import counts_table
 from assets.storage import DUCKDB_POOL, LupaStorage, scalar, table_exists
@@ -83,7 +83,9 @@ def erase_former_customers(storage: LupaStorage, former: list[str]) -> dict[str,
     accounts = erase_customers(storage, former, dt.datetime.now(HELSINKI).date(), RETENTION)
     return {
         "former customers erased": len(accounts),
-        "their invoices, kept restricted": sum((a["kept"] or {}).get("invoices_retained", 0) for a in accounts.values()),
+        "their invoices, kept restricted": sum(
+            (a["kept"] or {}).get("invoices_retained", 0) for a in accounts.values()
+        ),
     }
 
 
@@ -94,7 +96,16 @@ def erase_former_customers(storage: LupaStorage, former: list[str]) -> dict[str,
     pool=DUCKDB_POOL,
     # After every core table (so the day's quarantine is in), before profiling and the audiences, so
     # that a blocked audience (a failed blocking check) never holds back the deletions the law requires.
-    deps=["metering_daily", "customers", "contracts", "invoices", "contact_history", "consent_state", "asml_register", "population_register"],
+    deps=[
+        "metering_daily",
+        "customers",
+        "contracts",
+        "invoices",
+        "contact_history",
+        "consent_state",
+        "asml_register",
+        "population_register",
+    ],
     retry_policy=io_retry,
     description=(
         "Enforces the retention periods of the policy file (metering readings, quarantine, contact history, audience "
@@ -151,9 +162,14 @@ def retention(context: AssetExecutionContext, storage: LupaStorage) -> Materiali
             "quarantine_kept_until_resolved_total": sum(held.values()),
             # kept, because the CRM shows them as active; someone should ask the CRM's owners why
             "active_in_crm_without_a_contract_since_cutoff": open_without_contract,
-            "kept_since": MetadataValue.json({"metering_readings": str(readings_before), "quarantine": str(quarantine_before),
-                                              "contact_history": str(periods.contact_history.cutoff(day)),
-                                              "audience_history": str(periods.audience_history.cutoff(day)),
-                                              "customer_data": str(customers_before)}),
+            "kept_since": MetadataValue.json(
+                {
+                    "metering_readings": str(readings_before),
+                    "quarantine": str(quarantine_before),
+                    "contact_history": str(periods.contact_history.cutoff(day)),
+                    "audience_history": str(periods.audience_history.cutoff(day)),
+                    "customer_data": str(customers_before),
+                }
+            ),
         }
     )

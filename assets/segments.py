@@ -10,8 +10,8 @@ from assets.calendar import run_business_day
 from assets.common import OWNERS, data_errors_fail_cleanly, io_retry, schema_of_frame
 from assets.features import RULES, daily_aggregates
 from assets.metering import daily_root
-from assets.storage import DUCKDB_POOL, LupaStorage, replace_table
 from assets.reporting import read_from
+from assets.storage import DUCKDB_POOL, LupaStorage, replace_table
 from models import registry
 from models.features import monthly_kwh_shares
 from models.report import build_report
@@ -65,7 +65,12 @@ def segments(context: AssetExecutionContext, storage: LupaStorage):
     result = segment_customers(features, as_of, window, previous)
     stored = registry.save_model(storage.models_dir, result)
     attribution = storage.read_table("warehouse", "select * from metering_point_attribution")
-    monthly = monthly_kwh_shares(daily_aggregates(storage), attribution.join(features.select("customer_id"), on="customer_id", how="semi"), as_of, RULES.window_days)
+    monthly = monthly_kwh_shares(
+        daily_aggregates(storage),
+        attribution.join(features.select("customer_id"), on="customer_id", how="semi"),
+        as_of,
+        RULES.window_days,
+    )
     report = build_report(result, features, monthly)
     report_path = storage.reports_dir / "segment_report.html"
     report_path.write_text(report["html"], encoding="utf-8")
@@ -74,11 +79,16 @@ def segments(context: AssetExecutionContext, storage: LupaStorage):
     with storage.analytics() as conn:
         replace_table(conn, "customer_segments", result.customer_segments)
         replace_table(conn, "segment_catalogue", result.segment_catalogue)
-    candidates = {str(c.k): {"silhouette": round(c.silhouette, 4), "stability": round(c.stability, 4), "chosen": c.chosen} for c in result.fit.candidates}
+    candidates = {
+        str(c.k): {"silhouette": round(c.silhouette, 4), "stability": round(c.stability, 4), "chosen": c.chosen}
+        for c in result.fit.candidates
+    }
     yield MaterializeResult(
         asset_key=AssetKey("segment_model"),
         metadata={
-            **read_from(analytics=storage.analytics_path, warehouse=storage.warehouse_path, metering_daily=daily_root(storage)),
+            **read_from(
+                analytics=storage.analytics_path, warehouse=storage.warehouse_path, metering_daily=daily_root(storage)
+            ),
             "model_version": result.model_version,
             "previous_version": result.previous_version or "none",
             "k": result.fit.k,
@@ -94,13 +104,19 @@ def segments(context: AssetExecutionContext, storage: LupaStorage):
     )
     yield MaterializeResult(
         asset_key=AssetKey("customer_segments"),
-        metadata={"dagster/row_count": result.customer_segments.height, "dagster/column_schema": schema_of_frame(result.customer_segments),
-                  "model_version": result.model_version},
+        metadata={
+            "dagster/row_count": result.customer_segments.height,
+            "dagster/column_schema": schema_of_frame(result.customer_segments),
+            "model_version": result.model_version,
+        },
     )
     yield MaterializeResult(
         asset_key=AssetKey("segment_catalogue"),
-        metadata={"dagster/row_count": result.segment_catalogue.height, "dagster/column_schema": schema_of_frame(result.segment_catalogue),
-                  "sizes": MetadataValue.json({str(r["segment_id"]): r["size"] for r in result.segment_catalogue.to_dicts()})},
+        metadata={
+            "dagster/row_count": result.segment_catalogue.height,
+            "dagster/column_schema": schema_of_frame(result.segment_catalogue),
+            "sizes": MetadataValue.json({str(r["segment_id"]): r["size"] for r in result.segment_catalogue.to_dicts()}),
+        },
     )
 
 
@@ -109,8 +125,10 @@ MIN_CUSTOMERS_TO_FIT = 100
 
 EMPTY_SEGMENTS = {"customer_id": pl.String, "segment_id": pl.Int32, "model_version": pl.String, "as_of": pl.Date}
 EMPTY_CATALOGUE = {
-    "segment_id": pl.Int32, **{f"{k}_{lang}": pl.String for k in ("name", "description") for lang in ("fi", "sv", "en")},
-    "size": pl.Int64, "model_version": pl.String,
+    "segment_id": pl.Int32,
+    **{f"{k}_{lang}": pl.String for k in ("name", "description") for lang in ("fi", "sv", "en")},
+    "size": pl.Int64,
+    "model_version": pl.String,
 }
 
 
@@ -120,13 +138,21 @@ def _not_fitted(storage: LupaStorage, profiled: int, as_of: dt.date):
         replace_table(conn, "customer_segments", pl.DataFrame(schema=EMPTY_SEGMENTS))
         replace_table(conn, "segment_catalogue", pl.DataFrame(schema=EMPTY_CATALOGUE))
     reason = f"not fitted: {profiled} profiled customers on {as_of}, at least {MIN_CUSTOMERS_TO_FIT} needed"
-    yield MaterializeResult(asset_key=AssetKey("segment_model"), metadata={"status": reason, "profiled_customers": profiled})
-    yield MaterializeResult(asset_key=AssetKey("customer_segments"), metadata={"dagster/row_count": 0, "status": reason})
-    yield MaterializeResult(asset_key=AssetKey("segment_catalogue"), metadata={"dagster/row_count": 0, "status": reason})
+    yield MaterializeResult(
+        asset_key=AssetKey("segment_model"), metadata={"status": reason, "profiled_customers": profiled}
+    )
+    yield MaterializeResult(
+        asset_key=AssetKey("customer_segments"), metadata={"dagster/row_count": 0, "status": reason}
+    )
+    yield MaterializeResult(
+        asset_key=AssetKey("segment_catalogue"), metadata={"dagster/row_count": 0, "status": reason}
+    )
 
 
 def _movement_table(movement: pl.DataFrame) -> str:
     lines = ["| segment | status | size | previous | change |", "|---:|---|---:|---:|---:|"]
     for r in movement.sort("segment_id").to_dicts():
-        lines.append(f"| {r['segment_id']} | {r['status']} | {r.get('size') or 0} | {r.get('previous_size') or '—'} | {r.get('change') if r.get('change') is not None else '—'} |")
+        lines.append(
+            f"| {r['segment_id']} | {r['status']} | {r.get('size') or 0} | {r.get('previous_size') or '—'} | {r.get('change') if r.get('change') is not None else '—'} |"
+        )
     return "\n".join(lines)

@@ -59,14 +59,21 @@ class Suppressions:
         """Drop rows whose value in any of `columns` belongs to an erased customer."""
         if not self.subjects or frame.is_empty():
             return frame
-        erased = [map_distinct(pl.col(c), lambda v: pseudonym(v) in self.subjects, pl.Boolean()).fill_null(False) for c in columns if c in frame.columns]
+        erased = [
+            map_distinct(pl.col(c), lambda v: pseudonym(v) in self.subjects, pl.Boolean()).fill_null(False)
+            for c in columns
+            if c in frame.columns
+        ]
         return frame.filter(~pl.any_horizontal(erased)) if erased else frame
 
     def keep_raw(self, quarantine: pl.DataFrame) -> pl.DataFrame:
         """Quarantined records: drop those with any field that is an erased customer's identifier."""
         if not self.subjects or quarantine.is_empty():
             return quarantine
-        hit = quarantine["raw"].map_elements(lambda raw: any(pseudonym(f.strip()) in self.subjects for f in raw.split(";") if f.strip()), return_dtype=pl.Boolean)
+        hit = quarantine["raw"].map_elements(
+            lambda raw: any(pseudonym(f.strip()) in self.subjects for f in raw.split(";") if f.strip()),
+            return_dtype=pl.Boolean,
+        )
         return quarantine.filter(~hit)
 
     def keep_readings(self, readings: pl.DataFrame, day_column: str = "business_day") -> pl.DataFrame:
@@ -74,8 +81,13 @@ class Suppressions:
         if self.points.is_empty() or readings.is_empty():
             return readings
         periods = self.points.select("metering_point_id", "valid_from", "valid_to")
-        flagged = readings.with_row_index("_row").join(periods, on="metering_point_id", how="inner").filter(
-            (pl.col(day_column) >= pl.col("valid_from")) & (pl.col("valid_to").is_null() | (pl.col(day_column) <= pl.col("valid_to")))
+        flagged = (
+            readings.with_row_index("_row")
+            .join(periods, on="metering_point_id", how="inner")
+            .filter(
+                (pl.col(day_column) >= pl.col("valid_from"))
+                & (pl.col("valid_to").is_null() | (pl.col(day_column) <= pl.col("valid_to")))
+            )
         )
         return readings.with_row_index("_row").join(flagged.select("_row").unique(), on="_row", how="anti").drop("_row")
 
@@ -97,10 +109,18 @@ class Suppressions:
         def erased(raw: str, delivered_on: dt.date | None) -> bool:
             fields = [f.strip().strip('"') for f in raw.split(";")]
             day = _reading_day(fields[5] if len(fields) > 5 else "", delivered_on)
-            return any(day is None or (start <= day and (end is None or day <= end))
-                       for f in fields if f in periods for start, end in periods[f])
+            return any(
+                day is None or (start <= day and (end is None or day <= end))
+                for f in fields
+                if f in periods
+                for start, end in periods[f]
+            )
 
-        delivered = quarantine["delivered_on"] if "delivered_on" in quarantine.columns else pl.Series([None] * quarantine.height)
+        delivered = (
+            quarantine["delivered_on"]
+            if "delivered_on" in quarantine.columns
+            else pl.Series([None] * quarantine.height)
+        )
         hit = [bool(m) and erased(raw, d) for m, raw, d in zip(mentions, quarantine["raw"], delivered)]
         return quarantine.filter(~pl.Series(hit, dtype=pl.Boolean))
 
@@ -121,8 +141,16 @@ def suppression_dir(warehouse_dir: Path) -> Path:
 
 def load(warehouse_dir: Path) -> Suppressions:
     folder = suppression_dir(warehouse_dir)
-    subjects = pl.read_parquet(folder / "subjects.parquet") if (folder / "subjects.parquet").exists() else pl.DataFrame(schema=SUBJECTS_SCHEMA)
-    points = pl.read_parquet(folder / "points.parquet") if (folder / "points.parquet").exists() else pl.DataFrame(schema=POINTS_SCHEMA)
+    subjects = (
+        pl.read_parquet(folder / "subjects.parquet")
+        if (folder / "subjects.parquet").exists()
+        else pl.DataFrame(schema=SUBJECTS_SCHEMA)
+    )
+    points = (
+        pl.read_parquet(folder / "points.parquet")
+        if (folder / "points.parquet").exists()
+        else pl.DataFrame(schema=POINTS_SCHEMA)
+    )
     return Suppressions(frozenset(subjects["pseudonym"].to_list()), points)
 
 
@@ -132,11 +160,24 @@ def add(warehouse_dir: Path, identifiers: list[str], points: pl.DataFrame, erase
     folder.mkdir(parents=True, exist_ok=True)
     os.chmod(folder, 0o700)
     existing = folder / "subjects.parquet"
-    subjects = pl.concat([
-        pl.read_parquet(existing) if existing.exists() else pl.DataFrame(schema=SUBJECTS_SCHEMA),
-        pl.DataFrame({"pseudonym": [pseudonym(i) for i in identifiers], "erased_on": [erased_on] * len(identifiers)}, schema=SUBJECTS_SCHEMA),
-    ]).unique("pseudonym", keep="first").sort("pseudonym")
-    new_points = pl.concat([load(warehouse_dir).points, points.select(list(POINTS_SCHEMA)).cast(POINTS_SCHEMA)]).unique().sort("metering_point_id", "valid_from")
+    subjects = (
+        pl.concat(
+            [
+                pl.read_parquet(existing) if existing.exists() else pl.DataFrame(schema=SUBJECTS_SCHEMA),
+                pl.DataFrame(
+                    {"pseudonym": [pseudonym(i) for i in identifiers], "erased_on": [erased_on] * len(identifiers)},
+                    schema=SUBJECTS_SCHEMA,
+                ),
+            ]
+        )
+        .unique("pseudonym", keep="first")
+        .sort("pseudonym")
+    )
+    new_points = (
+        pl.concat([load(warehouse_dir).points, points.select(list(POINTS_SCHEMA)).cast(POINTS_SCHEMA)])
+        .unique()
+        .sort("metering_point_id", "valid_from")
+    )
     for name, frame in (("subjects", subjects), ("points", new_points)):
         tmp = folder / f".{name}.parquet.tmp"
         frame.write_parquet(tmp)
@@ -144,7 +185,9 @@ def add(warehouse_dir: Path, identifiers: list[str], points: pl.DataFrame, erase
         tmp.replace(folder / f"{name}.parquet")
 
 
-def drop_erased(tables: Mapping[str, pl.DataFrame], suppressions: Suppressions, column: str = "customer_id") -> tuple[dict[str, pl.DataFrame], int]:
+def drop_erased(
+    tables: Mapping[str, pl.DataFrame], suppressions: Suppressions, column: str = "customer_id"
+) -> tuple[dict[str, pl.DataFrame], int]:
     """The tables without the rows of customers the suppression records name (matched by `column`,
     by the same keyed pseudonym erasure records), and how many distinct customers were dropped.
 
@@ -152,9 +195,13 @@ def drop_erased(tables: Mapping[str, pl.DataFrame], suppressions: Suppressions, 
     customers themselves are never named."""
     if not suppressions.subjects:
         return dict(tables), 0
-    present = {c for frame in tables.values() if column in frame.columns for c in frame[column].drop_nulls().unique().to_list()}
+    present = {
+        c for frame in tables.values() if column in frame.columns for c in frame[column].drop_nulls().unique().to_list()
+    }
     erased = sorted(c for c in present if pseudonym(c) in suppressions.subjects)
     if not erased:
         return dict(tables), 0
     gone = pl.col(column).is_in(pl.Series(erased, dtype=pl.String).implode()).fill_null(False)
-    return {name: frame.filter(~gone) if column in frame.columns else frame for name, frame in tables.items()}, len(erased)
+    return {name: frame.filter(~gone) if column in frame.columns else frame for name, frame in tables.items()}, len(
+        erased
+    )

@@ -139,7 +139,9 @@ def now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-def cached_data(meta_path: Path, wanted: dict, intact: Callable[[dict], bool], regenerate: bool, make: Callable[[], dict]) -> dict:
+def cached_data(
+    meta_path: Path, wanted: dict, intact: Callable[[dict], bool], regenerate: bool, make: Callable[[], dict]
+) -> dict:
     """The description of the synthetic data: the one an earlier run wrote (at full size the data
     takes minutes to write) when it has the `wanted` parameters and `intact(meta)` holds, otherwise
     what `make()` returns after writing the data afresh. `reused` says which."""

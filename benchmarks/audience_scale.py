@@ -56,20 +56,77 @@ TARGET_SECONDS = 60.0
 TABLES = ("customers", "consent_state", "asml_register", "contact_history", "contracts", "segments")
 
 FIRST_NAMES = (
-    "Matti", "Maija", "Jukka", "Päivi", "Jyrki", "Sääde", "Ömer", "Åsa", "Björn", "Anna-Liisa", "Tuomas",
-    "Helena", "Eero", "Aino", "Väinö", "Kaisa", "Jörgen", "Hanna", "Mikael", "Sofia", "Juha", "Riitta",
+    "Matti",
+    "Maija",
+    "Jukka",
+    "Päivi",
+    "Jyrki",
+    "Sääde",
+    "Ömer",
+    "Åsa",
+    "Björn",
+    "Anna-Liisa",
+    "Tuomas",
+    "Helena",
+    "Eero",
+    "Aino",
+    "Väinö",
+    "Kaisa",
+    "Jörgen",
+    "Hanna",
+    "Mikael",
+    "Sofia",
+    "Juha",
+    "Riitta",
 )
 LAST_NAMES = (
-    "Meikäläinen", "Virtanen", "Korhonen", "Mäkinen", "Nieminen", "Mäkelä", "Hämäläinen", "Laine",
-    "Heikkinen", "Koskinen", "Järvinen", "Lehtonen", "Lindström", "Åberg", "Söderholm", "Nyström",
-    "Kärkkäinen", "Öhman", "Räsänen", "Väisänen",
+    "Meikäläinen",
+    "Virtanen",
+    "Korhonen",
+    "Mäkinen",
+    "Nieminen",
+    "Mäkelä",
+    "Hämäläinen",
+    "Laine",
+    "Heikkinen",
+    "Koskinen",
+    "Järvinen",
+    "Lehtonen",
+    "Lindström",
+    "Åberg",
+    "Söderholm",
+    "Nyström",
+    "Kärkkäinen",
+    "Öhman",
+    "Räsänen",
+    "Väisänen",
 )
 STREETS = (
-    "Mannerheimintie", "Hämeentie", "Aleksanterinkatu", "Runebergsgatan", "Mäkelänkatu", "Itäväylä",
-    "Sörnäisten rantatie", "Kauppakatu", "Koulukatu", "Åbovägen", "Pohjoisesplanadi", "Tehtaankatu",
+    "Mannerheimintie",
+    "Hämeentie",
+    "Aleksanterinkatu",
+    "Runebergsgatan",
+    "Mäkelänkatu",
+    "Itäväylä",
+    "Sörnäisten rantatie",
+    "Kauppakatu",
+    "Koulukatu",
+    "Åbovägen",
+    "Pohjoisesplanadi",
+    "Tehtaankatu",
 )
-CITIES = (("00100", "Helsinki"), ("02100", "Espoo"), ("01300", "Vantaa"), ("33100", "Tampere"), ("20100", "Turku"),
-          ("90100", "Oulu"), ("40100", "Jyväskylä"), ("65100", "Vaasa"), ("15100", "Lahti"), ("70100", "Kuopio"))
+CITIES = (
+    ("00100", "Helsinki"),
+    ("02100", "Espoo"),
+    ("01300", "Vantaa"),
+    ("33100", "Tampere"),
+    ("20100", "Turku"),
+    ("90100", "Oulu"),
+    ("40100", "Jyväskylä"),
+    ("65100", "Vaasa"),
+    ("15100", "Lahti"),
+    ("70100", "Kuopio"),
+)
 HETU_CHECK = "0123456789ABCDEFHJKLMNPRSTUVWXY"
 
 
@@ -100,10 +157,15 @@ def synthesise(root: Path, customers: int, seed: int) -> dict:
     bd = birth.astype("datetime64[D]").astype(object)
     hetu_num = rng.integers(2, 900, size=n)
     # DDMMYY + century sign + individual number + check character (mod 31)
-    dd = np.array([d.day for d in bd]); mm = np.array([d.month for d in bd]); yy = np.array([d.year for d in bd])
+    dd = np.array([d.day for d in bd])
+    mm = np.array([d.month for d in bd])
+    yy = np.array([d.year for d in bd])
     century = np.where(yy >= 2000, "A", "-")
     check = (dd * 10**7 + mm * 10**5 + (yy % 100) * 10**3 + hetu_num) % 31
-    personal_id = [f"{d:02d}{m:02d}{y % 100:02d}{c}{k:03d}{HETU_CHECK[x]}" for d, m, y, c, k, x in zip(dd, mm, yy, century, hetu_num, check)]
+    personal_id = [
+        f"{d:02d}{m:02d}{y % 100:02d}{c}{k:03d}{HETU_CHECK[x]}"
+        for d, m, y, c, k, x in zip(dd, mm, yy, century, hetu_num, check)
+    ]
     first = rng.integers(0, len(FIRST_NAMES), size=n)
     last = rng.integers(0, len(LAST_NAMES), size=n)
     street = rng.integers(0, len(STREETS), size=n)
@@ -146,24 +208,51 @@ def synthesise(root: Path, customers: int, seed: int) -> dict:
         pl.col("customer_id").cast(pl.String),
         pl.when(p).then(pl.lit("person")).otherwise(pl.lit("company")).alias("customer_type"),
         pl.when(p).then(pl.col("personal_id")).alias("personal_id"),
-        pl.when(~p).then(pl.format("{}-{}", (pl.col("_i") % 9_000_000 + 1_000_000).cast(pl.String), (pl.col("_i") % 10).cast(pl.String))).alias("business_id"),
+        pl.when(~p)
+        .then(
+            pl.format(
+                "{}-{}", (pl.col("_i") % 9_000_000 + 1_000_000).cast(pl.String), (pl.col("_i") % 10).cast(pl.String)
+            )
+        )
+        .alias("business_id"),
         pl.when(p).then(pl.col("_first")).alias("first_name"),
         pl.when(p).then(pl.col("_last")).alias("last_name"),
         pl.when(~p).then(pl.format("{} Oy", pl.col("_last"))).alias("company_name"),
         pl.col("language").cast(pl.String),
         pl.when(pl.col("_u_mail") < 0.78)
-        .then(pl.format("{}.{}{}@example.fi", pl.col("_first").str.to_lowercase(), pl.col("_last").str.to_lowercase(), pl.col("_i")))
+        .then(
+            pl.format(
+                "{}.{}{}@example.fi",
+                pl.col("_first").str.to_lowercase(),
+                pl.col("_last").str.to_lowercase(),
+                pl.col("_i"),
+            )
+        )
         .alias("email"),
-        pl.when(pl.col("_u_mail") < 0.78).then(pl.lit("valid")).when(pl.col("_u_mail") < 0.81).then(pl.lit("invalid")).otherwise(pl.lit("absent")).alias("email_status"),
-        pl.when(is_mobile).then(pl.format("+35840{}", (pl.col("_i") + 1_000_000).cast(pl.String)))
-        .when(has_phone).then(pl.format("+3589{}", (pl.col("_i") + 2_000_000).cast(pl.String)))
+        pl.when(pl.col("_u_mail") < 0.78)
+        .then(pl.lit("valid"))
+        .when(pl.col("_u_mail") < 0.81)
+        .then(pl.lit("invalid"))
+        .otherwise(pl.lit("absent"))
+        .alias("email_status"),
+        pl.when(is_mobile)
+        .then(pl.format("+35840{}", (pl.col("_i") + 1_000_000).cast(pl.String)))
+        .when(has_phone)
+        .then(pl.format("+3589{}", (pl.col("_i") + 2_000_000).cast(pl.String)))
         .alias("phone_e164"),
         pl.when(has_phone).then(pl.lit("valid")).otherwise(pl.lit("absent")).alias("phone_status"),
         pl.when(has_phone).then(is_mobile).alias("phone_is_mobile"),
-        pl.when(~pl.col("safety_ban")).then(pl.format("{} {}", pl.col("_street"), pl.col("_no"))).alias("street_address"),
+        pl.when(~pl.col("safety_ban"))
+        .then(pl.format("{} {}", pl.col("_street"), pl.col("_no")))
+        .alias("street_address"),
         pl.when(~pl.col("safety_ban")).then(pl.col("_postal")).alias("postal_code"),
         pl.when(~pl.col("safety_ban")).then(pl.col("_city")).alias("city"),
-        pl.when(pl.col("safety_ban")).then(pl.lit("suppressed")).when(pl.col("_i") % 3 == 0).then(pl.lit("vtj")).otherwise(pl.lit("crm")).alias("address_source"),
+        pl.when(pl.col("safety_ban"))
+        .then(pl.lit("suppressed"))
+        .when(pl.col("_i") % 3 == 0)
+        .then(pl.lit("vtj"))
+        .otherwise(pl.lit("crm"))
+        .alias("address_source"),
         pl.when(p & ~pl.col("_birth_unknown")).then(pl.col("birth_date").cast(pl.Date)).alias("birth_date"),
         pl.col("customer_since").cast(pl.Date),
         pl.col("ended_on").cast(pl.Date),
@@ -189,7 +278,9 @@ def synthesise(root: Path, customers: int, seed: int) -> dict:
                 "channel": pl.Series([channel] * k, dtype=pl.String),
                 "state": np.where(rng.random(k) < p_granted, "granted", "withdrawn"),
                 "_t": rng.integers(0, span_s, size=k),
-                "source": rng.choice(["web_form", "mobile_app", "customer_service", "paper_form"], size=k, p=[0.4, 0.25, 0.25, 0.1]),
+                "source": rng.choice(
+                    ["web_form", "mobile_app", "customer_service", "paper_form"], size=k, p=[0.4, 0.25, 0.25, 0.1]
+                ),
                 "wording_version": rng.choice(["v1", "v2", "v3", "v4"], size=k),
                 "all_channel_event": np.full(k, all_channel),
             }
@@ -197,7 +288,12 @@ def synthesise(root: Path, customers: int, seed: int) -> dict:
 
     all_channel = np.flatnonzero(rng.random(n) < 0.06)
     rest = np.setdiff1d(idx, all_channel)
-    for channel, share, granted in (("email", 0.70, 0.8), ("sms", 0.50, 0.85), ("phone", 0.25, 0.3), ("letter", 0.20, 0.2)):
+    for channel, share, granted in (
+        ("email", 0.70, 0.8),
+        ("sms", 0.50, 0.85),
+        ("phone", 0.25, 0.3),
+        ("letter", 0.20, 0.2),
+    ):
         parts.append(consent("marketing", channel, share, granted, who=rest[rng.random(len(rest)) < share]))
     # an all-channel event decides every channel (it is the latest for these customers)
     shared = consent("marketing", None, 1.0, 0.6, all_channel=True, who=all_channel)
@@ -241,20 +337,49 @@ def synthesise(root: Path, customers: int, seed: int) -> dict:
     for q in range(5):  # the customer magazine
         d = AS_OF - dt.timedelta(days=30 + 91 * q)
         who = np.flatnonzero(rng.random(n) < 0.95)
-        rows.append((who, "letter", f"MAGAZINE-{d:%Y-%m}", "customer_communication", dt.datetime.combine(d, dt.time(6), tzinfo=dt.UTC), np.zeros(len(who), dtype=np.int64)))
+        rows.append(
+            (
+                who,
+                "letter",
+                f"MAGAZINE-{d:%Y-%m}",
+                "customer_communication",
+                dt.datetime.combine(d, dt.time(6), tzinfo=dt.UTC),
+                np.zeros(len(who), dtype=np.int64),
+            )
+        )
     subscribers = np.flatnonzero(rng.random(n) < 0.10)
     for mth in range(24):
         d = AS_OF - dt.timedelta(days=15 + 30 * mth)
-        rows.append((subscribers, "email", f"NEWSLETTER-{d:%Y-%m}", "customer_communication", dt.datetime.combine(d, dt.time(8), tzinfo=dt.UTC), np.zeros(len(subscribers), dtype=np.int64)))
+        rows.append(
+            (
+                subscribers,
+                "email",
+                f"NEWSLETTER-{d:%Y-%m}",
+                "customer_communication",
+                dt.datetime.combine(d, dt.time(8), tzinfo=dt.UTC),
+                np.zeros(len(subscribers), dtype=np.int64),
+            )
+        )
     ch_frame = pl.concat(
         [
-            pl.DataFrame({"_c": who, "channel": [ch] * len(who), "campaign_id": [camp] * len(who), "kind": [kind] * len(who), "_s": secs})
-            .with_columns((pl.lit(at) + pl.duration(seconds=pl.col("_s"))).dt.cast_time_unit("us").alias("sent_at"))
+            pl.DataFrame(
+                {
+                    "_c": who,
+                    "channel": [ch] * len(who),
+                    "campaign_id": [camp] * len(who),
+                    "kind": [kind] * len(who),
+                    "_s": secs,
+                }
+            ).with_columns((pl.lit(at) + pl.duration(seconds=pl.col("_s"))).dt.cast_time_unit("us").alias("sent_at"))
             for who, ch, camp, kind, at, secs in rows
         ]
     )
     contact_history = ch_frame.select(
-        id_series.gather(ch_frame["_c"]), "channel", "campaign_id", "kind", "sent_at",
+        id_series.gather(ch_frame["_c"]),
+        "channel",
+        "campaign_id",
+        "kind",
+        "sent_at",
     ).sort("sent_at", "customer_id", "channel", "campaign_id")
     del ch_frame
 
@@ -267,15 +392,24 @@ def synthesise(root: Path, customers: int, seed: int) -> dict:
             "first_name": np.array(FIRST_NAMES)[rng.integers(0, len(FIRST_NAMES), size=n_mail - len(match_mail))],
             "last_name": np.array(LAST_NAMES)[rng.integers(0, len(LAST_NAMES), size=n_mail - len(match_mail))],
             "street_address": [f"Muu katu {x}" for x in rng.integers(1, 10**6, size=n_mail - len(match_mail))],
-            "postal_code": np.array([c[0] for c in CITIES])[rng.integers(0, len(CITIES), size=n_mail - len(match_mail))],
+            "postal_code": np.array([c[0] for c in CITIES])[
+                rng.integers(0, len(CITIES), size=n_mail - len(match_mail))
+            ],
         }
     )
     mail_people = pl.concat(
-        [customers_df[match_mail].select(pl.col("first_name").str.to_uppercase(), "last_name", "street_address", "postal_code"), others],
+        [
+            customers_df[match_mail].select(
+                pl.col("first_name").str.to_uppercase(), "last_name", "street_address", "postal_code"
+            ),
+            others,
+        ],
         how="vertical_relaxed",
     )
     match_phone = customers_df["phone_e164"].drop_nulls().sample(n_phone // 3, seed=seed)
-    phones = pl.concat([match_phone, pl.Series([f"+35850{x:07d}" for x in rng.integers(0, 10**7, size=n_phone - len(match_phone))])])
+    phones = pl.concat(
+        [match_phone, pl.Series([f"+35850{x:07d}" for x in rng.integers(0, 10**7, size=n_phone - len(match_phone))])]
+    )
 
     def validity(k: int) -> dict:
         reg = _dates(AS_OF, -rng.integers(-10, 3000, size=k))
@@ -284,10 +418,18 @@ def synthesise(root: Path, customers: int, seed: int) -> dict:
 
     asml_register = pl.concat(
         [
-            mail_people.select(pl.lit("mail").alias("register"), asml_match_key_expr().alias("match_key"), pl.lit(None, pl.String).alias("phone_e164"))
-            .with_columns(**{k: pl.Series(v) for k, v in validity(mail_people.height).items()}),
-            pl.DataFrame({"register": ["phone"] * len(phones), "match_key": pl.Series([None] * len(phones), dtype=pl.String), "phone_e164": phones})
-            .with_columns(**{k: pl.Series(v) for k, v in validity(len(phones)).items()}),
+            mail_people.select(
+                pl.lit("mail").alias("register"),
+                asml_match_key_expr().alias("match_key"),
+                pl.lit(None, pl.String).alias("phone_e164"),
+            ).with_columns(**{k: pl.Series(v) for k, v in validity(mail_people.height).items()}),
+            pl.DataFrame(
+                {
+                    "register": ["phone"] * len(phones),
+                    "match_key": pl.Series([None] * len(phones), dtype=pl.String),
+                    "phone_e164": phones,
+                }
+            ).with_columns(**{k: pl.Series(v) for k, v in validity(len(phones)).items()}),
         ]
     ).with_columns(pl.col("registered_on", "expires_on").cast(pl.Date), pl.lit(ASML_DATE).alias("extract_date"))
 
@@ -304,17 +446,24 @@ def synthesise(root: Path, customers: int, seed: int) -> dict:
             "contract_id": [f"K{i:08d}" for i in range(m)],
             "customer_id": ids[owner],
             "metering_point_id": [f"643007{7 * i + 1000:012d}" for i in range(m)],
-            "product_code": np.where(fixed, rng.choice(["FIXED12", "FIXED24"], size=m), rng.choice(["SPOT", "GREEN"], size=m)),
+            "product_code": np.where(
+                fixed, rng.choice(["FIXED12", "FIXED24"], size=m), rng.choice(["SPOT", "GREEN"], size=m)
+            ),
             "contract_type": np.where(fixed, "fixed_term", "open_ended"),
             "start_date": start,
             "end_date": np.where(fixed, np.maximum(end_fixed, start + np.timedelta64(30, "D")), end_open),
             "site_type": rng.choice(["apartment", "house", "summer_cottage"], size=m, p=[0.55, 0.35, 0.1]),
             "heating": pl.Series(rng.choice(["district", "electric", "heat_pump", ""], size=m)).replace("", None),
         }
-    ).with_columns(pl.col("start_date", "end_date").cast(pl.Date), pl.col("customer_id", "product_code", "contract_type", "site_type").cast(pl.String))
+    ).with_columns(
+        pl.col("start_date", "end_date").cast(pl.Date),
+        pl.col("customer_id", "product_code", "contract_type", "site_type").cast(pl.String),
+    )
 
     # segments: the profiled customers (households, no profiling objection), six segments
-    objectors = consent_state.filter((pl.col("purpose") == "profiling") & (pl.col("state") == "withdrawn")).select("customer_id")
+    objectors = consent_state.filter((pl.col("purpose") == "profiling") & (pl.col("state") == "withdrawn")).select(
+        "customer_id"
+    )
     segments = (
         customers_df.filter(pl.col("customer_type") == "person")
         .select("customer_id")
@@ -322,13 +471,19 @@ def synthesise(root: Path, customers: int, seed: int) -> dict:
         .sample(fraction=0.85, seed=seed)
         .sort("customer_id")
     )
-    segments = segments.with_columns(pl.Series("segment_id", rng.integers(1, 7, size=segments.height), dtype=pl.Int32)).with_columns(
-        pl.lit("m-20261124-bench").alias("model_version"), pl.lit(AS_OF).alias("as_of")
-    )
+    segments = segments.with_columns(
+        pl.Series("segment_id", rng.integers(1, 7, size=segments.height), dtype=pl.Int32)
+    ).with_columns(pl.lit("m-20261124-bench").alias("model_version"), pl.lit(AS_OF).alias("as_of"))
 
     root.mkdir(parents=True, exist_ok=True)
-    out = {"customers": customers_df, "consent_state": consent_state, "asml_register": asml_register,
-           "contact_history": contact_history, "contracts": contracts, "segments": segments}
+    out = {
+        "customers": customers_df,
+        "consent_state": consent_state,
+        "asml_register": asml_register,
+        "contact_history": contact_history,
+        "contracts": contracts,
+        "segments": segments,
+    }
     for name, df in out.items():
         df.write_parquet(root / f"{name}.parquet")
     return {
@@ -349,7 +504,9 @@ def ensure_data(root: Path, customers: int, seed: int, regenerate: bool, log) ->
         return h.measure(MODULE, "generate", [str(root), str(customers), str(seed)], root.parent)
 
     wanted = {"customers": customers, "seed": seed, "generator_version": GENERATOR_VERSION}
-    return h.cached_data(root / "data.json", wanted, lambda _: all((root / f"{t}.parquet").exists() for t in TABLES), regenerate, make)
+    return h.cached_data(
+        root / "data.json", wanted, lambda _: all((root / f"{t}.parquet").exists() for t in TABLES), regenerate, make
+    )
 
 
 # ---- the measurement ------------------------------------------------------------------------------
@@ -363,8 +520,12 @@ def work_audiences(root: Path) -> dict:
     stages: dict[str, dict] = {}
 
     def stage(name: str, c0: float, t0: float) -> None:
-        stages[name] = {"seconds": time.perf_counter() - t0, "cpu_seconds": h.cpu_seconds() - c0,
-                        "peak_rss_so_far_bytes": h.self_peak_rss(), "rss_after_bytes": h.current_rss()}
+        stages[name] = {
+            "seconds": time.perf_counter() - t0,
+            "cpu_seconds": h.cpu_seconds() - c0,
+            "peak_rss_so_far_bytes": h.self_peak_rss(),
+            "rss_after_bytes": h.current_rss(),
+        }
 
     c0, t0 = h.cpu_seconds(), time.perf_counter()
     frames = {t: pl.read_parquet(root / f"{t}.parquet") for t in TABLES}
@@ -432,7 +593,8 @@ def report(result: dict) -> str:
     m, d = result["machine"], result["data"]
     lines = [
         f"audience scale benchmark, {result['date']}, {m['cpu']} ({m['cores']} cores, {h.gib(m['ram_bytes'])} RAM)",
-        "inputs: " + ", ".join(f"{t} {n:,}" for t, n in d["rows"].items())
+        "inputs: "
+        + ", ".join(f"{t} {n:,}" for t, n in d["rows"].items())
         + f" ({'reused' if d.get('reused') else 'written in ' + str(d.get('seconds')) + ' s'})",
         "",
     ]
@@ -441,14 +603,22 @@ def report(result: dict) -> str:
     rows = [("stage", "wall s", "CPU s", "peak RSS so far")]
     for name, s in best["stages"].items():
         rows.append((name, f"{s['seconds']:.1f}", f"{s['cpu_seconds']:.1f}", h.gib(s["peak_rss_so_far_bytes"])))
-    rows.append(("build+violations+validate", f"{best['seconds']:.1f}", f"{best['cpu_seconds']:.1f}", h.gib(best["peak_rss_bytes"])))
+    rows.append(
+        (
+            "build+violations+validate",
+            f"{best['seconds']:.1f}",
+            f"{best['cpu_seconds']:.1f}",
+            h.gib(best["peak_rss_bytes"]),
+        )
+    )
     lines += h.table(rows)
     load = "→".join(f"{v:.1f}" for v in best["loadavg_1m_before_after"])
     lines += [
         "",
         f"best of {len(runs)} run(s): {', '.join(format(r['seconds'], '.1f') for r in runs)} s; whole process {best['process_seconds']:.1f} s incl. start-up, "
         f"imports and loading; peak RSS {h.gib(best['peak_rss_bytes'])}; load 1m {load}",
-        "audience sizes: " + ", ".join(f"{k} {v:,}" for k, v in best["audience_sizes"].items())
+        "audience sizes: "
+        + ", ".join(f"{k} {v:,}" for k, v in best["audience_sizes"].items())
         + f"; exclusion rows {best['output_rows']['audience_exclusions']:,}; renewal offers {best['output_rows']['renewal_offers']:,}",
         f"policy violations found by the re-check: {best['violations']}; personal-id-shaped values in: {best['personal_id_in'] or 'none'}",
         f"target build+violations+validate < {TARGET_SECONDS:.0f} s: {'met' if result['targets']['seconds_met'] else 'MISSED'}",
@@ -464,9 +634,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--customers", type=int, default=500_000, help="customers (default 500000)")
     parser.add_argument("--seed", type=int, default=20261124)
     parser.add_argument("--repeat", type=int, default=1, help="measure N times and report the fastest (default 1)")
-    parser.add_argument("--dir", type=Path, default=None, help="scratch dir (default $LUPA_BENCH_DIR or <tmp>/lupa-bench)")
+    parser.add_argument(
+        "--dir", type=Path, default=None, help="scratch dir (default $LUPA_BENCH_DIR or <tmp>/lupa-bench)"
+    )
     parser.add_argument("--regenerate", action="store_true", help="write new inputs even if matching ones exist")
-    parser.add_argument("--keep", action="store_true", help="keep the synthetic inputs for the next run (default: delete them at the end)")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the synthetic inputs for the next run (default: delete them at the end)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="where to write the JSON result")
     # options meant for another benchmark of the same `benchmarks.run` call are ignored, with a note
     args, unknown = parser.parse_known_args(argv)

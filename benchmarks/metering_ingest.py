@@ -118,7 +118,11 @@ def synthesise(path: Path, points: int, bad_share: float, seed: int) -> dict:
     # broken rows: non-adjacent positions (a duplicate copies the row before it, which stays good)
     step = 5
     n_bad = min(max(len(BAD_KINDS), round(rows * bad_share)), (rows - 1) // step)
-    bad_rows = np.sort(rng.choice((rows - 1) // step, size=n_bad, replace=False)) * step + 1 + rng.integers(0, step - 1, size=n_bad)
+    bad_rows = (
+        np.sort(rng.choice((rows - 1) // step, size=n_bad, replace=False)) * step
+        + 1
+        + rng.integers(0, step - 1, size=n_bad)
+    )
     bad_kind = {int(r): BAD_KINDS[i % len(BAD_KINDS)] for i, r in enumerate(bad_rows.tolist())}
     expected = {kind: sum(1 for k in bad_kind.values() if k == kind) for kind in BAD_KINDS}
 
@@ -146,11 +150,28 @@ def synthesise(path: Path, points: int, bad_share: float, seed: int) -> dict:
             quantity = (
                 pl.when(pl.col("q") == 2)
                 .then(pl.lit(""))
-                .otherwise(pl.concat_str([(pl.col("m") // 1000).cast(pl.String), pl.lit(","), (pl.col("m") % 1000).cast(pl.String).str.zfill(3)]))
+                .otherwise(
+                    pl.concat_str(
+                        [
+                            (pl.col("m") // 1000).cast(pl.String),
+                            pl.lit(","),
+                            (pl.col("m") % 1000).cast(pl.String).str.zfill(3),
+                        ]
+                    )
+                )
             )
             lines = frame.select(
                 pl.concat_str(
-                    [pl.col("g"), pl.lit("8716867000030"), pl.lit("PT15M"), pl.lit("kWh"), pl.lit("BN01"), pl.col("t"), quantity, quality],
+                    [
+                        pl.col("g"),
+                        pl.lit("8716867000030"),
+                        pl.lit("PT15M"),
+                        pl.lit("kWh"),
+                        pl.lit("BN01"),
+                        pl.col("t"),
+                        quantity,
+                        quality,
+                    ],
                     separator=";",
                 ).alias("line")
             )["line"]
@@ -204,7 +225,13 @@ def ensure_delivery(scratch: Path, points: int, bad_share: float, seed: int, reg
         return synthesise(path, points, bad_share, seed)
 
     wanted = {"points": points, "bad_share": bad_share, "seed": seed, "generator_version": GENERATOR_VERSION}
-    return h.cached_data(scratch / "delivery.json", wanted, lambda meta: path.exists() and meta.get("bytes") == path.stat().st_size, regenerate, make)
+    return h.cached_data(
+        scratch / "delivery.json",
+        wanted,
+        lambda meta: path.exists() and meta.get("bytes") == path.stat().st_size,
+        regenerate,
+        make,
+    )
 
 
 # ---- the measurements (each runs in its own process) ------------------------------------------
@@ -273,7 +300,14 @@ def work_duckdb(csv: Path) -> dict:
         c1, t1 = h.cpu_seconds(), time.perf_counter()
     finally:
         conn.close()
-    return {"seconds": t1 - t0, "work_cpu_seconds": c1 - c0, "points": points, "rows_grouped": int(rows), "kwh": kwh, "threads": threads}
+    return {
+        "seconds": t1 - t0,
+        "work_cpu_seconds": c1 - c0,
+        "points": points,
+        "rows_grouped": int(rows),
+        "kwh": kwh,
+        "threads": threads,
+    }
 
 
 def duckdb_store_sql(csv: Path, out: Path) -> tuple[str, str]:
@@ -316,8 +350,16 @@ def work_duckdb_store(csv: Path, out: Path) -> dict:
         conn.close()
     parquet_bytes = sum(p.stat().st_size for p in out.rglob("*.parquet"))
     shutil.rmtree(out, ignore_errors=True)
-    return {"seconds": t2 - t0, "work_cpu_seconds": c2 - c0, "seconds_store": t1 - t0, "seconds_aggregate": t2 - t1,
-            "cpu_seconds_store": c1 - c0, "cpu_seconds_aggregate": c2 - c1, "daily_rows": daily_rows, "readings_parquet_bytes": parquet_bytes}
+    return {
+        "seconds": t2 - t0,
+        "work_cpu_seconds": c2 - c0,
+        "seconds_store": t1 - t0,
+        "seconds_aggregate": t2 - t1,
+        "cpu_seconds_store": c1 - c0,
+        "cpu_seconds_aggregate": c2 - c1,
+        "daily_rows": daily_rows,
+        "readings_parquet_bytes": parquet_bytes,
+    }
 
 
 def _worker(argv: list[str]) -> int:
@@ -357,7 +399,9 @@ def summarise(result: dict) -> None:
             result["ceiling_ratio"] = result["duckdb_store"]["rows_per_s"] / k["rows_per_s"]
         expected = {rule: n for rule, n in d["expected_quarantine"].items() if n}
         result["quarantine_as_expected"] = (
-            i["rule_counts"] == expected and i["rows_read"] == d["rows"] and (i["stored_valid"], i["stored_quarantined"]) == (i["rows_valid"], i["rows_quarantined"])
+            i["rule_counts"] == expected
+            and i["rows_read"] == d["rows"]
+            and (i["stored_valid"], i["stored_quarantined"]) == (i["rows_valid"], i["rows_quarantined"])
         )
 
 
@@ -368,7 +412,17 @@ def report(result: dict) -> str:
         if kind in result:
             x = result[kind]
             load = "→".join(f"{v:.1f}" for v in x["loadavg_1m_before_after"])
-            rows.append((kind, f"{x['seconds']:.1f}", f"{x['rows_per_s']:,.0f}", f"{x['mb_per_s']:.1f}", h.gib(x["peak_rss_bytes_max_of_runs"]), f"{x['work_cpu_seconds']:.1f}", load))
+            rows.append(
+                (
+                    kind,
+                    f"{x['seconds']:.1f}",
+                    f"{x['rows_per_s']:,.0f}",
+                    f"{x['mb_per_s']:.1f}",
+                    h.gib(x["peak_rss_bytes_max_of_runs"]),
+                    f"{x['work_cpu_seconds']:.1f}",
+                    load,
+                )
+            )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = [
         f"metering ingest benchmark, {result['date']}, {m['cpu']} ({m['cores']} cores, {h.gib(m['ram_bytes'])} RAM)",
@@ -407,16 +461,41 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["--worker"]:
         return _worker(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m benchmarks.metering_ingest", description=__doc__.splitlines()[0])
-    parser.add_argument("--points", type=int, default=500_000, help="PT15M metering points in the delivery (default 500000 = 48M rows)")
-    parser.add_argument("--bad-share", type=float, default=0.0001, help="share of broken rows (default 0.0001 = 0.01%%)")
+    parser.add_argument(
+        "--points", type=int, default=500_000, help="PT15M metering points in the delivery (default 500000 = 48M rows)"
+    )
+    parser.add_argument(
+        "--bad-share", type=float, default=0.0001, help="share of broken rows (default 0.0001 = 0.01%%)"
+    )
     parser.add_argument("--seed", type=int, default=20261125)
-    parser.add_argument("--repeat", type=int, default=1, help="run each measurement N times, alternating, and report the fastest (default 1)")
-    parser.add_argument("--dir", type=Path, default=None, help="scratch dir (default $LUPA_BENCH_DIR or <tmp>/lupa-bench); never inside the repo")
-    parser.add_argument("--regenerate", action="store_true", help="write a new delivery file even if a matching one exists")
-    parser.add_argument("--keep", action="store_true", help="keep the synthetic CSV for the next run (default: delete the scratch data at the end)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run each measurement N times, alternating, and report the fastest (default 1)",
+    )
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=None,
+        help="scratch dir (default $LUPA_BENCH_DIR or <tmp>/lupa-bench); never inside the repo",
+    )
+    parser.add_argument(
+        "--regenerate", action="store_true", help="write a new delivery file even if a matching one exists"
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the synthetic CSV for the next run (default: delete the scratch data at the end)",
+    )
     parser.add_argument("--only", choices=KINDS, help="run one measurement only")
     parser.add_argument("--profile", action="store_true", help="cProfile the ingest worker and print the top functions")
-    parser.add_argument("--json", type=Path, default=None, help="where to write the JSON result (default: <scratch>/metering_ingest-<points>.json)")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        help="where to write the JSON result (default: <scratch>/metering_ingest-<points>.json)",
+    )
     args = parser.parse_args(argv)
 
     scratch = h.scratch_root(args.dir) / f"metering-{args.points}"
@@ -424,8 +503,11 @@ def main(argv: list[str] | None = None) -> int:
     delivery = ensure_delivery(scratch, args.points, args.bad_share, args.seed, args.regenerate)
     csv = scratch / "landing" / "metering" / FILE_NAME
     data = scratch / "data"
-    print(f"delivery {'reused' if delivery['reused'] else 'written in ' + str(delivery['seconds']) + ' s'}: "
-          f"{csv} ({delivery['bytes'] / 1e6:,.0f} MB, {delivery['rows']:,} rows)", flush=True)
+    print(
+        f"delivery {'reused' if delivery['reused'] else 'written in ' + str(delivery['seconds']) + ' s'}: "
+        f"{csv} ({delivery['bytes'] / 1e6:,.0f} MB, {delivery['rows']:,} rows)",
+        flush=True,
+    )
 
     result: dict = {
         "benchmark": "metering_ingest",
@@ -449,12 +531,21 @@ def main(argv: list[str] | None = None) -> int:
                 result["runs"]["duckdb"].append(h.measure(MODULE, "duckdb", [str(csv)], scratch))
             if args.only in (None, "duckdb_store"):
                 print(f"measuring duckdb_store (run {run + 1}/{args.repeat}) …", flush=True)
-                result["runs"]["duckdb_store"].append(h.measure(MODULE, "duckdb_store", [str(csv), str(scratch / "duckdb-store")], scratch))
+                result["runs"]["duckdb_store"].append(
+                    h.measure(MODULE, "duckdb_store", [str(csv), str(scratch / "duckdb-store")], scratch)
+                )
             if args.only in (None, "ingest"):
                 print(f"measuring ingest (run {run + 1}/{args.repeat}) …", flush=True)
                 shutil.rmtree(data, ignore_errors=True)
                 profile = scratch / "ingest.pstats" if args.profile else None
-                result["runs"]["ingest"].append(h.measure(MODULE, "ingest", [str(scratch / "landing"), str(data)] + ([str(profile)] if profile else []), scratch))
+                result["runs"]["ingest"].append(
+                    h.measure(
+                        MODULE,
+                        "ingest",
+                        [str(scratch / "landing"), str(data)] + ([str(profile)] if profile else []),
+                        scratch,
+                    )
+                )
                 shutil.rmtree(data, ignore_errors=True)
                 if profile:
                     import pstats

@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shutil
 import sys
 import time
@@ -72,10 +71,25 @@ BASE_LOAD_RTOL = 0.17  # one histogram bucket is (50 / 0.005) ** (1 / 62) = 1.16
 HOUR_COLS = [f"kwh_h{x:02d}" for x in range(24)]
 NIGHT_HOURS = (22, 23, 0, 1, 2, 3, 4, 5, 6)
 DAILY_COLUMNS = [
-    "business_day", "metering_point_id", "resolution", "kwh_total", *HOUR_COLS,
-    "night_kwh", "n_ok", "n_estimated", "n_missing", "n_expected",
+    "business_day",
+    "metering_point_id",
+    "resolution",
+    "kwh_total",
+    *HOUR_COLS,
+    "night_kwh",
+    "n_ok",
+    "n_estimated",
+    "n_missing",
+    "n_expected",
 ]
-ARCHETYPES = ("district_apartment", "electric_house", "heat_pump_house", "ev_night_charger", "summer_cottage", "home_office")
+ARCHETYPES = (
+    "district_apartment",
+    "electric_house",
+    "heat_pump_house",
+    "ev_night_charger",
+    "summer_cottage",
+    "home_office",
+)
 ARCHETYPE_P = (0.34, 0.14, 0.16, 0.10, 0.10, 0.16)
 
 
@@ -260,7 +274,9 @@ class _Population:
         start = self.days[0]
         as_of = self.days[-1]
         cust = self.customer_ids[self.owner]
-        since = np.array([start - timedelta(days=int(x)) for x in rng.integers(30, 3000, size=p)], dtype="datetime64[D]")
+        since = np.array(
+            [start - timedelta(days=int(x)) for x in rng.integers(30, 3000, size=p)], dtype="datetime64[D]"
+        )
         move_day = np.array([start + timedelta(days=int(x)) for x in self.move_in], dtype="datetime64[D]")
         mover = self.move_in > 0
         valid_from = np.where(mover, move_day, since)
@@ -301,14 +317,27 @@ class _Population:
             "contract_id",
             "customer_id",
             "metering_point_id",
-            pl.Series("product_code", np.where(fixed_all, np.where(rng.random(n_rows) < 0.5, "FIXED12", "FIXED24"), np.where(rng.random(n_rows) < 0.8, "SPOT", "GREEN"))),
+            pl.Series(
+                "product_code",
+                np.where(
+                    fixed_all,
+                    np.where(rng.random(n_rows) < 0.5, "FIXED12", "FIXED24"),
+                    np.where(rng.random(n_rows) < 0.8, "SPOT", "GREEN"),
+                ),
+            ),
             pl.Series("contract_type", np.where(fixed_all, "fixed_term", "open_ended")),
             pl.col("valid_from").alias("start_date"),
-            pl.when(pl.Series(ended)).then(pl.col("valid_to"))
-            .when(pl.Series(fixed_all)).then(pl.Series(np.concatenate([fixed_end, fixed_end[change], fixed_end[mover]])).cast(pl.Date))
+            pl.when(pl.Series(ended))
+            .then(pl.col("valid_to"))
+            .when(pl.Series(fixed_all))
+            .then(pl.Series(np.concatenate([fixed_end, fixed_end[change], fixed_end[mover]])).cast(pl.Date))
             .alias("end_date"),
-            pl.Series("site_type", np.choose(a_all, ["apartment", "house", "house", "house", "summer_cottage", "apartment"])),
-            pl.Series("heating", np.choose(a_all, ["district", "electric", "heat_pump", "district", "electric", "district"])).replace({"district": None}),
+            pl.Series(
+                "site_type", np.choose(a_all, ["apartment", "house", "house", "house", "summer_cottage", "apartment"])
+            ),
+            pl.Series(
+                "heating", np.choose(a_all, ["district", "electric", "heat_pump", "district", "electric", "district"])
+            ).replace({"district": None}),
         )
         # invoices: monthly, 12 per customer in the window
         m = 12
@@ -333,8 +362,13 @@ class _Population:
                 "reminders": (late & (days_late > 14)).astype(np.int32) + (late & (days_late > 28)),
                 "in_collection": late & (days_late > 35),
             }
-        ).with_columns(pl.col("invoice_id", "customer_id", "contract_id").cast(pl.String), pl.col("issued_on", "due_on", "paid_on").cast(pl.Date))
-        population = pl.DataFrame({"customer_id": self.customer_ids}).with_columns(pl.col("customer_id").cast(pl.String))
+        ).with_columns(
+            pl.col("invoice_id", "customer_id", "contract_id").cast(pl.String),
+            pl.col("issued_on", "due_on", "paid_on").cast(pl.Date),
+        )
+        population = pl.DataFrame({"customer_id": self.customer_ids}).with_columns(
+            pl.col("customer_id").cast(pl.String)
+        )
         return attribution, contracts, invoices, population
 
 
@@ -370,7 +404,12 @@ def synthesise(root: Path, customers: int, seed: int) -> dict:
         if pending is not None:
             pending.result()
     attribution, contracts, invoices, population = pop.side_tables()
-    for name, frame in (("attribution", attribution), ("contracts", contracts), ("invoices", invoices), ("population", population)):
+    for name, frame in (
+        ("attribution", attribution),
+        ("contracts", contracts),
+        ("invoices", invoices),
+        ("population", population),
+    ):
         frame.write_parquet(root / f"{name}.parquet")
     return {
         "customers": customers,
@@ -420,7 +459,9 @@ def _read(root: Path, name: str):
 def work_features(root: Path, out: Path) -> dict:
     from models.features import compute_customer_features
 
-    attribution, contracts, invoices, population = (_read(root, n) for n in ("attribution", "contracts", "invoices", "population"))
+    attribution, contracts, invoices, population = (
+        _read(root, n) for n in ("attribution", "contracts", "invoices", "population")
+    )
     c0, t0 = h.cpu_seconds(), time.perf_counter()
     features = compute_customer_features(daily_scan(root), attribution, contracts, invoices, population, AS_OF)
     c1, t1 = h.cpu_seconds(), time.perf_counter()
@@ -536,7 +577,9 @@ def pandas_consumption(daily_dir: Path, attribution, as_of: date, window_days: i
     several = a.loc[a.duplicated(["metering_point_id", "customer_id"], keep=False), "metering_point_id"].unique()
     if len(several):
         on_several = m["metering_point_id"].isin(several)
-        m = pd.concat([m[~on_several], m[on_several].drop_duplicates(["metering_point_id", "customer_id", "business_day"])])
+        m = pd.concat(
+            [m[~on_several], m[on_several].drop_duplicates(["metering_point_id", "customer_id", "business_day"])]
+        )
     m = m[["customer_id", "business_day", *VALUE_COLS]]
 
     # 3. customers with several points: one row per (customer, day)
@@ -580,7 +623,14 @@ def pandas_consumption(daily_dir: Path, attribution, as_of: date, window_days: i
 
     # 5. per customer (hour sums skip missing hours, i.e. count them as 0)
     sum_cols = [
-        *HOUR_COLS, "days", "cov_days", "kwh", "daytime", "evening", "wkday_daytime", *COUNT_COLS,
+        *HOUR_COLS,
+        "days",
+        "cov_days",
+        "kwh",
+        "daytime",
+        "evening",
+        "wkday_daytime",
+        *COUNT_COLS,
         *(f"{n}_{x}" for n in (*SEASONS, "wkday", "wkend") for x in ("kwh", "cov")),
     ]
     g = m.groupby("customer_id", sort=True)
@@ -658,7 +708,7 @@ def compare(lupa_path: Path, pandas_path: Path) -> dict:
     for c in CONSUMPTION_COLUMNS:
         x, y = pl.col(c), pl.col(f"{c}_pd")
         rtol = BASE_LOAD_RTOL if c == "base_load_kwh" else RTOL
-        rel = ((x - y).abs() / y.abs().clip(lower_bound=ATOL))
+        rel = (x - y).abs() / y.abs().clip(lower_bound=ATOL)
         stats = j.select(
             (x.is_null() != y.is_null()).sum().alias("null_mismatch"),
             ((x - y).abs() > ATOL + rtol * y.abs()).sum().alias("out_of_tolerance"),
@@ -711,7 +761,11 @@ def summarise(result: dict) -> None:
         total = f["seconds"] + s["seconds"]
         total_process = f["process_seconds"] + s["process_seconds"]
         rss = max(f["peak_rss_bytes"], s["peak_rss_bytes"])
-        result["features_plus_segmentation"] = {"seconds": total, "process_seconds": total_process, "peak_rss_bytes": rss}
+        result["features_plus_segmentation"] = {
+            "seconds": total,
+            "process_seconds": total_process,
+            "peak_rss_bytes": rss,
+        }
         t["seconds_met"] = total_process < TARGET_SECONDS
         t["rss_met"] = rss < TARGET_RSS_BYTES
     c = result.get("comparison", {})
@@ -732,7 +786,16 @@ def report(result: dict) -> str:
     rows = [("phase", "in-process s", "process s", "CPU s", "peak RSS", "load 1m")]
     for name, x in result["phases"].items():
         load = "→".join(f"{v:.1f}" for v in x["loadavg_1m_before_after"])
-        rows.append((name, f"{x['seconds']:.1f}", f"{x['process_seconds']:.1f}", f"{x['process_cpu_seconds']:.1f}", h.gib(x["peak_rss_bytes"]), load))
+        rows.append(
+            (
+                name,
+                f"{x['seconds']:.1f}",
+                f"{x['process_seconds']:.1f}",
+                f"{x['process_cpu_seconds']:.1f}",
+                h.gib(x["peak_rss_bytes"]),
+                load,
+            )
+        )
     lines += h.table(rows)
     t = result["targets"]
     if "features_plus_segmentation" in result:
@@ -747,7 +810,10 @@ def report(result: dict) -> str:
         ]
     c = result.get("comparison")
     if c:
-        lines += ["", f"pandas comparison at {c['data']['customers']:,} customers ({c['data']['daily_rows']:,} daily rows):"]
+        lines += [
+            "",
+            f"pandas comparison at {c['data']['customers']:,} customers ({c['data']['daily_rows']:,} daily rows):",
+        ]
         rows = [("implementation", "in-process s", "CPU s", "peak RSS")]
         for name in ("lupa", "pandas"):
             if name in c:
@@ -755,7 +821,9 @@ def report(result: dict) -> str:
                 rows.append((name, f"{x['seconds']:.1f}", f"{x['cpu_seconds']:.1f}", h.gib(x["peak_rss_bytes"])))
         lines += h.table(rows)
         if "speedup" in c:
-            lines.append(f"lupa is {c['speedup']:.1f}x faster in wall time ({c['speedup_cpu']:.1f}x in CPU time)  (target >= {TARGET_SPEEDUP:.0f}x: {'met' if t['speedup_met'] else 'MISSED'})")
+            lines.append(
+                f"lupa is {c['speedup']:.1f}x faster in wall time ({c['speedup_cpu']:.1f}x in CPU time)  (target >= {TARGET_SPEEDUP:.0f}x: {'met' if t['speedup_met'] else 'MISSED'})"
+            )
         elif c.get("pandas_skipped"):
             lines.append(f"pandas side NOT RUN: {c['pandas_skipped']}")
         if "agreement" in c:
@@ -775,14 +843,25 @@ def main(argv: list[str] | None = None) -> int:
         return _worker(argv[1:])
     parser = argparse.ArgumentParser(prog=f"python -m {MODULE}", description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=500_000, help="customers at full scale (default 500000)")
-    parser.add_argument("--pandas-customers", type=int, default=50_000, help="customers of the pandas comparison tier (default 50000; 0 = skip)")
+    parser.add_argument(
+        "--pandas-customers",
+        type=int,
+        default=50_000,
+        help="customers of the pandas comparison tier (default 50000; 0 = skip)",
+    )
     parser.add_argument("--seed", type=int, default=20261124)
-    parser.add_argument("--dir", type=Path, default=None, help="scratch dir (default $LUPA_BENCH_DIR or <tmp>/lupa-bench)")
+    parser.add_argument(
+        "--dir", type=Path, default=None, help="scratch dir (default $LUPA_BENCH_DIR or <tmp>/lupa-bench)"
+    )
     parser.add_argument("--regenerate", action="store_true", help="write new data even if matching data exists")
-    parser.add_argument("--keep", action="store_true", help="keep the synthetic data for the next run (default: delete it at the end)")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the synthetic data for the next run (default: delete it at the end)"
+    )
     parser.add_argument("--no-extras", action="store_true", help="skip the history_days and monthly_shares scans")
     parser.add_argument("--skip-full", action="store_true", help="only the pandas comparison tier")
-    parser.add_argument("--generate-only", action="store_true", help="write the synthetic data (both tiers) and stop; implies --keep")
+    parser.add_argument(
+        "--generate-only", action="store_true", help="write the synthetic data (both tiers) and stop; implies --keep"
+    )
     parser.add_argument("--json", type=Path, default=None, help="where to write the JSON result")
     # options meant for another benchmark of the same `benchmarks.run` call are ignored, with a note
     args, unknown = parser.parse_known_args(argv)
@@ -810,11 +889,16 @@ def main(argv: list[str] | None = None) -> int:
     }
     made: list[Path] = []
     if args.generate_only:
-        for root, n, seed in ((full_root, args.customers, args.seed), (tier_root, args.pandas_customers, args.seed + 1)):
+        for root, n, seed in (
+            (full_root, args.customers, args.seed),
+            (tier_root, args.pandas_customers, args.seed + 1),
+        ):
             if n and not (args.skip_full and root == full_root):
                 meta = ensure_data(root, n, seed, args.regenerate, log)
-                log(f"{root}: {meta['daily_rows']:,} daily rows, {meta['daily_bytes'] / 1e9:.1f} GB, "
-                    f"{'reused' if meta['reused'] else str(meta['seconds']) + ' s, peak RSS ' + h.gib(meta['peak_rss_bytes'])}")
+                log(
+                    f"{root}: {meta['daily_rows']:,} daily rows, {meta['daily_bytes'] / 1e9:.1f} GB, "
+                    f"{'reused' if meta['reused'] else str(meta['seconds']) + ' s, peak RSS ' + h.gib(meta['peak_rss_bytes'])}"
+                )
         return 0
     try:
         if not args.skip_full:
@@ -825,16 +909,22 @@ def main(argv: list[str] | None = None) -> int:
             features_path = full_root / "features.parquet"
             log("measuring features …")
             result["phases"]["features"] = h.measure(MODULE, "features", [str(full_root), str(features_path)], scratch)
-            log(f"  {result['phases']['features']['seconds']:.1f} s, {h.gib(result['phases']['features']['peak_rss_bytes'])}")
+            log(
+                f"  {result['phases']['features']['seconds']:.1f} s, {h.gib(result['phases']['features']['peak_rss_bytes'])}"
+            )
             log("measuring segmentation …")
             result["phases"]["segmentation"] = h.measure(MODULE, "segmentation", [str(features_path)], scratch)
-            log(f"  {result['phases']['segmentation']['seconds']:.1f} s, {h.gib(result['phases']['segmentation']['peak_rss_bytes'])}")
+            log(
+                f"  {result['phases']['segmentation']['seconds']:.1f} s, {h.gib(result['phases']['segmentation']['peak_rss_bytes'])}"
+            )
             features_path.unlink(missing_ok=True)
             if not args.no_extras:
                 for kind in ("history_days", "monthly_shares"):
                     log(f"measuring {kind} …")
                     result["phases"][kind] = h.measure(MODULE, kind, [str(full_root)], scratch)
-                    log(f"  {result['phases'][kind]['seconds']:.1f} s, {h.gib(result['phases'][kind]['peak_rss_bytes'])}")
+                    log(
+                        f"  {result['phases'][kind]['seconds']:.1f} s, {h.gib(result['phases'][kind]['peak_rss_bytes'])}"
+                    )
         if args.pandas_customers:
             tier = ensure_data(tier_root, args.pandas_customers, args.seed + 1, args.regenerate, log)
             made.append(tier_root)
@@ -847,11 +937,15 @@ def main(argv: list[str] | None = None) -> int:
             log(f"  {comparison['lupa']['seconds']:.1f} s, {h.gib(comparison['lupa']['peak_rss_bytes'])}")
             if _have_pandas():
                 log(f"measuring pandas at {args.pandas_customers:,} customers …")
-                comparison["pandas"] = h.measure(MODULE, "pandas_consumption", [str(tier_root), str(pandas_out)], scratch)
+                comparison["pandas"] = h.measure(
+                    MODULE, "pandas_consumption", [str(tier_root), str(pandas_out)], scratch
+                )
                 log(f"  {comparison['pandas']['seconds']:.1f} s, {h.gib(comparison['pandas']['peak_rss_bytes'])}")
                 comparison["agreement"] = compare(lupa_out, pandas_out)
             else:
-                comparison["pandas_skipped"] = "pandas is not installed in this environment (it is pinned in requirements.lock: run `make install`)"
+                comparison["pandas_skipped"] = (
+                    "pandas is not installed in this environment (it is pinned in requirements.lock: run `make install`)"
+                )
             result["comparison"] = comparison
     finally:
         result["loadavg_end"] = h.loadavg()

@@ -216,9 +216,7 @@ class AudienceResult:
         """Counts only (no personal data): audience sizes and exclusions per channel and reason."""
         sizes = {ch: self.audience(ch).height for ch in CHANNELS}
         reasons: dict[str, int] = {}
-        for row in (
-            self.audience_exclusions.group_by("reason").len().sort("reason").iter_rows(named=True)
-        ):
+        for row in self.audience_exclusions.group_by("reason").len().sort("reason").iter_rows(named=True):
             reasons[row["reason"]] = int(row["len"])
         renew: dict[str, int] = {}
         for row in self.renewal_offers.group_by("channel").len().sort("channel").iter_rows(named=True):
@@ -618,8 +616,14 @@ def _facts(inputs: AudienceInputs, policy: MarketingPolicy, as_of: dt.date) -> p
 # the audiences
 
 
-def _audience_query(facts: pl.LazyFrame, policy: MarketingPolicy, channel: str, as_of: dt.date,
-                    asml_date: dt.date | None, vtj_date: dt.date | None) -> pl.LazyFrame:
+def _audience_query(
+    facts: pl.LazyFrame,
+    policy: MarketingPolicy,
+    channel: str,
+    as_of: dt.date,
+    asml_date: dt.date | None,
+    vtj_date: dt.date | None,
+) -> pl.LazyFrame:
     ctx = RuleContext(policy, as_of, channel)
     cp = policy.channel(channel)
     excluded = pl.any_horizontal([_rule_expr(code, ctx) for code in policy.rules_for(channel)])
@@ -634,7 +638,11 @@ def _audience_query(facts: pl.LazyFrame, policy: MarketingPolicy, channel: str, 
             .otherwise(pl.lit(policy.soft_opt_in_rule(channel)))
         )
         evidence = [
-            pl.when(by_consent).then(pl.col(ctx.consent_col(src))).otherwise(None).cast(_EVIDENCE_DTYPES[name]).alias(name)
+            pl.when(by_consent)
+            .then(pl.col(ctx.consent_col(src)))
+            .otherwise(None)
+            .cast(_EVIDENCE_DTYPES[name])
+            .alias(name)
             for src, name in CONSENT_EVIDENCE
         ]
     else:
@@ -685,8 +693,9 @@ def _exclusions_query(facts: pl.LazyFrame, policy: MarketingPolicy, as_of: dt.da
     )
 
 
-def _renewal_query(facts: pl.LazyFrame, contracts: FrameLike | None, policy: MarketingPolicy,
-                   as_of: dt.date) -> pl.LazyFrame:
+def _renewal_query(
+    facts: pl.LazyFrame, contracts: FrameLike | None, policy: MarketingPolicy, as_of: dt.date
+) -> pl.LazyFrame:
     rp = policy.renewal
     fields = renewal_contact_fields(policy)
     columns = renewal_columns(policy)
@@ -702,7 +711,9 @@ def _renewal_query(facts: pl.LazyFrame, contracts: FrameLike | None, policy: Mar
     usable: dict[str, pl.Expr] = {}
     for ch in rp.channel_preference:
         cp = policy.channel(ch)
-        blocked = [_rule_expr(code, RuleContext(policy, as_of, ch)) for code in cp.exclusions if code in rp.channel_blocked_by]
+        blocked = [
+            _rule_expr(code, RuleContext(policy, as_of, ch)) for code in cp.exclusions if code in rp.channel_blocked_by
+        ]
         ok = CONTACT_VALIDITY[cp.contact]().fill_null(False)
         if blocked:
             ok = ok & ~pl.any_horizontal(blocked)
@@ -786,9 +797,7 @@ def build_audiences_from(inputs: AudienceInputs, policy: MarketingPolicy | None,
         raise TypeError("as_of must be a datetime.date (the business day D)")
     policy = policy if policy is not None else load_policy()
     facts = _facts(inputs, policy, as_of).lazy()
-    queries = [
-        _audience_query(facts, policy, ch, as_of, inputs.asml_date, inputs.vtj_date) for ch in CHANNELS
-    ]
+    queries = [_audience_query(facts, policy, ch, as_of, inputs.asml_date, inputs.vtj_date) for ch in CHANNELS]
     queries.append(_exclusions_query(facts, policy, as_of))
     queries.append(_renewal_query(facts, inputs.contracts, policy, as_of))
     frames = pl.collect_all(queries)
@@ -830,7 +839,9 @@ def _ref_customer_facts(inputs: AudienceInputs, policy: MarketingPolicy, as_of: 
         (
             (pl.lit(as_of) - pl.col("ended_on").cast(pl.Date)).dt.total_days()
             > (ge.former_customer.window_days if ge.former_customer else 10**9)
-        ).fill_null(False).alias("_former"),
+        )
+        .fill_null(False)
+        .alias("_former"),
         (pl.col("marketing_ban").cast(pl.Boolean) == True).fill_null(False).alias("_vtj_ban"),  # noqa: E712
         (pl.col("safety_ban").cast(pl.Boolean) == True).fill_null(False).alias("_safety"),  # noqa: E712
         pl.col("ended_on").cast(pl.Date).alias("_ended_on"),
@@ -843,7 +854,9 @@ def _ref_customer_facts(inputs: AudienceInputs, policy: MarketingPolicy, as_of: 
         names = ch.collect_schema().names()
         key = [c for c in ("customer_id", "channel", "campaign_id") if c in names]
         counts = (
-            ch.with_columns(local_day.alias("_day"), _utc(ch, "sent_at").alias("_ts"), pl.col("customer_id").cast(pl.String))
+            ch.with_columns(
+                local_day.alias("_day"), _utc(ch, "sent_at").alias("_ts"), pl.col("customer_id").cast(pl.String)
+            )
             .filter(
                 (pl.col("kind") == ge.frequency_cap.kind)
                 & pl.col("_day").is_between(as_of - dt.timedelta(days=ge.frequency_cap.window_days - 1), as_of)
@@ -897,7 +910,9 @@ def _ref_customer_facts(inputs: AudienceInputs, policy: MarketingPolicy, as_of: 
 
     # consent per (purpose, channel): own-channel and all-channel rows, latest instant, withdrawn wins
     for purpose, channel in policy.consent_refs():
-        rows = cs.filter((pl.col("purpose") == purpose) & (pl.col("channel").is_null() | (pl.col("channel") == channel)))
+        rows = cs.filter(
+            (pl.col("purpose") == purpose) & (pl.col("channel").is_null() | (pl.col("channel") == channel))
+        )
         latest = (
             rows.filter(pl.col("occurred_at") == pl.col("occurred_at").max().over("customer_id"))
             .group_by("customer_id")
@@ -906,7 +921,10 @@ def _ref_customer_facts(inputs: AudienceInputs, policy: MarketingPolicy, as_of: 
                 .then(pl.lit("withdrawn"))
                 .otherwise(pl.lit("granted"))
                 .alias(f"_st_{channel}"),
-                pl.col("event_id").cast(pl.String).filter(pl.col("state") == "granted").alias(f"_granted_ids_{channel}"),
+                pl.col("event_id")
+                .cast(pl.String)
+                .filter(pl.col("state") == "granted")
+                .alias(f"_granted_ids_{channel}"),
             )
         )
         out = out.join(latest, on="customer_id", how="left")
@@ -924,7 +942,9 @@ def _check_contact(req: str) -> pl.Expr:
     if req == "valid_phone":
         return pl.col("phone_e164").str.contains(r"^\+[1-9][0-9]{5,14}$").fill_null(False)
     if req == "valid_mobile":
-        return pl.col("phone_e164").str.contains(r"^\+[1-9][0-9]{5,14}$").fill_null(False) & pl.col("_mobile").fill_null(False)
+        return pl.col("phone_e164").str.contains(r"^\+[1-9][0-9]{5,14}$").fill_null(False) & pl.col(
+            "_mobile"
+        ).fill_null(False)
     if req == "valid_postal_address":
         present = [
             (pl.col(c).str.strip_chars().str.len_chars() > 0).fill_null(False)
@@ -980,8 +1000,17 @@ def policy_violations(
         aud = result.audience(channel)
         expected_cols = audience_columns(policy, channel)
         if tuple(aud.columns) != expected_cols:
-            found.append(pl.DataFrame({"table": [table], "customer_id": [None], "check": ["columns"],
-                                       "detail": [f"columns differ from {list(expected_cols)}"]}, schema=_VIOLATION_SCHEMA))
+            found.append(
+                pl.DataFrame(
+                    {
+                        "table": [table],
+                        "customer_id": [None],
+                        "check": ["columns"],
+                        "detail": [f"columns differ from {list(expected_cols)}"],
+                    },
+                    schema=_VIOLATION_SCHEMA,
+                )
+            )
             continue
         fields = CONTACT_FIELDS[cp.contact]
         j = (
@@ -997,7 +1026,9 @@ def policy_violations(
 
         add(pl.col("_known").is_null(), "unknown_customer", "not in the customers table")
         add(pl.col("customer_id").is_duplicated(), "duplicate_row", "customer appears more than once")
-        add(~pl.col("policy_version").eq_missing(pl.lit(policy.version)), "policy_version", f"expected {policy.version}")
+        add(
+            ~pl.col("policy_version").eq_missing(pl.lit(policy.version)), "policy_version", f"expected {policy.version}"
+        )
         add(~pl.col("as_of").eq_missing(pl.lit(as_of)), "as_of", f"expected {as_of}")
         same = pl.all_horizontal([pl.col(f"row_{c}").eq_missing(pl.col(c)) for c in fields])
         add(~same, "contact_mismatch", "contact fields differ from the customer record")
@@ -1013,20 +1044,33 @@ def policy_violations(
                 & (pl.col("_ended_on").is_null() | (pl.col("_ended_on") >= pl.lit(as_of))).fill_null(False)
             )
             add(~(granted | soft_ok), "consent_missing", "no granted consent")
-            add(granted & ~pl.col("legal_basis").eq_missing(pl.lit("consent")), "legal_basis", "consent row not marked consent")
-            deciding = pl.col(f"_granted_ids_{cp.consent.channel}").list.contains(pl.col("consent_event_id")).fill_null(False)
+            add(
+                granted & ~pl.col("legal_basis").eq_missing(pl.lit("consent")),
+                "legal_basis",
+                "consent row not marked consent",
+            )
+            deciding = (
+                pl.col(f"_granted_ids_{cp.consent.channel}").list.contains(pl.col("consent_event_id")).fill_null(False)
+            )
             add(granted & ~deciding, "consent_evidence", "consent_event_id is not the deciding granted event")
             required = [n for _, n in CONSENT_EVIDENCE if n != "consent_evidence_ref"]
-            add(granted & pl.any_horizontal([pl.col(n).is_null() for n in required]), "consent_evidence",
-                "deciding consent event fields are missing")
+            add(
+                granted & pl.any_horizontal([pl.col(n).is_null() for n in required]),
+                "consent_evidence",
+                "deciding consent event fields are missing",
+            )
         else:
             add(~pl.col("legal_basis").eq_missing(pl.lit("opt_out")), "legal_basis", "expected opt_out")
 
         if ge.deceased is not None:
             add(pl.col("_dead"), "deceased", "deceased on or before D")
         if ge.minor is not None:
-            add(pl.col("customer_type").eq_missing(pl.lit("person")) & ~(pl.col("_age") >= ge.minor.age_limit).fill_null(False),
-                "minor", f"not shown to be {ge.minor.age_limit} or older on D")
+            add(
+                pl.col("customer_type").eq_missing(pl.lit("person"))
+                & ~(pl.col("_age") >= ge.minor.age_limit).fill_null(False),
+                "minor",
+                f"not shown to be {ge.minor.age_limit} or older on D",
+            )
         if ge.company is not None:
             add(~pl.col("customer_type").eq_missing(pl.lit("person")), "company", "not a household customer")
         if ge.former_customer is not None:
@@ -1043,49 +1087,106 @@ def policy_violations(
             add(channel_checks[code], code, f"{code} applies on D")
         shown = [f"row_{c}" for c in ADDRESS_FIELDS if c in fields]
         if shown:
-            add(pl.col("_safety") & pl.any_horizontal([pl.col(c).is_not_null() for c in shown]),
-                "address_under_safety_ban", "address shown for a safety-banned customer")
-        add(pl.col("_objects") & pl.col("segment_id").is_not_null(), "segment_after_objection",
-            "segment shown for a customer who objected to profiling")
+            add(
+                pl.col("_safety") & pl.any_horizontal([pl.col(c).is_not_null() for c in shown]),
+                "address_under_safety_ban",
+                "address shown for a safety-banned customer",
+            )
+        add(
+            pl.col("_objects") & pl.col("segment_id").is_not_null(),
+            "segment_after_objection",
+            "segment shown for a customer who objected to profiling",
+        )
         if seg_of is not None:
             js = j.select("customer_id", "segment_id", "_objects").join(seg_of, on="customer_id", how="left")
-            add(~pl.col("_objects") & ~pl.col("segment_id").eq_missing(pl.col("_segment")), "segment_mismatch",
-                "segment_id differs from customer_segments", js)
+            add(
+                ~pl.col("_objects") & ~pl.col("segment_id").eq_missing(pl.col("_segment")),
+                "segment_mismatch",
+                "segment_id differs from customer_segments",
+                js,
+            )
 
     # audiences and exclusions partition customers x channels
-    exc = result.audience_exclusions.select(pl.col("customer_id").cast(pl.String), pl.col("channel").cast(pl.String)).unique()
+    exc = result.audience_exclusions.select(
+        pl.col("customer_id").cast(pl.String), pl.col("channel").cast(pl.String)
+    ).unique()
     members = pl.concat(
-        [result.audience(ch).select(pl.col("customer_id").cast(pl.String), pl.lit(ch, pl.String).alias("channel")) for ch in CHANNELS]
+        [
+            result.audience(ch).select(pl.col("customer_id").cast(pl.String), pl.lit(ch, pl.String).alias("channel"))
+            for ch in CHANNELS
+        ]
     )
     both = members.join(exc, on=["customer_id", "channel"], how="semi")
-    found.append(_hits("audience_exclusions", both, pl.lit(True), "in_audience_and_excluded",
-                       pl.lit("also in audience_") + pl.col("channel")))
+    found.append(
+        _hits(
+            "audience_exclusions",
+            both,
+            pl.lit(True),
+            "in_audience_and_excluded",
+            pl.lit("also in audience_") + pl.col("channel"),
+        )
+    )
     everyone = ref.select("customer_id").join(pl.DataFrame({"channel": list(CHANNELS)}), how="cross")
-    lost = everyone.join(members, on=["customer_id", "channel"], how="anti").join(exc, on=["customer_id", "channel"], how="anti")
-    found.append(_hits("audience_exclusions", lost, pl.lit(True), "unaccounted",
-                       pl.lit("neither in nor excluded from ") + pl.col("channel")))
-    found.append(_hits("audience_exclusions", result.audience_exclusions, ~pl.col("reason").is_in(list(REASON_CODES)),
-                       "reason_code", "unknown reason code"))
-    found.append(_hits("audience_exclusions", result.audience_exclusions,
-                       pl.struct("customer_id", "channel", "reason").is_duplicated(), "duplicate_row", "reason listed twice"))
+    lost = everyone.join(members, on=["customer_id", "channel"], how="anti").join(
+        exc, on=["customer_id", "channel"], how="anti"
+    )
+    found.append(
+        _hits(
+            "audience_exclusions",
+            lost,
+            pl.lit(True),
+            "unaccounted",
+            pl.lit("neither in nor excluded from ") + pl.col("channel"),
+        )
+    )
+    found.append(
+        _hits(
+            "audience_exclusions",
+            result.audience_exclusions,
+            ~pl.col("reason").is_in(list(REASON_CODES)),
+            "reason_code",
+            "unknown reason code",
+        )
+    )
+    found.append(
+        _hits(
+            "audience_exclusions",
+            result.audience_exclusions,
+            pl.struct("customer_id", "channel", "reason").is_duplicated(),
+            "duplicate_row",
+            "reason listed twice",
+        )
+    )
 
     found.extend(_renewal_violations(result, inputs, policy, as_of, ref))
 
     found = [f for f in found if f.height]
     if not found:
         return pl.DataFrame(schema=_VIOLATION_SCHEMA)
-    return pl.concat([f.cast(_VIOLATION_SCHEMA) for f in found]).sort(["table", "customer_id", "check"], nulls_last=True)
+    return pl.concat([f.cast(_VIOLATION_SCHEMA) for f in found]).sort(
+        ["table", "customer_id", "check"], nulls_last=True
+    )
 
 
-def _renewal_violations(result: AudienceResult, inputs: AudienceInputs, policy: MarketingPolicy,
-                        as_of: dt.date, ref: pl.DataFrame) -> list[pl.DataFrame]:
+def _renewal_violations(
+    result: AudienceResult, inputs: AudienceInputs, policy: MarketingPolicy, as_of: dt.date, ref: pl.DataFrame
+) -> list[pl.DataFrame]:
     rp = policy.renewal
     table = "renewal_offers"
     ro = result.renewal_offers
     all_fields = renewal_contact_fields(policy)
     if tuple(ro.columns) != renewal_columns(policy):
-        return [pl.DataFrame({"table": [table], "customer_id": [None], "check": ["columns"],
-                              "detail": [f"columns differ from {list(renewal_columns(policy))}"]}, schema=_VIOLATION_SCHEMA)]
+        return [
+            pl.DataFrame(
+                {
+                    "table": [table],
+                    "customer_id": [None],
+                    "check": ["columns"],
+                    "detail": [f"columns differ from {list(renewal_columns(policy))}"],
+                },
+                schema=_VIOLATION_SCHEMA,
+            )
+        ]
     if ro.height == 0:
         return []
     j = (
@@ -1094,16 +1195,23 @@ def _renewal_violations(result: AudienceResult, inputs: AudienceInputs, policy: 
         .join(ref, on="customer_id", how="left")
     )
     if inputs.contracts is not None:
-        con = inputs.contracts.lazy().select(
-            pl.col("contract_id").cast(pl.String),
-            pl.col("contract_type").cast(pl.String).alias("_ctype"),
-            pl.col("customer_id").cast(pl.String).alias("_owner"),
-            pl.col("end_date").cast(pl.Date).alias("_end"),
-        ).collect()
+        con = (
+            inputs.contracts.lazy()
+            .select(
+                pl.col("contract_id").cast(pl.String),
+                pl.col("contract_type").cast(pl.String).alias("_ctype"),
+                pl.col("customer_id").cast(pl.String).alias("_owner"),
+                pl.col("end_date").cast(pl.Date).alias("_end"),
+            )
+            .collect()
+        )
         j = j.join(con, on="contract_id", how="left")
     else:
-        j = j.with_columns(pl.lit(None, pl.String).alias("_ctype"), pl.lit(None, pl.String).alias("_owner"),
-                           pl.lit(None, pl.Date).alias("_end"))
+        j = j.with_columns(
+            pl.lit(None, pl.String).alias("_ctype"),
+            pl.lit(None, pl.String).alias("_owner"),
+            pl.lit(None, pl.Date).alias("_end"),
+        )
     out: list[pl.DataFrame] = []
 
     def add(mask: pl.Expr, check: str, detail: str, frame: pl.DataFrame = j) -> None:
@@ -1111,32 +1219,55 @@ def _renewal_violations(result: AudienceResult, inputs: AudienceInputs, policy: 
 
     add(pl.col("_known").is_null(), "unknown_customer", "not in the customers table")
     add(pl.col("contract_id").is_duplicated(), "duplicate_row", "contract appears more than once")
-    add(~pl.col("_ctype").eq_missing(pl.lit(rp.contract_type)), "contract_type", f"not a known {rp.contract_type} contract")
+    add(
+        ~pl.col("_ctype").eq_missing(pl.lit(rp.contract_type)),
+        "contract_type",
+        f"not a known {rp.contract_type} contract",
+    )
     add(~pl.col("_owner").eq_missing(pl.col("customer_id")), "contract_owner", "contract belongs to another customer")
     in_window = pl.col("_end").is_between(as_of + dt.timedelta(days=1), as_of + dt.timedelta(days=rp.window_days))
-    add(~in_window.fill_null(False) | ~pl.col("_end").eq_missing(pl.col("end_date")), "renewal_window",
-        "end_date outside the renewal window")
-    add(~pl.col("customer_type").is_in(list(rp.customer_types)).fill_null(False), "company", "customer type out of scope")
+    add(
+        ~in_window.fill_null(False) | ~pl.col("_end").eq_missing(pl.col("end_date")),
+        "renewal_window",
+        "end_date outside the renewal window",
+    )
+    add(
+        ~pl.col("customer_type").is_in(list(rp.customer_types)).fill_null(False),
+        "company",
+        "customer type out of scope",
+    )
     if "deceased" in rp.no_row_for:
         add(pl.col("_dead"), "deceased", "renewal offer for a deceased customer")
     shown = [f"row_{c}" for c in ADDRESS_FIELDS if c in all_fields]
     if shown:
-        add(pl.col("_safety") & pl.any_horizontal([pl.col(c).is_not_null() for c in shown]),
-            "address_under_safety_ban", "address shown for a safety-banned customer")
-    add(~pl.col("channel").is_in([*rp.channel_preference, RENEWAL_NO_CHANNEL]).fill_null(False), "renewal_channel",
-        "channel not in the renewal preference")
+        add(
+            pl.col("_safety") & pl.any_horizontal([pl.col(c).is_not_null() for c in shown]),
+            "address_under_safety_ban",
+            "address shown for a safety-banned customer",
+        )
+    add(
+        ~pl.col("channel").is_in([*rp.channel_preference, RENEWAL_NO_CHANNEL]).fill_null(False),
+        "renewal_channel",
+        "channel not in the renewal preference",
+    )
     for ch in rp.channel_preference:
         cp = policy.channel(ch)
         fields = CONTACT_FIELDS[cp.contact]
         on_ch = pl.col("channel") == ch
         row_contact = j.with_columns(*[pl.col(f"row_{c}").alias(c) for c in fields])
         add(on_ch & ~_check_contact(cp.contact), "invalid_contact", f"{cp.contact} does not hold", row_contact)
-        add(on_ch & ~pl.all_horizontal([pl.col(f"row_{c}").eq_missing(pl.col(c)) for c in fields]),
-            "contact_mismatch", "contact fields differ from the customer record")
+        add(
+            on_ch & ~pl.all_horizontal([pl.col(f"row_{c}").eq_missing(pl.col(c)) for c in fields]),
+            "contact_mismatch",
+            "contact fields differ from the customer record",
+        )
         others = [f for f in all_fields if f not in fields]
         if others:
-            add(on_ch & pl.any_horizontal([pl.col(f"row_{f}").is_not_null() for f in others]),
-                "contact_leak", "carries contact fields of another channel")
+            add(
+                on_ch & pl.any_horizontal([pl.col(f"row_{f}").is_not_null() for f in others]),
+                "contact_leak",
+                "carries contact fields of another channel",
+            )
     # the channel must be the first usable one in the preference order
     expected: pl.Expr = pl.lit(RENEWAL_NO_CHANNEL)
     for ch in reversed(rp.channel_preference):
@@ -1144,9 +1275,14 @@ def _renewal_violations(result: AudienceResult, inputs: AudienceInputs, policy: 
         ok = _check_contact(cp.contact)
         if cp.uses_address or any(code in rp.channel_blocked_by for code in cp.exclusions):
             blocked = [
-                {"asml_mail": pl.col("_on_asml_mail"), "asml_phone": pl.col("_on_asml_phone"),
-                 "vtj_marketing_ban": pl.col("_vtj_ban"), "safety_ban": pl.col("_safety")}[code]
-                for code in cp.exclusions if code in rp.channel_blocked_by
+                {
+                    "asml_mail": pl.col("_on_asml_mail"),
+                    "asml_phone": pl.col("_on_asml_phone"),
+                    "vtj_marketing_ban": pl.col("_vtj_ban"),
+                    "safety_ban": pl.col("_safety"),
+                }[code]
+                for code in cp.exclusions
+                if code in rp.channel_blocked_by
             ]
             if blocked:
                 ok = ok & ~pl.any_horizontal(blocked)
@@ -1155,17 +1291,32 @@ def _renewal_violations(result: AudienceResult, inputs: AudienceInputs, policy: 
     if inputs.contracts is not None:
         due = (
             inputs.contracts.lazy()
-            .select(pl.col("contract_id").cast(pl.String), pl.col("customer_id").cast(pl.String),
-                    pl.col("contract_type").cast(pl.String), pl.col("end_date").cast(pl.Date))
-            .filter((pl.col("contract_type") == rp.contract_type)
-                    & pl.col("end_date").is_between(as_of + dt.timedelta(days=1), as_of + dt.timedelta(days=rp.window_days)))
+            .select(
+                pl.col("contract_id").cast(pl.String),
+                pl.col("customer_id").cast(pl.String),
+                pl.col("contract_type").cast(pl.String),
+                pl.col("end_date").cast(pl.Date),
+            )
+            .filter(
+                (pl.col("contract_type") == rp.contract_type)
+                & pl.col("end_date").is_between(as_of + dt.timedelta(days=1), as_of + dt.timedelta(days=rp.window_days))
+            )
             .collect()
-            .join(ref.filter(pl.col("customer_type").is_in(list(rp.customer_types))
-                             & ~(pl.col("_dead") & pl.lit("deceased" in rp.no_row_for))).select("customer_id"),
-                  on="customer_id", how="semi")
+            .join(
+                ref.filter(
+                    pl.col("customer_type").is_in(list(rp.customer_types))
+                    & ~(pl.col("_dead") & pl.lit("deceased" in rp.no_row_for))
+                ).select("customer_id"),
+                on="customer_id",
+                how="semi",
+            )
             .join(ro.select(pl.col("contract_id").cast(pl.String)), on="contract_id", how="anti")
         )
         add(pl.lit(True), "renewal_missing", "a due household contract has no renewal row", due)
-    add((pl.col("channel") == RENEWAL_NO_CHANNEL) & pl.any_horizontal([pl.col(f"row_{f}").is_not_null() for f in all_fields]),
-        "contact_leak", "no channel but contact fields set")
+    add(
+        (pl.col("channel") == RENEWAL_NO_CHANNEL)
+        & pl.any_horizontal([pl.col(f"row_{f}").is_not_null() for f in all_fields]),
+        "contact_leak",
+        "no channel but contact fields set",
+    )
     return out

@@ -30,7 +30,11 @@ PARSERS: dict[str, tuple[pl.DataType, Callable[[pl.Expr], pl.Expr]]] = {
     ),
     "decimal_comma": (
         pl.Float64(),
-        lambda c: pl.when(c.str.contains(r"^-?\d+(,\d+)?$")).then(c.str.replace(",", ".", literal=True)).cast(pl.Float64, strict=False),
+        lambda c: (
+            pl.when(c.str.contains(r"^-?\d+(,\d+)?$"))
+            .then(c.str.replace(",", ".", literal=True))
+            .cast(pl.Float64, strict=False)
+        ),
     ),
     # a sign is read, so that a negative count reaches the field's `*_out_of_range` rule
     "int": (pl.Int64(), lambda c: pl.when(c.str.contains(r"^-?\d+$")).then(c).cast(pl.Int64, strict=False)),
@@ -119,7 +123,9 @@ class SourceContract:
             *[PARSERS[f.kind][1](pl.when(pl.col(f.name) != "").then(pl.col(f.name))).alias(f.name) for f in self.fields]
         )
 
-    def split(self, raw: pl.DataFrame, context: Mapping[str, object] | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    def split(
+        self, raw: pl.DataFrame, context: Mapping[str, object] | None = None
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
         """Split a batch of text records into (valid typed rows, quarantined rows with every rule).
 
         `raw` holds the delivered columns as text plus `_line` (and optionally other `_` columns,
@@ -140,7 +146,8 @@ class SourceContract:
         frame = (
             raw.lazy()
             .with_columns(
-                PARSERS[f.kind][1](pl.when(pl.col(f.name) != "").then(pl.col(f.name))).alias(f"_typed_{f.name}") for f in self.fields
+                PARSERS[f.kind][1](pl.when(pl.col(f.name) != "").then(pl.col(f.name))).alias(f"_typed_{f.name}")
+                for f in self.fields
             )
             .with_columns(pl.any_horizontal(self._broken_on_typed()).fill_null(False).alias("_raw_broken"))
             .with_columns(*[pl.col(f.name).alias(f"_raw_{f.name}") for f in self.fields])
@@ -148,13 +155,19 @@ class SourceContract:
             .drop([f"_typed_{f.name}" for f in self.fields])
             .with_columns(typed_flags)
             .with_columns(
-                pl.any_horizontal([pl.col("_raw_broken")] + [pl.col(f"_rule_{r.code}") for r in self.rules]).alias("_broken")
+                pl.any_horizontal([pl.col("_raw_broken")] + [pl.col(f"_rule_{r.code}") for r in self.rules]).alias(
+                    "_broken"
+                )
             )
             .collect()
         )
         keep = [f.name for f in self.fields] + [c for c in raw.columns if c.startswith("_")]
         bad = frame.filter(pl.col("_broken"))
-        valid = frame.select(keep) if bad.is_empty() else frame.select(*keep, "_broken").filter(~pl.col("_broken")).drop("_broken")
+        valid = (
+            frame.select(keep)
+            if bad.is_empty()
+            else frame.select(*keep, "_broken").filter(~pl.col("_broken")).drop("_broken")
+        )
         if bad.is_empty():
             empty = {"line": pl.Int64, "rule": pl.String, "detail": pl.String, "raw": pl.String}
             return valid, pl.DataFrame(schema=empty)
@@ -162,21 +175,26 @@ class SourceContract:
         raw_bad = bad.select([pl.col(f"_raw_{f.name}").alias(f.name) for f in self.fields] + ["_line"])
         raw_codes = raw_bad.select(pl.concat_list(as_code).list.drop_nulls().alias("r"))["r"]
         typed_codes = (
-            bad.select(pl.concat_list([pl.when(pl.col(f"_rule_{r.code}")).then(pl.lit(r.code)) for r in self.rules]).list.drop_nulls().alias("r"))["r"]
+            bad.select(
+                pl.concat_list([pl.when(pl.col(f"_rule_{r.code}")).then(pl.lit(r.code)) for r in self.rules])
+                .list.drop_nulls()
+                .alias("r")
+            )["r"]
             if self.rules
             else pl.Series("r", [[] for _ in range(bad.height)], dtype=pl.List(pl.String))
         )
-        quarantined = (
-            raw_bad.with_columns(pl.Series("_rules", raw_codes).list.concat(typed_codes).list.unique().list.sort())
-            .select(
-                pl.col("_line").cast(pl.Int64).alias("line"),
-                pl.col("_rules").list.join(",").alias("rule"),
-                pl.col("_rules")
-                .list.eval(pl.element().replace_strict(details, default=pl.lit("identifier fails its check digit or format")))
-                .list.join("; ")
-                .alias("detail"),
-                pl.concat_str([pl.col(f.name).fill_null("") for f in self.fields], separator=";").alias("raw"),
+        quarantined = raw_bad.with_columns(
+            pl.Series("_rules", raw_codes).list.concat(typed_codes).list.unique().list.sort()
+        ).select(
+            pl.col("_line").cast(pl.Int64).alias("line"),
+            pl.col("_rules").list.join(",").alias("rule"),
+            pl.col("_rules")
+            .list.eval(
+                pl.element().replace_strict(details, default=pl.lit("identifier fails its check digit or format"))
             )
+            .list.join("; ")
+            .alias("detail"),
+            pl.concat_str([pl.col(f.name).fill_null("") for f in self.fields], separator=";").alias("raw"),
         )
         return valid, quarantined
 
@@ -194,7 +212,11 @@ class SourceContract:
                 checks.append(pa.Check.ge(f.min_value))
             columns[f.name] = pa.Column(PARSERS[f.kind][0], checks=checks, nullable=not f.required)
         frame_checks = [
-            pa.Check(lambda data, r=r: data.lazyframe.select((~r.broken(context)).fill_null(True)), name=r.code, error=r.detail)
+            pa.Check(
+                lambda data, r=r: data.lazyframe.select((~r.broken(context)).fill_null(True)),
+                name=r.code,
+                error=r.detail,
+            )
             for r in self.rules
             if r.typed
         ]
@@ -210,14 +232,28 @@ def _field_rules(f: Field) -> list[tuple[str, str, pl.Expr]]:
         out.append((f"{f.name}_missing", f"{f.name} is required", ~present.fill_null(False)))
     if f.kind != "str":
         parsed = PARSERS[f.kind][1](raw)
-        out.append((f"{f.name}_unparsable", f"{f.name} is not a valid {f.kind.replace('_', ' ')}", present & parsed.is_null()))
+        out.append(
+            (f"{f.name}_unparsable", f"{f.name} is not a valid {f.kind.replace('_', ' ')}", present & parsed.is_null())
+        )
     if f.allowed is not None:
-        out.append((f"{f.name}_unknown_code", f"{f.name} must be one of {', '.join(f.allowed)}", present & ~raw.is_in(list(f.allowed))))
+        out.append(
+            (
+                f"{f.name}_unknown_code",
+                f"{f.name} must be one of {', '.join(f.allowed)}",
+                present & ~raw.is_in(list(f.allowed)),
+            )
+        )
     if f.pattern is not None:
         out.append((f"{f.name}_format", f"{f.name} must match {f.pattern}", present & ~raw.str.contains(f.pattern)))
     if f.min_value is not None:
         parsed = PARSERS[f.kind][1](raw)
-        out.append((f"{f.name}_out_of_range", f"{f.name} must be >= {f.min_value:g}", present & (parsed < f.min_value).fill_null(False)))
+        out.append(
+            (
+                f"{f.name}_out_of_range",
+                f"{f.name} must be >= {f.min_value:g}",
+                present & (parsed < f.min_value).fill_null(False),
+            )
+        )
     return out
 
 

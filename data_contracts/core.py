@@ -14,7 +14,10 @@ UTC = pl.Datetime("us", "UTC")
 
 
 def _unique(*columns: str) -> pa.Check:
-    return pa.Check(lambda data: data.lazyframe.select(~pl.struct(list(columns)).is_duplicated()), name=f"unique({', '.join(columns)})")
+    return pa.Check(
+        lambda data: data.lazyframe.select(~pl.struct(list(columns)).is_duplicated()),
+        name=f"unique({', '.join(columns)})",
+    )
 
 
 def _str(nullable: bool = False, **kw) -> pa.Column:
@@ -52,12 +55,17 @@ customers = pa.DataFrameSchema(
     checks=[
         pa.Check(
             lambda data: data.lazyframe.select(
-                ~(pl.col("safety_ban") & pl.any_horizontal(pl.col("street_address", "postal_code", "city").is_not_null()))
+                ~(
+                    pl.col("safety_ban")
+                    & pl.any_horizontal(pl.col("street_address", "postal_code", "city").is_not_null())
+                )
             ),
             name="no_address_under_safety_ban",
         ),
         pa.Check(
-            lambda data: data.lazyframe.select((pl.col("customer_type") == "company") | pl.col("birth_date").is_not_null()),
+            lambda data: data.lazyframe.select(
+                (pl.col("customer_type") == "company") | pl.col("birth_date").is_not_null()
+            ),
             name="every_person_has_a_birth_date",
         ),
     ],
@@ -105,7 +113,12 @@ metering_point_attribution = pa.DataFrameSchema(
         "valid_from": pa.Column(pl.Date),
         "valid_to": pa.Column(pl.Date, nullable=True),
     },
-    checks=[pa.Check(lambda data: data.lazyframe.select((pl.col("valid_to") >= pl.col("valid_from")).fill_null(True)), name="period_ordered")],
+    checks=[
+        pa.Check(
+            lambda data: data.lazyframe.select((pl.col("valid_to") >= pl.col("valid_from")).fill_null(True)),
+            name="period_ordered",
+        )
+    ],
     name="metering_point_attribution",
     strict=True,
 )
@@ -181,7 +194,9 @@ asml_register = pa.DataFrameSchema(
     checks=[
         pa.Check(
             lambda data: data.lazyframe.select(
-                pl.when(pl.col("register") == "mail").then(pl.col("match_key").is_not_null()).otherwise(pl.col("phone_e164").is_not_null())
+                pl.when(pl.col("register") == "mail")
+                .then(pl.col("match_key").is_not_null())
+                .otherwise(pl.col("phone_e164").is_not_null())
             ),
             name="entry_has_its_match_field",
         )

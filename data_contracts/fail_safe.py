@@ -31,7 +31,11 @@ RESTRICTING_ROWS: dict[str, tuple[pl.Expr, pl.Expr]] = {
     # an ASML entry opts out of addressed mail or telemarketing; unreadable register → both
     "asml": (
         pl.lit(True),
-        pl.when(_field(0) == "mail").then(pl.lit(["letter"])).when(_field(0) == "phone").then(pl.lit(["phone"])).otherwise(pl.lit(["letter", "phone"])),
+        pl.when(_field(0) == "mail")
+        .then(pl.lit(["letter"]))
+        .when(_field(0) == "phone")
+        .then(pl.lit(["phone"]))
+        .otherwise(pl.lit(["letter", "phone"])),
     ),
     # a VTJ row may carry a death (every channel) or a ban
     "population": (pl.lit(True), pl.lit(ALL)),

@@ -25,8 +25,18 @@ from stdnum.fi import hetu, ytunnus
 #: Century signs of the henkilötunnus, including the 2023 additions (Y X W V U, B C D E F).
 CENTURY_SIGNS = {
     "+": 1800,
-    "-": 1900, "Y": 1900, "X": 1900, "W": 1900, "V": 1900, "U": 1900,
-    "A": 2000, "B": 2000, "C": 2000, "D": 2000, "E": 2000, "F": 2000,
+    "-": 1900,
+    "Y": 1900,
+    "X": 1900,
+    "W": 1900,
+    "V": 1900,
+    "U": 1900,
+    "A": 2000,
+    "B": 2000,
+    "C": 2000,
+    "D": 2000,
+    "E": 2000,
+    "F": 2000,
 }
 
 #: Anything shaped like a henkilötunnus (a real day and month, a century sign, a check character
@@ -104,11 +114,19 @@ def _gsrn_problems(values: pl.Series) -> pl.Series:
     digits = pl.col("v").str.contains(r"^[0-9]{18}$").fill_null(False)
     # GS1 mod-10 over the 17-digit body: weight 3 on the rightmost body digit, then 1, 3, …
     # (non-strict casts: the other values are computed too, then discarded by `when`)
-    body = pl.sum_horizontal([pl.col("v").str.slice(i, 1).cast(pl.Int32, strict=False) * (3 if i % 2 == 0 else 1) for i in range(17)])
+    body = pl.sum_horizontal(
+        [pl.col("v").str.slice(i, 1).cast(pl.Int32, strict=False) * (3 if i % 2 == 0 else 1) for i in range(17)]
+    )
     check = (10 - body % 10) % 10
     fast = frame.select(
         digits.alias("digits"),
-        pl.when(digits).then(pl.when(check == pl.col("v").str.slice(17, 1).cast(pl.Int32, strict=False)).then(None).otherwise(pl.lit("gsrn_check_digit"))).alias("code"),
+        pl.when(digits)
+        .then(
+            pl.when(check == pl.col("v").str.slice(17, 1).cast(pl.Int32, strict=False))
+            .then(None)
+            .otherwise(pl.lit("gsrn_check_digit"))
+        )
+        .alias("code"),
     )
     if fast["digits"].all():
         return fast["code"].cast(pl.String)
@@ -126,7 +144,11 @@ def map_distinct(column: pl.Expr, fn: Callable[[str], object], return_dtype: pl.
 
     def apply(series: pl.Series) -> pl.Series:
         distinct = series.drop_nulls().unique()
-        values = vectorised(distinct).cast(return_dtype) if vectorised else pl.Series([fn(v) for v in distinct], dtype=return_dtype)
+        values = (
+            vectorised(distinct).cast(return_dtype)
+            if vectorised
+            else pl.Series([fn(v) for v in distinct], dtype=return_dtype)
+        )
         # a hash lookup per row, as the left join it replaces, without materialising a frame
         return series.replace_strict(distinct, values, default=None, return_dtype=return_dtype).rename("value")
 

@@ -23,9 +23,7 @@ __all__ = ["KEY_SEPARATOR", "asml_match_key", "asml_match_key_expr", "normalise_
 KEY_SEPARATOR = "|"
 
 # The Unicode White_Space property, spelled out so Python and the polars (Rust) regex agree exactly.
-_WHITESPACE_CLASS = (
-    "[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
-)
+_WHITESPACE_CLASS = "[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 _WHITESPACE_RE = re.compile(_WHITESPACE_CLASS + "+")
 # The separator may not survive inside a part, or two different records could share a key.
 _SEPARATOR_RE = re.compile(re.escape(KEY_SEPARATOR))
@@ -77,8 +75,5 @@ def asml_match_key_expr(
     """Vectorised `asml_match_key` over four columns (names or expressions)."""
     # An empty part becomes null, and concat_str is null when any part is null: every part is
     # referenced once, so the (costly) normalisation runs once per column even without CSE.
-    parts = [
-        normalise_part_expr(p).replace("", None)
-        for p in (first_name, last_name, street_address, postal_code)
-    ]
+    parts = [normalise_part_expr(p).replace("", None) for p in (first_name, last_name, street_address, postal_code)]
     return pl.concat_str(parts, separator=KEY_SEPARATOR)

@@ -32,11 +32,17 @@ def exclusion_reasons(as_of: dt.date, rules: ProfilingRules) -> dict[str, pl.Exp
     }
 
 
-def candidates(customers: pl.DataFrame, consent_state: pl.DataFrame, contracts: pl.DataFrame, history: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
+def candidates(
+    customers: pl.DataFrame, consent_state: pl.DataFrame, contracts: pl.DataFrame, history: pl.DataFrame, as_of: dt.date
+) -> pl.DataFrame:
     """One row per customer with every column the exclusion reasons look at."""
-    profiling = consent_state.filter(pl.col("purpose") == "profiling").select("customer_id", pl.col("state").alias("profiling_state"))
+    profiling = consent_state.filter(pl.col("purpose") == "profiling").select(
+        "customer_id", pl.col("state").alias("profiling_state")
+    )
     active = (
-        contracts.filter((pl.col("start_date") <= as_of) & (pl.col("end_date").is_null() | (pl.col("end_date") >= as_of)))
+        contracts.filter(
+            (pl.col("start_date") <= as_of) & (pl.col("end_date").is_null() | (pl.col("end_date") >= as_of))
+        )
         .group_by("customer_id")
         .agg(pl.len().alias("active_contracts"))
     )
@@ -48,7 +54,9 @@ def candidates(customers: pl.DataFrame, consent_state: pl.DataFrame, contracts: 
     )
 
 
-def split_population(frame: pl.DataFrame, as_of: dt.date, rules: ProfilingRules = ProfilingRules()) -> tuple[pl.DataFrame, pl.DataFrame]:
+def split_population(
+    frame: pl.DataFrame, as_of: dt.date, rules: ProfilingRules = ProfilingRules()
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(population: customer_id, exclusions: customer_id + reason, one row per reason that applies)."""
     reasons = exclusion_reasons(as_of, rules)
     flagged = frame.with_columns([expr.alias(f"_x_{code}") for code, expr in reasons.items()])
@@ -56,7 +64,12 @@ def split_population(frame: pl.DataFrame, as_of: dt.date, rules: ProfilingRules 
     population = flagged.filter(~excluded).select("customer_id").sort("customer_id")
     exclusions = (
         flagged.filter(excluded)
-        .select("customer_id", pl.concat_list([pl.when(pl.col(f"_x_{c}")).then(pl.lit(c)) for c in reasons]).list.drop_nulls().alias("reason"))
+        .select(
+            "customer_id",
+            pl.concat_list([pl.when(pl.col(f"_x_{c}")).then(pl.lit(c)) for c in reasons])
+            .list.drop_nulls()
+            .alias("reason"),
+        )
         .explode("reason")
         .sort("customer_id", "reason")
     )

@@ -87,7 +87,11 @@ def contains_personal_id(df: pl.DataFrame) -> bool:
     if not cols or df.height == 0:
         return False
     return bool(
-        df.select(pl.any_horizontal([pl.col(c).cast(pl.String).str.contains(HETU_PATTERN).fill_null(False) for c in cols]).any()).item()
+        df.select(
+            pl.any_horizontal(
+                [pl.col(c).cast(pl.String).str.contains(HETU_PATTERN).fill_null(False) for c in cols]
+            ).any()
+        ).item()
     )
 
 
@@ -156,7 +160,10 @@ def audience_schema(
         _row_check(
             (pl.col("legal_basis") != "consent")
             | pl.all_horizontal(
-                [pl.col(c).is_not_null() for c in ("consent_event_id", "consent_occurred_at", "consent_source", "consent_wording_version")]
+                [
+                    pl.col(c).is_not_null()
+                    for c in ("consent_event_id", "consent_occurred_at", "consent_source", "consent_wording_version")
+                ]
             ),
             "consent_evidence",
             "a consent row must carry its deciding consent event",
@@ -185,9 +192,16 @@ def audience_exclusions_schema(policy: MarketingPolicy | None = None) -> pa.Data
         cols,
         checks=[
             NO_PERSONAL_ID,
-            _row_check(~by_event | pl.col("consent_event_id").is_not_null(), "deciding_event", "a consent withdrawal must carry its deciding consent event"),
-            _row_check(by_event | pl.col("consent_event_id").is_null(), "no_event_without_consent_reason",
-                       "only a consent reason carries a consent event"),
+            _row_check(
+                ~by_event | pl.col("consent_event_id").is_not_null(),
+                "deciding_event",
+                "a consent withdrawal must carry its deciding consent event",
+            ),
+            _row_check(
+                by_event | pl.col("consent_event_id").is_null(),
+                "no_event_without_consent_reason",
+                "only a consent reason carries a consent event",
+            ),
         ],
         strict=True,
         unique=["customer_id", "channel", "reason"],
@@ -237,8 +251,10 @@ def renewal_offers_schema(
         checks.append(
             _row_check(
                 (pl.col("channel") != ch)
-                | (pl.all_horizontal([pl.col(f).is_not_null() for f in own])
-                   & pl.all_horizontal([pl.col(f).is_null() for f in others] or [pl.lit(True)])),
+                | (
+                    pl.all_horizontal([pl.col(f).is_not_null() for f in own])
+                    & pl.all_horizontal([pl.col(f).is_null() for f in others] or [pl.lit(True)])
+                ),
                 f"{ch}_contact_only",
                 f"a {ch} row carries exactly the {ch} contact fields",
             )
@@ -282,8 +298,9 @@ def segment_catalogue_schema() -> pa.DataFrameSchema:
         **{k: text[k] for k in ("name_fi", "name_sv", "name_en", "description_fi", "description_sv", "description_en")},
         "size": pa.Column(None, checks=[pa.Check(_is_integer, name="integer"), pa.Check.ge(0)]),
         "model_version": pa.Column(pl.String, checks=[pa.Check.str_length(min_value=1)]),
-        r"^centroid_.+$": pa.Column(None, regex=True, required=False, nullable=True,
-                                    checks=[pa.Check(_is_numeric, name="numeric")]),
+        r"^centroid_.+$": pa.Column(
+            None, regex=True, required=False, nullable=True, checks=[pa.Check(_is_numeric, name="numeric")]
+        ),
     }
     return pa.DataFrameSchema(cols, checks=[NO_PERSONAL_ID], strict=True, name="segment_catalogue")
 

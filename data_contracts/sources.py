@@ -40,24 +40,44 @@ customers = SourceContract(
         Field("ended_on", DATE, required=False),
     ),
     rules=(
-        Rule("duplicate_customer_id", "customer_id appears more than once in the snapshot", lambda _: pl.col("customer_id").is_duplicated()),
+        Rule(
+            "duplicate_customer_id",
+            "customer_id appears more than once in the snapshot",
+            lambda _: pl.col("customer_id").is_duplicated(),
+        ),
         Rule(
             "person_without_personal_id",
             "a person needs a personal_id and no business_id",
-            lambda _: (pl.col("customer_type") == "person") & (pl.col("personal_id").is_null() | pl.col("business_id").is_not_null()),
+            lambda _: (
+                (pl.col("customer_type") == "person")
+                & (pl.col("personal_id").is_null() | pl.col("business_id").is_not_null())
+            ),
         ),
         Rule(
             "company_without_business_id",
             "a company needs a business_id and no personal_id",
-            lambda _: (pl.col("customer_type") == "company") & (pl.col("business_id").is_null() | pl.col("personal_id").is_not_null()),
+            lambda _: (
+                (pl.col("customer_type") == "company")
+                & (pl.col("business_id").is_null() | pl.col("personal_id").is_not_null())
+            ),
         ),
         Rule(
             "person_without_name",
             "a person needs first_name and last_name",
-            lambda _: (pl.col("customer_type") == "person") & (pl.col("first_name").is_null() | pl.col("last_name").is_null()),
+            lambda _: (
+                (pl.col("customer_type") == "person") & (pl.col("first_name").is_null() | pl.col("last_name").is_null())
+            ),
         ),
-        Rule("company_without_name", "a company needs company_name", lambda _: (pl.col("customer_type") == "company") & pl.col("company_name").is_null()),
-        Rule("ended_before_start", "ended_on is before customer_since", lambda _: pl.col("ended_on") < pl.col("customer_since")),
+        Rule(
+            "company_without_name",
+            "a company needs company_name",
+            lambda _: (pl.col("customer_type") == "company") & pl.col("company_name").is_null(),
+        ),
+        Rule(
+            "ended_before_start",
+            "ended_on is before customer_since",
+            lambda _: pl.col("ended_on") < pl.col("customer_since"),
+        ),
     ),
 )
 
@@ -78,13 +98,23 @@ contracts = SourceContract(
         Field("heating", required=False, allowed=("district", "electric", "heat_pump", "other")),
     ),
     rules=(
-        Rule("duplicate_contract_id", "contract_id appears more than once in the snapshot", lambda _: pl.col("contract_id").is_duplicated()),
-        Rule("fixed_term_without_end", "a fixed_term contract needs end_date", lambda _: (pl.col("contract_type") == "fixed_term") & pl.col("end_date").is_null()),
+        Rule(
+            "duplicate_contract_id",
+            "contract_id appears more than once in the snapshot",
+            lambda _: pl.col("contract_id").is_duplicated(),
+        ),
+        Rule(
+            "fixed_term_without_end",
+            "a fixed_term contract needs end_date",
+            lambda _: (pl.col("contract_type") == "fixed_term") & pl.col("end_date").is_null(),
+        ),
         Rule("end_before_start", "end_date is before start_date", lambda _: pl.col("end_date") < pl.col("start_date")),
         Rule(
             "unknown_customer",
             "customer_id is not in the customer snapshot",
-            lambda ctx: ~pl.col("customer_id").is_in(pl.Series(ctx.get("known_customer_ids", []), dtype=pl.String).implode()),
+            lambda ctx: (
+                ~pl.col("customer_id").is_in(pl.Series(ctx.get("known_customer_ids", []), dtype=pl.String).implode())
+            ),
         ),
     ),
 )
@@ -106,7 +136,11 @@ invoices = SourceContract(
         Field("in_collection", allowed=FLAG),
     ),
     rules=(
-        Rule("duplicate_invoice_id", "invoice_id appears more than once in the delivery", lambda _: pl.col("invoice_id").is_duplicated()),
+        Rule(
+            "duplicate_invoice_id",
+            "invoice_id appears more than once in the delivery",
+            lambda _: pl.col("invoice_id").is_duplicated(),
+        ),
         Rule("due_before_issue", "due_on is before issued_on", lambda _: pl.col("due_on") < pl.col("issued_on")),
     ),
 )
@@ -133,9 +167,16 @@ consents = SourceContract(
             "duplicate_event_id",
             "event_id appears more than once in the file, or was delivered in an earlier file",
             # every copy within a file; a copy of an event an earlier file delivered (the earlier one stands)
-            lambda ctx: pl.col("event_id").is_duplicated() | pl.col("event_id").is_in(ctx.get("delivered_before", pl.Series(dtype=pl.String))),
+            lambda ctx: (
+                pl.col("event_id").is_duplicated()
+                | pl.col("event_id").is_in(ctx.get("delivered_before", pl.Series(dtype=pl.String)))
+            ),
         ),
-        Rule("profiling_with_channel", "a profiling event covers every channel and has no channel", lambda _: (pl.col("purpose") == "profiling") & pl.col("channel").is_not_null()),
+        Rule(
+            "profiling_with_channel",
+            "a profiling event covers every channel and has no channel",
+            lambda _: (pl.col("purpose") == "profiling") & pl.col("channel").is_not_null(),
+        ),
     ),
 )
 
@@ -158,11 +199,23 @@ asml = SourceContract(
         Rule(
             "mail_entry_incomplete",
             "a mail entry needs first_name, last_name, street_address and postal_code",
-            lambda _: (pl.col("register") == "mail")
-            & pl.any_horizontal([pl.col(c).is_null() for c in ("first_name", "last_name", "street_address", "postal_code")]),
+            lambda _: (
+                (pl.col("register") == "mail")
+                & pl.any_horizontal(
+                    [pl.col(c).is_null() for c in ("first_name", "last_name", "street_address", "postal_code")]
+                )
+            ),
         ),
-        Rule("phone_entry_incomplete", "a phone entry needs an E.164 phone", lambda _: (pl.col("register") == "phone") & pl.col("phone").is_null()),
-        Rule("expires_before_registered", "expires_on is before registered_on", lambda _: pl.col("expires_on") < pl.col("registered_on")),
+        Rule(
+            "phone_entry_incomplete",
+            "a phone entry needs an E.164 phone",
+            lambda _: (pl.col("register") == "phone") & pl.col("phone").is_null(),
+        ),
+        Rule(
+            "expires_before_registered",
+            "expires_on is before registered_on",
+            lambda _: pl.col("expires_on") < pl.col("registered_on"),
+        ),
     ),
 )
 
@@ -185,8 +238,10 @@ population = SourceContract(
         Rule(
             "safety_ban_with_address",
             "a safety-ban row must carry no address",
-            lambda _: (pl.col("safety_ban") == "1")
-            & pl.any_horizontal([pl.col(c).is_not_null() for c in ("street_address", "postal_code", "city")]),
+            lambda _: (
+                (pl.col("safety_ban") == "1")
+                & pl.any_horizontal([pl.col(c).is_not_null() for c in ("street_address", "postal_code", "city")])
+            ),
         ),
     ),
 )
@@ -218,23 +273,38 @@ def _repeated_interval(keys: pl.Series) -> pl.Series:
     point, start = (pl.col(c) for c in frame.columns[1:])
     if frame.null_count().sum_horizontal().item():
         return keys.is_first_distinct().not_()
-    back = frame.select(((point < point.shift(1)) | ((point == point.shift(1)) & (start < start.shift(1)))).fill_null(False)).to_series()
+    back = frame.select(
+        ((point < point.shift(1)) | ((point == point.shift(1)) & (start < start.shift(1)))).fill_null(False)
+    ).to_series()
     aside = back | back.shift(-1, fill_value=False)
     if aside.sum() > keys.len() // 100:
         return keys.is_first_distinct().not_()
     rest = frame.filter(~aside)
-    if not rest.select(((point > point.shift(1)) | ((point == point.shift(1)) & (start >= start.shift(1)))).fill_null(True).all()).item():
+    if not rest.select(
+        ((point > point.shift(1)) | ((point == point.shift(1)) & (start >= start.shift(1)))).fill_null(True).all()
+    ).item():
         return keys.is_first_distinct().not_()
     repeated = rest.filter((point == point.shift(1)) & (start == start.shift(1))).get_column("_row")
     if aside.any():
         # every row of a point that has a row set aside (a superset of the rows sharing a key)
         group = frame.filter(point.is_in(frame.filter(aside).get_column(frame.columns[1]).unique().implode()))
-        repeated = pl.concat([repeated, group.filter(pl.struct(point, start).is_first_distinct().not_()).get_column("_row")])
+        repeated = pl.concat(
+            [repeated, group.filter(pl.struct(point, start).is_first_distinct().not_()).get_column("_row")]
+        )
     flags = pl.zeros(keys.len(), dtype=pl.Boolean, eager=True).rename(keys.name)
     return flags.scatter(repeated, True) if repeated.len() else flags
 
 
-METERING_HEADER = ("MeteringPointGSRN", "Product Type", "Resolution", "Unit Type", "Reading Type", "Start Time", "Quantity", "Quality")
+METERING_HEADER = (
+    "MeteringPointGSRN",
+    "Product Type",
+    "Resolution",
+    "Unit Type",
+    "Reading Type",
+    "Start Time",
+    "Quantity",
+    "Quality",
+)
 
 metering = SourceContract(
     source="metering",
@@ -257,20 +327,31 @@ metering = SourceContract(
             "Quantity is required unless Quality is MISSING",
             lambda _: (pl.col("Quality") != "MISSING") & pl.col("Quantity").is_null(),
         ),
-        Rule("quantity_with_missing", "Quantity must be empty when Quality is MISSING", lambda _: (pl.col("Quality") == "MISSING") & pl.col("Quantity").is_not_null()),
+        Rule(
+            "quantity_with_missing",
+            "Quantity must be empty when Quality is MISSING",
+            lambda _: (pl.col("Quality") == "MISSING") & pl.col("Quantity").is_not_null(),
+        ),
         Rule(
             "start_not_on_interval",
             "Start Time is not on a Resolution boundary",
             # seconds since the epoch, in UTC: whole quarter-hours, and whole hours for PT1H
-            lambda _: pl.col("Start Time").dt.epoch("s") % pl.when(pl.col("Resolution") == "PT1H").then(3600).otherwise(900) != 0,
+            lambda _: (
+                pl.col("Start Time").dt.epoch("s") % pl.when(pl.col("Resolution") == "PT1H").then(3600).otherwise(900)
+                != 0
+            ),
         ),
         Rule(
             "duplicate_interval",
             "the same (point, Start Time) appears again in the same delivery",
-            lambda _: pl.struct("MeteringPointGSRN", "Start Time").map_batches(_repeated_interval, return_dtype=pl.Boolean),
+            lambda _: pl.struct("MeteringPointGSRN", "Start Time").map_batches(
+                _repeated_interval, return_dtype=pl.Boolean
+            ),
         ),
     ),
 )
 
-SMALL_SOURCES: dict[str, SourceContract] = {c.source: c for c in (customers, contracts, invoices, consents, asml, population, contacts)}
+SMALL_SOURCES: dict[str, SourceContract] = {
+    c.source: c for c in (customers, contracts, invoices, consents, asml, population, contacts)
+}
 ALL_SOURCES: dict[str, SourceContract] = SMALL_SOURCES | {"metering": metering}

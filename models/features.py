@@ -159,9 +159,7 @@ class _CustomerDays:
         self.start, self.end = feature_window(as_of, window_days)
         periods = attribution_periods(attribution, as_of, window_days)
         mp_dtype = daily.collect_schema()["metering_point_id"]
-        self.customers = (
-            periods.select("customer_id").unique().sort("customer_id").with_row_index("cix")
-        )
+        self.customers = periods.select("customer_id").unique().sort("customer_id").with_row_index("cix")
         n_points = periods.group_by("customer_id").agg(pl.col("metering_point_id").n_unique().alias("_np"))
         self.periods = (
             periods.join(self.customers, on="customer_id")
@@ -233,9 +231,7 @@ _NO_MIN = np.iinfo(np.int64).max
 class _DenseSums:
     """Per-customer integer accumulators over chunks: sums, and maxima for `max_cols`."""
 
-    def __init__(
-        self, n: int, sum_cols: Sequence[str], max_cols: Sequence[str] = (), min_cols: Sequence[str] = ()
-    ):
+    def __init__(self, n: int, sum_cols: Sequence[str], max_cols: Sequence[str] = (), min_cols: Sequence[str] = ()):
         self.sum_cols, self.max_cols, self.min_cols = list(sum_cols), list(max_cols), list(min_cols)
         self.sums = np.zeros((n, len(self.sum_cols)), dtype=np.int64)
         self.maxs = np.full((n, len(self.max_cols)), _NO_MAX, dtype=np.int64)
@@ -360,9 +356,7 @@ def _with_day_columns(lf: pl.LazyFrame) -> pl.LazyFrame:
 
 def _micro_coverage(read: pl.Expr, expected: pl.Expr) -> pl.Expr:
     """The day's share of expected readings present, in integer µdays."""
-    return (
-        pl.when(expected > 0).then((read * MICRO / expected).round().clip(0, MICRO)).otherwise(0).cast(pl.Int64)
-    )
+    return pl.when(expected > 0).then((read * MICRO / expected).round().clip(0, MICRO)).otherwise(0).cast(pl.Int64)
 
 
 _SEASONS = {
@@ -450,9 +444,7 @@ def _finalise(df: pl.DataFrame) -> pl.DataFrame:
 
     n = pl.col("cmp_n").cast(pl.Float64)
     mean_cmp = _safe_div(pl.col("cmp_sum"), n)
-    var_cmp = pl.when(n >= 2).then(
-        ((pl.col("cmp_sumsq") - pl.col("cmp_sum") ** 2 / n) / (n - 1)).clip(lower_bound=0.0)
-    )
+    var_cmp = pl.when(n >= 2).then(((pl.col("cmp_sumsq") - pl.col("cmp_sum") ** 2 / n) / (n - 1)).clip(lower_bound=0.0))
     peak = pl.concat_list(HOUR_COLS).list.arg_max()
     return df.select(
         "customer_id",
@@ -589,7 +581,9 @@ def monthly_kwh_shares(
     """Per customer and calendar month with readings: kwh, coverage_days, mean_daily_kwh, and
     `share`, the month's share of the year (mean daily kWh x days in the month, normalised over the
     months with data). Feeds the monthly profile plot of each segment."""
-    cd = _CustomerDays(daily, attribution, as_of, window_days, ["kwh_total", "n_ok", "n_estimated", "n_expected"], chunk_rows)
+    cd = _CustomerDays(
+        daily, attribution, as_of, window_days, ["kwh_total", "n_ok", "n_estimated", "n_expected"], chunk_rows
+    )
     kwh = np.zeros((cd.n, 12), dtype=np.int64)
     cov = np.zeros((cd.n, 12), dtype=np.int64)
     read = pl.col("n_ok").fill_null(0) + pl.col("n_estimated").fill_null(0)
@@ -680,9 +674,9 @@ def contract_features(contracts: pl.DataFrame, as_of: date) -> pl.DataFrame:
     longest-standing one (earliest start, then contract_id); when none is active, the most recently
     ended one. tenure_days counts from the first contract's start. days_to_fixed_term_end is null
     unless the primary contract is an active fixed-term contract."""
-    c = contracts.with_columns(
-        pl.col("start_date").cast(pl.Date), pl.col("end_date").cast(pl.Date)
-    ).filter(pl.col("start_date") <= pl.lit(as_of))
+    c = contracts.with_columns(pl.col("start_date").cast(pl.Date), pl.col("end_date").cast(pl.Date)).filter(
+        pl.col("start_date") <= pl.lit(as_of)
+    )
     active = pl.col("end_date").is_null() | (pl.col("end_date") >= pl.lit(as_of))
     c = c.with_columns(active.alias("_active"))
     optional = [col for col in ("site_type", "heating") if col in c.columns]

@@ -57,42 +57,58 @@ NAME_RULES: tuple[NameRule, ...] = (
     NameRule(
         "summer_cottage",
         (("winter_summer_ratio", "<", COTTAGE_MAX_WINTER_SUMMER),),
-        "Kesämökki", "Sommarstuga", "Summer cottage",
+        "Kesämökki",
+        "Sommarstuga",
+        "Summer cottage",
     ),
     NameRule(
         "weekend_place",
         (("weekday_weekend_ratio", "<", WEEKEND_MAX_RATIO), ("annual_kwh", "<", MODERATE_ANNUAL_KWH)),
-        "Vapaa-ajan asunto", "Fritidsbostad", "Weekend and holiday home",
+        "Vapaa-ajan asunto",
+        "Fritidsbostad",
+        "Weekend and holiday home",
     ),
     NameRule(
         "electric_heated_house",
         (("winter_summer_ratio", ">=", ELECTRIC_MIN_WINTER_SUMMER), ("annual_kwh", ">=", HIGH_ANNUAL_KWH)),
-        "Sähkölämmitteinen omakotitalo", "Elvärmt egnahemshus", "Electrically heated house",
+        "Sähkölämmitteinen omakotitalo",
+        "Elvärmt egnahemshus",
+        "Electrically heated house",
     ),
     NameRule(
         "ev_night_charger",
         (("night_share", ">=", NIGHT_MIN_SHARE),),
-        "Sähköauton yölataaja", "Elbilsladdare nattetid", "Night-time EV charger",
+        "Sähköauton yölataaja",
+        "Elbilsladdare nattetid",
+        "Night-time EV charger",
     ),
     NameRule(
         "heat_pump_house",
         (("winter_summer_ratio", ">=", HEATING_MIN_WINTER_SUMMER), ("annual_kwh", ">=", MODERATE_ANNUAL_KWH)),
-        "Lämpöpumppuomakotitalo", "Egnahemshus med värmepump", "Heat-pump house",
+        "Lämpöpumppuomakotitalo",
+        "Egnahemshus med värmepump",
+        "Heat-pump house",
     ),
     NameRule(
         "home_office",
         (("weekday_daytime_share", ">=", DAYTIME_MIN_SHARE),),
-        "Etätyökoti", "Distansarbetshem", "Daytime home office",
+        "Etätyökoti",
+        "Distansarbetshem",
+        "Daytime home office",
     ),
     NameRule(
         "district_heated_apartment",
         (("annual_kwh", "<", MODERATE_ANNUAL_KWH), ("winter_summer_ratio", "<", HEATING_MIN_WINTER_SUMMER)),
-        "Kaukolämmitetty kerrostaloasunto", "Fjärrvärmd lägenhet", "District-heated apartment",
+        "Kaukolämmitetty kerrostaloasunto",
+        "Fjärrvärmd lägenhet",
+        "District-heated apartment",
     ),
     NameRule(
         "high_use_household",
         (("annual_kwh", ">=", HIGH_ANNUAL_KWH),),
-        "Suurkuluttajakotitalous", "Hushåll med hög förbrukning", "High-use household",
+        "Suurkuluttajakotitalous",
+        "Hushåll med hög förbrukning",
+        "High-use household",
     ),
 )
 
@@ -102,58 +118,82 @@ DESCRIPTION_RULES: tuple[Fragment, ...] = (
     Fragment(
         "strong_winter_peak",
         (("winter_summer_ratio", ">=", ELECTRIC_MIN_WINTER_SUMMER),),
-        "voimakas talvihuippu", "kraftig vintertopp", "strong winter peak",
+        "voimakas talvihuippu",
+        "kraftig vintertopp",
+        "strong winter peak",
     ),
     Fragment(
         "winter_emphasis",
-        (("winter_summer_ratio", ">=", HEATING_MIN_WINTER_SUMMER), ("winter_summer_ratio", "<", ELECTRIC_MIN_WINTER_SUMMER)),
-        "selvä talvipainotus", "tydlig vinterbetoning", "clear winter emphasis",
+        (
+            ("winter_summer_ratio", ">=", HEATING_MIN_WINTER_SUMMER),
+            ("winter_summer_ratio", "<", ELECTRIC_MIN_WINTER_SUMMER),
+        ),
+        "selvä talvipainotus",
+        "tydlig vinterbetoning",
+        "clear winter emphasis",
     ),
     Fragment(
         "summer_use",
         (("winter_summer_ratio", "<", COTTAGE_MAX_WINTER_SUMMER),),
-        "käyttö painottuu kesään", "förbrukningen är störst på sommaren", "use concentrated in summer",
+        "käyttö painottuu kesään",
+        "förbrukningen är störst på sommaren",
+        "use concentrated in summer",
     ),
     Fragment(
         "high_annual",
         (("annual_kwh", ">=", HIGH_ANNUAL_KWH),),
-        "suuri vuosikulutus", "hög årsförbrukning", "high annual use",
+        "suuri vuosikulutus",
+        "hög årsförbrukning",
+        "high annual use",
     ),
     Fragment(
         "moderate_annual",
         (("annual_kwh", ">=", MODERATE_ANNUAL_KWH), ("annual_kwh", "<", HIGH_ANNUAL_KWH)),
-        "keskisuuri vuosikulutus", "medelhög årsförbrukning", "moderate annual use",
+        "keskisuuri vuosikulutus",
+        "medelhög årsförbrukning",
+        "moderate annual use",
     ),
     Fragment(
         "low_annual",
         (("annual_kwh", "<", MODERATE_ANNUAL_KWH),),
-        "pieni vuosikulutus", "låg årsförbrukning", "low annual use",
+        "pieni vuosikulutus",
+        "låg årsförbrukning",
+        "low annual use",
     ),
     Fragment(
         "night_use",
         (("night_share", ">=", NIGHT_MIN_SHARE),),
-        "yli puolet käytöstä yöllä (22–07)", "över hälften av förbrukningen nattetid (22–07)",
+        "yli puolet käytöstä yöllä (22–07)",
+        "över hälften av förbrukningen nattetid (22–07)",
         "over half of use at night (22–07)",
     ),
     Fragment(
         "weekday_daytime",
         (("weekday_daytime_share", ">=", DAYTIME_MIN_SHARE),),
-        "paljon käyttöä arkipäivisin", "mycket förbrukning dagtid på vardagar", "high weekday daytime use",
+        "paljon käyttöä arkipäivisin",
+        "mycket förbrukning dagtid på vardagar",
+        "high weekday daytime use",
     ),
     Fragment(
         "evening",
         (("evening_share", ">=", 0.35),),
-        "iltapainotteinen", "kvällsbetonad", "evening-weighted",
+        "iltapainotteinen",
+        "kvällsbetonad",
+        "evening-weighted",
     ),
     Fragment(
         "weekend",
         (("weekday_weekend_ratio", "<", WEEKEND_MAX_RATIO),),
-        "painottuu viikonloppuihin", "tyngdpunkt på veckoslut", "weekend-weighted",
+        "painottuu viikonloppuihin",
+        "tyngdpunkt på veckoslut",
+        "weekend-weighted",
     ),
     Fragment(
         "uneven_load",
         (("load_factor", "<", 0.1),),
-        "hyvin vaihteleva kuorma", "mycket ojämn last", "very uneven load",
+        "hyvin vaihteleva kuorma",
+        "mycket ojämn last",
+        "very uneven load",
     ),
 )
 
@@ -237,7 +277,11 @@ def name_segments(
         for rank, m in enumerate(ranked):
             if m in fixed_names:
                 continue
-            q = quals[rank] if quals else {"fi": f"ryhmä {rank + 1}", "sv": f"grupp {rank + 1}", "en": f"group {rank + 1}"}
+            q = (
+                quals[rank]
+                if quals
+                else {"fi": f"ryhmä {rank + 1}", "sv": f"grupp {rank + 1}", "en": f"group {rank + 1}"}
+            )
             for i, lang in enumerate(LANGS):
                 out[m][f"name_{lang}"] = f"{names[i]} ({q[lang]})"
     _make_unique(out, fixed_names)

@@ -64,7 +64,9 @@ def plot_daily_profiles(profiles: pl.DataFrame, catalogue: pl.DataFrame | None =
     fig, ax = plt.subplots(figsize=(9, 4.5))
     for row in profiles.sort("segment_id").to_dicts():
         sid = int(row["segment_id"])
-        ax.plot(range(24), [100 * (row[c] or 0.0) for c in SHARE_COLS], marker="o", ms=3, label=labels.get(sid, str(sid)))
+        ax.plot(
+            range(24), [100 * (row[c] or 0.0) for c in SHARE_COLS], marker="o", ms=3, label=labels.get(sid, str(sid))
+        )
     ax.set_xticks(range(0, 24, 2))
     ax.set_xlabel("local hour (Europe/Helsinki)")
     ax.set_ylabel("% of daily use")
@@ -80,8 +82,13 @@ def plot_monthly_profiles(monthly: pl.DataFrame, catalogue: pl.DataFrame | None 
     fig, ax = plt.subplots(figsize=(9, 4.5))
     for (sid,), part in monthly.sort("segment_id", "month").group_by("segment_id", maintain_order=True):
         m = dict(zip(part["month"].to_list(), part["share"].to_list()))
-        ax.plot(range(1, 13), [100 * (m.get(i) or 0.0) for i in range(1, 13)], marker="o", ms=3,
-                label=labels.get(int(sid), str(sid)))
+        ax.plot(
+            range(1, 13),
+            [100 * (m.get(i) or 0.0) for i in range(1, 13)],
+            marker="o",
+            ms=3,
+            label=labels.get(int(sid), str(sid)),
+        )
     ax.set_xticks(range(1, 13), MONTH_LABELS)
     ax.set_ylabel("% of annual use")
     ax.set_title("Monthly profile by segment")
@@ -96,7 +103,9 @@ def plot_segment_sizes(movement: pl.DataFrame, catalogue: pl.DataFrame | None = 
     m = movement.filter(pl.col("status") != "retired").sort("segment_id")
     fig, ax = plt.subplots(figsize=(9, 3.5))
     x = range(m.height)
-    ax.bar([i - 0.2 for i in x], m["previous_size"].fill_null(0).to_list(), width=0.4, label="previous model", color="#bbb")
+    ax.bar(
+        [i - 0.2 for i in x], m["previous_size"].fill_null(0).to_list(), width=0.4, label="previous model", color="#bbb"
+    )
     ax.bar([i + 0.2 for i in x], m["size"].to_list(), width=0.4, label="this model")
     ax.set_xticks(list(x), [labels.get(int(s), str(s)) for s in m["segment_id"]], rotation=20, ha="right", fontsize=8)
     ax.set_ylabel("customers")
@@ -168,7 +177,9 @@ def segment_report_html(
         sid = int(r["segment_id"])
         mv = moved.get(sid, {})
         prev = mv.get("previous_size")
-        change = "new segment" if prev is None else f"{(mv.get('change') or 0):+,} since the previous model (was {prev:,})"
+        change = (
+            "new segment" if prev is None else f"{(mv.get('change') or 0):+,} since the previous model (was {prev:,})"
+        )
         share = 100 * r["size"] / total if total else 0.0
         parts.append(
             "<div class='seg'>"
@@ -180,15 +191,39 @@ def segment_report_html(
         )
     retired = [r for r in movement.to_dicts() if r["status"] == "retired"]
     if retired:
-        parts.append("<p>Retired segments: " + ", ".join(f"{int(r['segment_id'])} (was {r['previous_size']:,})" for r in retired) + "</p>")
-    for title, png in (("Mean daily profile", daily_png), ("Monthly profile", monthly_png), ("Segment sizes", sizes_png)):
+        parts.append(
+            "<p>Retired segments: "
+            + ", ".join(f"{int(r['segment_id'])} (was {r['previous_size']:,})" for r in retired)
+            + "</p>"
+        )
+    for title, png in (
+        ("Mean daily profile", daily_png),
+        ("Monthly profile", monthly_png),
+        ("Segment sizes", sizes_png),
+    ):
         if png:
             parts.append(f"<h2>{title}</h2><img alt='{title}' src='{png_data_uri(png)}'>")
     centroid_cols = [c for c in catalogue.columns if c.startswith("centroid_")]
     parts.append("<h2>Key centroid features (segment medians)</h2>")
-    parts.append(_table(catalogue.sort("segment_id").to_dicts(), [("segment_id", "segment"), *((c, c.removeprefix("centroid_")) for c in centroid_cols)]))
+    parts.append(
+        _table(
+            catalogue.sort("segment_id").to_dicts(),
+            [("segment_id", "segment"), *((c, c.removeprefix("centroid_")) for c in centroid_cols)],
+        )
+    )
     parts.append(f"<h2>Choice of k</h2><p>Chosen k = {chosen_k}. Rule: {html.escape(selection_rule)}.</p>")
-    parts.append(_table(candidates, [("k", "k"), ("silhouette", "silhouette"), ("stability", "stability (mean ARI)"), ("stable", "stable"), ("chosen", "chosen")]))
+    parts.append(
+        _table(
+            candidates,
+            [
+                ("k", "k"),
+                ("silhouette", "silhouette"),
+                ("stability", "stability (mean ARI)"),
+                ("stable", "stable"),
+                ("chosen", "chosen"),
+            ],
+        )
+    )
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -217,8 +252,16 @@ def build_report(result, features: pl.DataFrame, monthly: pl.DataFrame | None = 
         monthly_png=monthly_png,
         sizes_png=sizes_png,
     )
-    lines = [f"**k = {result.fit.k}** ({result.fit.selection_rule})", "", "| k | silhouette | stability | chosen |", "|---|---|---|---|"]
-    lines += [f"| {c['k']} | {c['silhouette']:.3f} | {c['stability']:.3f} | {'✔' if c['chosen'] else ''} |" for c in candidates]
+    lines = [
+        f"**k = {result.fit.k}** ({result.fit.selection_rule})",
+        "",
+        "| k | silhouette | stability | chosen |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {c['k']} | {c['silhouette']:.3f} | {c['stability']:.3f} | {'✔' if c['chosen'] else ''} |"
+        for c in candidates
+    ]
     lines += ["", "| segment | name | size | change |", "|---|---|---|---|"]
     moved = {int(r["segment_id"]): r for r in result.size_movement.to_dicts()}
     for r in cat.sort("segment_id").to_dicts():
@@ -227,4 +270,10 @@ def build_report(result, features: pl.DataFrame, monthly: pl.DataFrame | None = 
     lines += ["", markdown_image(daily_png, "daily profiles")]
     if monthly_png:
         lines.append(markdown_image(monthly_png, "monthly profiles"))
-    return {"daily_png": daily_png, "monthly_png": monthly_png, "sizes_png": sizes_png, "html": page, "markdown": "\n".join(lines)}
+    return {
+        "daily_png": daily_png,
+        "monthly_png": monthly_png,
+        "sizes_png": sizes_png,
+        "html": page,
+        "markdown": "\n".join(lines),
+    }

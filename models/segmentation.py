@@ -169,9 +169,7 @@ def _kmeans(k: int, seed: int, n_rows: int, config: SegmentationConfig):
     return KMeans(n_clusters=k, random_state=seed, n_init=config.n_init, max_iter=config.max_iter)
 
 
-def evaluate_candidates(
-    xs: np.ndarray, config: SegmentationConfig
-) -> tuple[list[KCandidate], dict[int, Any]]:
+def evaluate_candidates(xs: np.ndarray, config: SegmentationConfig) -> tuple[list[KCandidate], dict[int, Any]]:
     """Score every k in the range; returns the candidates and the full-data fits by k."""
     n = xs.shape[0]
     rng = np.random.default_rng(config.seed)
@@ -327,9 +325,9 @@ def segment_customers(
     )
     to_segment = assignment.cluster_to_segment
     seg_ids = np.array([to_segment[c] for c in range(fit.k)], dtype=np.int32)
-    customer_segments = pl.DataFrame(
-        {"customer_id": fit.customer_ids, "segment_id": seg_ids[fit.labels]}
-    ).with_columns(pl.lit(model_version).alias("model_version"), pl.lit(as_of).alias("as_of"))
+    customer_segments = pl.DataFrame({"customer_id": fit.customer_ids, "segment_id": seg_ids[fit.labels]}).with_columns(
+        pl.lit(model_version).alias("model_version"), pl.lit(as_of).alias("as_of")
+    )
     key_cols = [c for c in KEY_CENTROID_COLUMNS if c in profiles.columns]
     sizes = {c: int(n) for c, n in enumerate(fit.sizes)}
     catalogue = (

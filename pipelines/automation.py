@@ -91,7 +91,11 @@ def _request(delivery_yyyymmdd: str, fingerprint: str) -> RunRequest | None:
     if day < first or day > yesterday_in_helsinki():
         return None  # outside the partitioned history
     key = day.isoformat()
-    return RunRequest(run_key=f"{key}:{fingerprint}", partition_key=key, tags={BUSINESS_DAY_TAG: key, "lupa/trigger": "landing_zone_sensor"})
+    return RunRequest(
+        run_key=f"{key}:{fingerprint}",
+        partition_key=key,
+        tags={BUSINESS_DAY_TAG: key, "lupa/trigger": "landing_zone_sensor"},
+    )
 
 
 class FailureAlerts(ConfigurableResource):
@@ -115,7 +119,9 @@ class FailureAlerts(ConfigurableResource):
         if self.command:
             subprocess.run(self.command, shell=True, input=payload, timeout=self.timeout_seconds, check=False)
         if self.webhook_url:
-            request = urllib.request.Request(self.webhook_url, data=payload, headers={"Content-Type": "application/json"})
+            request = urllib.request.Request(
+                self.webhook_url, data=payload, headers={"Content-Type": "application/json"}
+            )
             urllib.request.urlopen(request, timeout=self.timeout_seconds).close()
 
 
@@ -135,7 +141,15 @@ def failure_alerts_from_env(var_dir: Path) -> FailureAlerts:
 )
 def run_failure_alert(context: RunFailureSensorContext, alerts: FailureAlerts) -> None:
     run = context.dagster_run
-    alerts.send(alert_for(run.run_id, run.job_name, dict(run.tags), context.failure_event.message or "", [e.step_key for e in context.get_step_failure_events()]))
+    alerts.send(
+        alert_for(
+            run.run_id,
+            run.job_name,
+            dict(run.tags),
+            context.failure_event.message or "",
+            [e.step_key for e in context.get_step_failure_events()],
+        )
+    )
 
 
 def alert_for(run_id: str, job_name: str, tags: dict[str, str], message: str, failed_steps: list[str]) -> dict:

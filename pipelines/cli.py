@@ -27,7 +27,12 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
         print(f"demo landing zone already present at {out}; keeping it")
         return 0
     summary = generate_landing_zone(
-        out, customers=args.customers, days=args.days, end=args.end, seed=args.seed, truth_dir=settings.var_dir / "demo_truth"
+        out,
+        customers=args.customers,
+        days=args.days,
+        end=args.end,
+        seed=args.seed,
+        truth_dir=settings.var_dir / "demo_truth",
     )
     print(f"wrote demo landing zone to {out}")
     for key, value in summary.items():
@@ -126,16 +131,24 @@ def _record(table: str, ddl: str, row: dict) -> None:
 
 
 def cmd_confirm_audience(args: argparse.Namespace) -> int:
-    _record("audience_confirmations", "business_day date, channel varchar, note varchar",
-            {"business_day": args.date, "channel": args.channel, "note": args.note})
-    print(f"confirmed the {args.channel} audience size for {args.date}; re-run `lupa daily --date {args.date}` to publish")
+    _record(
+        "audience_confirmations",
+        "business_day date, channel varchar, note varchar",
+        {"business_day": args.date, "channel": args.channel, "note": args.note},
+    )
+    print(
+        f"confirmed the {args.channel} audience size for {args.date}; re-run `lupa daily --date {args.date}` to publish"
+    )
     return 0
 
 
 def cmd_resolve_quarantine(args: argparse.Namespace) -> int:
     source, _, file = args.file.partition("/")
-    _record("quarantine_resolutions", "source varchar, file varchar, line bigint, note varchar",
-            {"source": source, "file": file, "line": args.line, "note": args.note})
+    _record(
+        "quarantine_resolutions",
+        "source varchar, file varchar, line bigint, note varchar",
+        {"source": source, "file": file, "line": args.line, "note": args.note},
+    )
     print(f"resolved {args.file}, line {args.line}; the fail-safe check no longer counts it")
     return 0
 
@@ -156,25 +169,36 @@ def cmd_erase(args: argparse.Namespace) -> int:
         if earlier is None:
             print(f"lupa: {exc}", file=sys.stderr)
         else:
-            print(f"lupa: customer {args.customer_id} was already erased on {earlier.erased_on}; only what that erasure kept is held: "
-                  f"{len(earlier.invoices)} restricted invoice(s) and the suppression record", file=sys.stderr)
+            print(
+                f"lupa: customer {args.customer_id} was already erased on {earlier.erased_on}; only what that erasure kept is held: "
+                f"{len(earlier.invoices)} restricted invoice(s) and the suppression record",
+                file=sys.stderr,
+            )
         return 1
     except Exception:
-        print(f"lupa: the erasure of {args.customer_id} did not finish; run the same `lupa erase` again: it goes on where this one stopped",
-              file=sys.stderr)
+        print(
+            f"lupa: the erasure of {args.customer_id} did not finish; run the same `lupa erase` again: it goes on where this one stopped",
+            file=sys.stderr,
+        )
         raise
-    print(f"erased {args.customer_id} on {record['erased_on']}: {sum(record['rows_removed'].values()):,} records or files removed from "
-          f"{len(record['rows_removed'])} places, {record['metering_point_periods_suppressed']} metering point period(s) suppressed")
+    print(
+        f"erased {args.customer_id} on {record['erased_on']}: {sum(record['rows_removed'].values()):,} records or files removed from "
+        f"{len(record['rows_removed'])} places, {record['metering_point_periods_suppressed']} metering point period(s) suppressed"
+    )
     for table, n in record["rows_removed"].items():
         print(f"  {table:<36}{n:>8,}")
     held = held_after_erasure(storage, customer_id=args.customer_id)
     retention = load_policy().retention
     until = max((retention.invoice_kept_until(i["issued_on"]) for i in held.invoices), default=None)
-    print(f"kept: {len(held.invoices)} invoice(s), restricted to accounting in the invoices_retained table"
-          f"{f', the last until {until}' if until else ''} — {INVOICE_RETENTION_BASIS}: kept "
-          f"{fmt_period(retention.invoices.model_dump(exclude_none=True), 'en')} after the end of each invoice's financial year")
-    print(f"kept: the suppression record ({held.pseudonyms} pseudonym(s), the date, {held.metering_point_periods} metering point period(s)), "
-          "so that re-delivered or backfilled data never brings the customer back")
+    print(
+        f"kept: {len(held.invoices)} invoice(s), restricted to accounting in the invoices_retained table"
+        f"{f', the last until {until}' if until else ''} — {INVOICE_RETENTION_BASIS}: kept "
+        f"{fmt_period(retention.invoices.model_dump(exclude_none=True), 'en')} after the end of each invoice's financial year"
+    )
+    print(
+        f"kept: the suppression record ({held.pseudonyms} pseudonym(s), the date, {held.metering_point_periods} metering point period(s)), "
+        "so that re-delivered or backfilled data never brings the customer back"
+    )
     return 0
 
 
@@ -185,17 +209,23 @@ def parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo-data", help="write a synthetic landing zone (Faker fi_FI, Datahub format)")
     demo.add_argument("--customers", type=int, default=2000)
     demo.add_argument("--days", type=int, default=400)
-    demo.add_argument("--end", type=_date, default=dt.date(2026, 11, 24), help="last business day with data (default 2026-11-24)")
+    demo.add_argument(
+        "--end", type=_date, default=dt.date(2026, 11, 24), help="last business day with data (default 2026-11-24)"
+    )
     demo.add_argument("--seed", type=int, default=42)
     demo.add_argument("--out", help="landing directory (default $LUPA_LANDING_DIR)")
-    demo.add_argument("--if-missing", action="store_true", help="do nothing when the landing directory already has files")
+    demo.add_argument(
+        "--if-missing", action="store_true", help="do nothing when the landing directory already has files"
+    )
     demo.set_defaults(fn=cmd_demo_data)
 
     daily = sub.add_parser("daily", help="run the whole graph for business day D through Dagster")
     daily.add_argument("--date", type=_date, required=True)
     daily.set_defaults(fn=cmd_daily)
 
-    backfill = sub.add_parser("backfill", help="load the metering partitions of a range in one run, then everything for the last day")
+    backfill = sub.add_parser(
+        "backfill", help="load the metering partitions of a range in one run, then everything for the last day"
+    )
     backfill.add_argument("--start", type=_date, required=True)
     backfill.add_argument("--end", type=_date, required=True)
     backfill.set_defaults(fn=cmd_backfill)
@@ -204,7 +234,9 @@ def parser() -> argparse.ArgumentParser:
     explain.add_argument("customer_id")
     explain.set_defaults(fn=cmd_explain)
 
-    confirm = sub.add_parser("confirm-audience", help="a person confirms an audience size change the anomaly check held back")
+    confirm = sub.add_parser(
+        "confirm-audience", help="a person confirms an audience size change the anomaly check held back"
+    )
     confirm.add_argument("--date", type=_date, required=True)
     confirm.add_argument("--channel", choices=["email", "sms", "letter", "phone"], required=True)
     confirm.add_argument("--note", required=True, help="why the change is expected")
@@ -216,7 +248,9 @@ def parser() -> argparse.ArgumentParser:
     resolve.add_argument("--note", required=True, help="how it was handled (e.g. re-delivered in asml_20261126.csv)")
     resolve.set_defaults(fn=cmd_resolve_quarantine)
 
-    erase_cmd = sub.add_parser("erase", help="erase a customer from every zone (GDPR Art. 17), keeping only what the law requires")
+    erase_cmd = sub.add_parser(
+        "erase", help="erase a customer from every zone (GDPR Art. 17), keeping only what the law requires"
+    )
     erase_cmd.add_argument("--customer-id", required=True)
     erase_cmd.set_defaults(fn=cmd_erase)
 

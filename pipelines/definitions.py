@@ -9,7 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from dagster import AssetSelection, Definitions, define_asset_job, load_asset_checks_from_modules, load_assets_from_modules
+from dagster import (
+    AssetSelection,
+    Definitions,
+    define_asset_job,
+    load_asset_checks_from_modules,
+    load_assets_from_modules,
+)
 
 from assets import audiences, core, features, ingest, publish, retention, segments
 from assets.common import business_days
@@ -37,12 +43,17 @@ metering_job = define_asset_job(
 
 
 def storage_resource(settings: Settings, **overrides: Any) -> LupaStorage:
-    return LupaStorage(landing_dir=str(settings.landing_dir), data_dir=str(settings.data_dir), env=settings.env, **overrides)
+    return LupaStorage(
+        landing_dir=str(settings.landing_dir), data_dir=str(settings.data_dir), env=settings.env, **overrides
+    )
 
 
 def build_defs(settings: Settings | None = None, resource_overrides: Mapping[str, Any] | None = None) -> Definitions:
     settings = settings or load_settings()
-    resources: dict[str, Any] = {"storage": storage_resource(settings), "alerts": failure_alerts_from_env(settings.var_dir)}
+    resources: dict[str, Any] = {
+        "storage": storage_resource(settings),
+        "alerts": failure_alerts_from_env(settings.var_dir),
+    }
     resources.update(resource_overrides or {})
     return Definitions(
         assets=load_assets_from_modules(ASSET_MODULES),

@@ -86,7 +86,10 @@ def _audit(storage: LupaStorage, step: str, subject: str, erased_on: dt.date, **
     log = audit_log(storage)
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps({"step": step, "subject": subject, "erased_on": erased_on.isoformat(), **facts}, sort_keys=True) + "\n")
+        fh.write(
+            json.dumps({"step": step, "subject": subject, "erased_on": erased_on.isoformat(), **facts}, sort_keys=True)
+            + "\n"
+        )
     os.chmod(log, 0o600)
 
 
@@ -103,16 +106,26 @@ def _erasures(entries: list[dict]) -> dict[str, list[dict]]:
 
 def _tables_with(conn, column: str) -> list[str]:
     rows = conn.sql(
-        "select table_name from duckdb_columns() where column_name = $c and not starts_with(table_name, '_') order by 1", params={"c": column}
+        "select table_name from duckdb_columns() where column_name = $c and not starts_with(table_name, '_') order by 1",
+        params={"c": column},
     ).fetchall()
     return [r[0] for r in rows]
 
 
 def _delete_rows(conn, table: str, column: str, owners: dict[str, str]) -> dict[str, int]:
     """Delete the rows whose `column` holds one of `owners`' keys; count them per customer (the values)."""
-    conn.register("_owners", pl.DataFrame({"value": list(owners), "owner": list(owners.values())}, schema={"value": pl.String, "owner": pl.String}))
+    conn.register(
+        "_owners",
+        pl.DataFrame(
+            {"value": list(owners), "owner": list(owners.values())}, schema={"value": pl.String, "owner": pl.String}
+        ),
+    )
     try:
-        counts = dict(conn.sql(f'select o.owner, count(*) from "{table}" t join _owners o on t."{column}" = o.value group by 1').fetchall())
+        counts = dict(
+            conn.sql(
+                f'select o.owner, count(*) from "{table}" t join _owners o on t."{column}" = o.value group by 1'
+            ).fetchall()
+        )
         if counts:
             conn.execute(f'delete from "{table}" where "{column}" in (select value from _owners)')
     finally:
@@ -122,8 +135,14 @@ def _delete_rows(conn, table: str, column: str, owners: dict[str, str]) -> dict[
 
 def _customers_held(conn, customer_ids: list[str]) -> set[str]:
     """The customers some warehouse table still holds (the restricted invoices do not count)."""
-    return {c for t in _tables_with(conn, "customer_id") if t != "invoices_retained"
-            for (c,) in conn.sql(f'select distinct customer_id from "{t}" where list_contains($c, customer_id)', params={"c": customer_ids}).fetchall()}
+    return {
+        c
+        for t in _tables_with(conn, "customer_id")
+        if t != "invoices_retained"
+        for (c,) in conn.sql(
+            f'select distinct customer_id from "{t}" where list_contains($c, customer_id)', params={"c": customer_ids}
+        ).fetchall()
+    }
 
 
 def _personal_ids(conn, customer_ids: list[str]) -> dict[str, list[str]]:
@@ -143,8 +162,11 @@ def _point_periods(conn, customer_ids: list[str]) -> pl.DataFrame:
     """The metering point periods whose readings were the customers' (`metering_point_attribution`)."""
     if not table_exists(conn, "metering_point_attribution"):
         return pl.DataFrame(schema=POINT_PERIODS)
-    return query(conn, "select customer_id, metering_point_id, valid_from, valid_to from metering_point_attribution where list_contains($c, customer_id)",
-                 c=customer_ids)
+    return query(
+        conn,
+        "select customer_id, metering_point_id, valid_from, valid_to from metering_point_attribution where list_contains($c, customer_id)",
+        c=customer_ids,
+    )
 
 
 def erase(storage: LupaStorage, customer_id: str, today: dt.date) -> dict:
@@ -182,23 +204,47 @@ def erase_customers(storage: LupaStorage, customer_ids: list[str], today: dt.dat
         new = [c for c in customer_ids if c not in unfinished]
         if new:
             points = _point_periods(conn, new) if reason == REQUEST else pl.DataFrame(schema=POINT_PERIODS)
-            suppression.add(storage.warehouse_dir, [i for c in new for i in (c, *personal_ids[c])], points.with_columns(pl.lit(today).alias("erased_on")), today)
+            suppression.add(
+                storage.warehouse_dir,
+                [i for c in new for i in (c, *personal_ids[c])],
+                points.with_columns(pl.lit(today).alias("erased_on")),
+                today,
+            )
             for c in new:
                 # links the subject to the pseudonyms of their identity codes, so an access request by
                 # identity code still finds what was kept
-                _audit(storage, "suppressed", subjects[c], today, reason=reason, identity_code_pseudonyms=[suppression.pseudonym(p) for p in personal_ids[c]],
-                       metering_point_periods_suppressed=int((points["customer_id"] == c).sum()))
+                _audit(
+                    storage,
+                    "suppressed",
+                    subjects[c],
+                    today,
+                    reason=reason,
+                    identity_code_pseudonyms=[suppression.pseudonym(p) for p in personal_ids[c]],
+                    metering_point_periods_suppressed=int((points["customer_id"] == c).sum()),
+                )
         latest = _erasures(_audit_entries(storage))
         started = {c: latest[subjects[c]][0] for c in customer_ids}
         erased_on = {c: dt.date.fromisoformat(started[c]["erased_on"]) for c in customer_ids}
-        why = {c: started[c].get("reason", REQUEST) for c in customer_ids}  # entries written before reasons were recorded were requests
+        why = {
+            c: started[c].get("reason", REQUEST) for c in customer_ids
+        }  # entries written before reasons were recorded were requests
         if held:
             pseudonyms = {p: c for c in held for p in (subjects[c], *started[c]["identity_code_pseudonyms"])}
             codes = {pid: c for c in held for pid in personal_ids[c]}
-            in_warehouse, kept = _erase_from_warehouse(conn, [c for c in customer_ids if c in held], codes, pseudonyms, erased_on)
+            in_warehouse, kept = _erase_from_warehouse(
+                conn, [c for c in customer_ids if c in held], codes, pseudonyms, erased_on
+            )
             for c in customer_ids:
                 if c in held:
-                    _audit(storage, "warehouse_erased", subjects[c], erased_on[c], reason=why[c], rows_removed=in_warehouse[c], kept=kept[c])
+                    _audit(
+                        storage,
+                        "warehouse_erased",
+                        subjects[c],
+                        erased_on[c],
+                        reason=why[c],
+                        rows_removed=in_warehouse[c],
+                        kept=kept[c],
+                    )
 
     removed = {c: {} for c in customer_ids}
     if storage.analytics_path.exists():
@@ -209,7 +255,9 @@ def erase_customers(storage: LupaStorage, customer_ids: list[str], today: dt.dat
     # the erasures' point periods, from the suppression record: the warehouse no longer has them
     # when an interrupted erasure is finished (periods of others erased those days are already gone)
     with_points = [erased_on[c] for c in customer_ids if started[c]["metering_point_periods_suppressed"]]
-    points = suppression.load(storage.warehouse_dir).points.filter(pl.col("erased_on").is_in(pl.Series(with_points, dtype=pl.Date).implode()))
+    points = suppression.load(storage.warehouse_dir).points.filter(
+        pl.col("erased_on").is_in(pl.Series(with_points, dtype=pl.Date).implode())
+    )
     daily_rows = _rewrite_daily(storage, points)
     quarantined_rows = compact_metering_quarantine(storage, points)
     for c, tables in _republish_mart(storage, customer_ids, today).items():
@@ -218,19 +266,29 @@ def erase_customers(storage: LupaStorage, customer_ids: list[str], today: dt.dat
 
     for c in customer_ids:
         # access reports `lupa sar` stored for them (full personal data), found by pseudonym
-        removed[c]["access_report_files"] = delete_stored_reports([subjects[c], *started[c]["identity_code_pseudonyms"]], [c])
+        removed[c]["access_report_files"] = delete_stored_reports(
+            [subjects[c], *started[c]["identity_code_pseudonyms"]], [c]
+        )
     for c in customer_ids:
         # the aggregates are rewritten once for all; the rows go to the erasures that suppressed point
         # periods (one, in practice: `lupa erase` takes one customer, retention suppresses none)
         metering = {"metering_daily_rows": daily_rows, "metering_quarantine_rows": quarantined_rows}
         rows = removed[c] | (metering if started[c]["metering_point_periods_suppressed"] else {})
-        _audit(storage, "completed", subjects[c], erased_on[c], reason=why[c], rows_removed={k: v for k, v in sorted(rows.items()) if v})
+        _audit(
+            storage,
+            "completed",
+            subjects[c],
+            erased_on[c],
+            reason=why[c],
+            rows_removed={k: v for k, v in sorted(rows.items()) if v},
+        )
     latest = _erasures(_audit_entries(storage))
     return {c: _account(latest[subjects[c]]) for c in customer_ids}
 
 
-def _erase_from_warehouse(conn, customer_ids: list[str], codes: dict[str, str], pseudonyms: dict[str, str],
-                          erased_on: dict[str, dt.date]) -> tuple[dict, dict]:
+def _erase_from_warehouse(
+    conn, customer_ids: list[str], codes: dict[str, str], pseudonyms: dict[str, str], erased_on: dict[str, dt.date]
+) -> tuple[dict, dict]:
     """One transaction: keep the customers' invoices restricted, delete everything else of them.
 
     `codes` maps each identity code to its customer; `pseudonyms` maps the pseudonyms of each
@@ -243,13 +301,27 @@ def _erase_from_warehouse(conn, customer_ids: list[str], codes: dict[str, str], 
         conn.execute(
             "create table if not exists invoices_retained as select *, ''::varchar as retention_basis, null::date as restricted_on from invoices limit 0"
         )
-        conn.register("_restricted", pl.DataFrame({"customer_id": customer_ids, "restricted_on": [erased_on[c] for c in customer_ids]},
-                                                  schema={"customer_id": pl.String, "restricted_on": pl.Date}))
-        conn.execute("insert into invoices_retained select i.*, $basis, r.restricted_on from invoices i join _restricted r on i.customer_id = r.customer_id",
-                     {"basis": INVOICE_RETENTION_BASIS})
+        conn.register(
+            "_restricted",
+            pl.DataFrame(
+                {"customer_id": customer_ids, "restricted_on": [erased_on[c] for c in customer_ids]},
+                schema={"customer_id": pl.String, "restricted_on": pl.Date},
+            ),
+        )
+        conn.execute(
+            "insert into invoices_retained select i.*, $basis, r.restricted_on from invoices i join _restricted r on i.customer_id = r.customer_id",
+            {"basis": INVOICE_RETENTION_BASIS},
+        )
         conn.unregister("_restricted")
-    issued = query(conn, "select customer_id, issued_on from invoices_retained where list_contains($c, customer_id)", c=customer_ids) \
-        if table_exists(conn, "invoices_retained") else pl.DataFrame(schema={"customer_id": pl.String, "issued_on": pl.Date})
+    issued = (
+        query(
+            conn,
+            "select customer_id, issued_on from invoices_retained where list_contains($c, customer_id)",
+            c=customer_ids,
+        )
+        if table_exists(conn, "invoices_retained")
+        else pl.DataFrame(schema={"customer_id": pl.String, "issued_on": pl.Date})
+    )
     for table in _tables_with(conn, "customer_id"):
         if table != "invoices_retained":
             for c, n in _delete_rows(conn, table, "customer_id", {c: c for c in customer_ids}).items():
@@ -267,7 +339,11 @@ def _erase_from_warehouse(conn, customer_ids: list[str], codes: dict[str, str], 
     for c in customer_ids:
         dates = issued.filter(pl.col("customer_id") == c)["issued_on"].to_list()
         until = max((retention.invoice_kept_until(d) for d in dates), default=None)
-        kept[c] = {"invoices_retained": len(dates), "basis": INVOICE_RETENTION_BASIS, "last_kept_until": until.isoformat() if until else None}
+        kept[c] = {
+            "invoices_retained": len(dates),
+            "basis": INVOICE_RETENTION_BASIS,
+            "last_kept_until": until.isoformat() if until else None,
+        }
     return {c: dict(sorted(r.items())) for c, r in removed.items()}, kept
 
 
@@ -277,9 +353,13 @@ def _delete_quarantined(conn, owners: dict[str, str]) -> dict[str, int]:
     quarantine = query(conn, "select rowid as id, raw from quarantine")
 
     def owner(raw: str) -> str | None:
-        return next((owners[p] for f in raw.split(";") if f.strip() and (p := suppression.pseudonym(f.strip())) in owners), None)
+        return next(
+            (owners[p] for f in raw.split(";") if f.strip() and (p := suppression.pseudonym(f.strip())) in owners), None
+        )
 
-    hits = quarantine.with_columns(pl.col("raw").map_elements(owner, return_dtype=pl.String).alias("owner")).drop_nulls("owner")
+    hits = quarantine.with_columns(pl.col("raw").map_elements(owner, return_dtype=pl.String).alias("owner")).drop_nulls(
+        "owner"
+    )
     if hits.height:
         conn.execute("delete from quarantine where list_contains($ids, rowid)", {"ids": hits["id"].to_list()})
     return dict(hits.group_by("owner").len().rows())
@@ -301,13 +381,21 @@ def _account(entries: list[dict]) -> dict:
     }
 
 
-def held_after_erasure(storage: LupaStorage, *, customer_id: str | None = None, personal_id: str | None = None) -> HeldAfterErasure | None:
+def held_after_erasure(
+    storage: LupaStorage, *, customer_id: str | None = None, personal_id: str | None = None
+) -> HeldAfterErasure | None:
     """The erasure of this customer (asked for by customer id or by identity code) and what it kept;
     None when the audit log has no erasure of them. An erasure that was interrupted is returned too,
     marked incomplete."""
     wanted = suppression.pseudonym(customer_id if customer_id is not None else personal_id)
-    started = next((e for e in reversed(_audit_entries(storage)) if e["step"] == "suppressed"
-                    and (wanted == e["subject"] or wanted in e["identity_code_pseudonyms"])), None)
+    started = next(
+        (
+            e
+            for e in reversed(_audit_entries(storage))
+            if e["step"] == "suppressed" and (wanted == e["subject"] or wanted in e["identity_code_pseudonyms"])
+        ),
+        None,
+    )
     if started is None:
         return None
     entries = _erasures(_audit_entries(storage))[started["subject"]]
@@ -318,7 +406,11 @@ def held_after_erasure(storage: LupaStorage, *, customer_id: str | None = None, 
                 kept_ids = [c for (c,) in conn.sql("select distinct customer_id from invoices_retained").fetchall()]
                 customer_id = next((c for c in kept_ids if suppression.pseudonym(c) == started["subject"]), None)
             if customer_id is not None:
-                invoices = query(conn, "select * from invoices_retained where customer_id = $c order by issued_on, invoice_id", c=customer_id).to_dicts()
+                invoices = query(
+                    conn,
+                    "select * from invoices_retained where customer_id = $c order by issued_on, invoice_id",
+                    c=customer_id,
+                ).to_dicts()
     return HeldAfterErasure(
         erased_on=dt.date.fromisoformat(started["erased_on"]),
         customer_id=customer_id,
@@ -387,16 +479,23 @@ def _republish_mart(storage: LupaStorage, customer_ids: list[str], today: dt.dat
             return {}
         as_of = published_as_of(storage.root)
         with connect(path, read_only=True) as conn:
-            tables = {name: query(conn, f'select * from "{name}"') for (name,) in conn.sql("select table_name from duckdb_tables()").fetchall()}
+            tables = {
+                name: query(conn, f'select * from "{name}"')
+                for (name,) in conn.sql("select table_name from duckdb_tables()").fetchall()
+            }
         removed: dict[str, dict[str, int]] = {c: {} for c in customer_ids}
         for name, table in tables.items():
             if "customer_id" in table.columns:
                 for c, n in table.filter(erased).group_by("customer_id").len().rows():
                     removed[c][f"mart.{name}"] = n
         try:
-            publish(storage.root, {n: t.filter(~erased) if "customer_id" in t.columns else t for n, t in tables.items()},
-                    tag=f"erasure-{today.isoformat()}-{suppression.pseudonym(','.join(customer_ids))[:8]}", keep_previous_exports=False,
-                    as_of=as_of)
+            publish(
+                storage.root,
+                {n: t.filter(~erased) if "customer_id" in t.columns else t for n, t in tables.items()},
+                tag=f"erasure-{today.isoformat()}-{suppression.pseudonym(','.join(customer_ids))[:8]}",
+                keep_previous_exports=False,
+                as_of=as_of,
+            )
             return removed
         except NewerMartPublished:
             if attempt == 2:

@@ -28,36 +28,75 @@ def explain(mart: Path, customer_id: str) -> str:
         return NO_MART
     conn = duckdb.connect(str(mart), read_only=True)
     try:
+
         def rows(sql: str, **params) -> list[dict]:
             return conn.sql(sql, params={"c": customer_id, **params}).pl().to_dicts()
 
         tables = {name for (name,) in conn.sql("select table_name from duckdb_tables()").fetchall()}
-        exclusion_columns = set(conn.sql("select * from audience_exclusions limit 0").columns) if "audience_exclusions" in tables else set()
+        exclusion_columns = (
+            set(conn.sql("select * from audience_exclusions limit 0").columns)
+            if "audience_exclusions" in tables
+            else set()
+        )
         # a mart published before exclusions carried their deciding event has no such column
         event = "consent_event_id" if "consent_event_id" in exclusion_columns else "null as consent_event_id"
-        segment = rows("select s.segment_id, c.name_en, c.name_fi, c.name_sv, s.model_version from customer_segments s "
-                       "join segment_catalogue c using (segment_id) where s.customer_id = $c") \
-            if {"customer_segments", "segment_catalogue"} <= tables else []
+        segment = (
+            rows(
+                "select s.segment_id, c.name_en, c.name_fi, c.name_sv, s.model_version from customer_segments s "
+                "join segment_catalogue c using (segment_id) where s.customer_id = $c"
+            )
+            if {"customer_segments", "segment_catalogue"} <= tables
+            else []
+        )
         lines, known, versions = [f"customer {customer_id}"], bool(segment), set()
         for ch in CHANNELS:
-            member = rows(f'select * from "{AUDIENCE_TABLES[ch]}" where customer_id = $c') if AUDIENCE_TABLES[ch] in tables else []
-            reasons = rows(f"select reason, {event}, policy_version, as_of from audience_exclusions where customer_id = $c and channel = $ch "
-                           "order by reason", ch=ch) if exclusion_columns else []
+            member = (
+                rows(f'select * from "{AUDIENCE_TABLES[ch]}" where customer_id = $c')
+                if AUDIENCE_TABLES[ch] in tables
+                else []
+            )
+            reasons = (
+                rows(
+                    f"select reason, {event}, policy_version, as_of from audience_exclusions where customer_id = $c and channel = $ch "
+                    "order by reason",
+                    ch=ch,
+                )
+                if exclusion_columns
+                else []
+            )
             known |= bool(member or reasons)
             if member:
                 r = member[0]
                 versions.add(r["policy_version"])
-                evidence = (f"; deciding consent event {r['consent_event_id']} at {r['consent_occurred_at']} via {r['consent_source']} "
-                            f"(wording {r['consent_wording_version']}, evidence {r['consent_evidence_ref']})") if r.get("consent_event_id") else \
-                    "; no consent event decides it (opt-out channel: in unless a reason excludes)"
-                lines.append(f"  {ch:<7} IN   rule {r['rule']}, legal basis {r['legal_basis']}{evidence}; policy {r['policy_version']}, as of {r['as_of']}")
+                evidence = (
+                    (
+                        f"; deciding consent event {r['consent_event_id']} at {r['consent_occurred_at']} via {r['consent_source']} "
+                        f"(wording {r['consent_wording_version']}, evidence {r['consent_evidence_ref']})"
+                    )
+                    if r.get("consent_event_id")
+                    else "; no consent event decides it (opt-out channel: in unless a reason excludes)"
+                )
+                lines.append(
+                    f"  {ch:<7} IN   rule {r['rule']}, legal basis {r['legal_basis']}{evidence}; policy {r['policy_version']}, as of {r['as_of']}"
+                )
             elif reasons:
                 versions |= {r["policy_version"] for r in reasons}
-                shown = [f"{r['reason']} (deciding consent event {r['consent_event_id']})" if r["consent_event_id"] else r["reason"] for r in reasons]
-                lines.append(f"  {ch:<7} OUT  {', '.join(shown)}; policy {reasons[0]['policy_version']}, as of {reasons[0]['as_of']}")
+                shown = [
+                    f"{r['reason']} (deciding consent event {r['consent_event_id']})"
+                    if r["consent_event_id"]
+                    else r["reason"]
+                    for r in reasons
+                ]
+                lines.append(
+                    f"  {ch:<7} OUT  {', '.join(shown)}; policy {reasons[0]['policy_version']}, as of {reasons[0]['as_of']}"
+                )
             else:
                 lines.append(f"  {ch:<7} -    not in the published {ch} audience or its exclusions")
-        renewal = rows("select contract_id, end_date, channel, reason from renewal_offers where customer_id = $c") if "renewal_offers" in tables else []
+        renewal = (
+            rows("select contract_id, end_date, channel, reason from renewal_offers where customer_id = $c")
+            if "renewal_offers" in tables
+            else []
+        )
         if not versions and exclusion_columns:
             versions.add(conn.sql("select any_value(policy_version) from audience_exclusions").fetchall()[0][0])
     finally:
@@ -66,10 +105,14 @@ def explain(mart: Path, customer_id: str) -> str:
         return unknown(customer_id)
     if segment:
         s = segment[0]
-        lines.append(f"  segment {s['segment_id']}: {s['name_en']} / {s['name_fi']} / {s['name_sv']} (model {s['model_version']})")
+        lines.append(
+            f"  segment {s['segment_id']}: {s['name_en']} / {s['name_fi']} / {s['name_sv']} (model {s['model_version']})"
+        )
     else:
         lines.append("  segment: none (not profiled: objected, not eligible, or too little history)")
     for r in renewal:
-        lines.append(f"  renewal offer for contract {r['contract_id']} ending {r['end_date']}: channel {r['channel']} ({r['reason']})")
+        lines.append(
+            f"  renewal offer for contract {r['contract_id']} ending {r['end_date']}: channel {r['channel']} ({r['reason']})"
+        )
     lines.append(f"  policy version {', '.join(sorted(v for v in versions if v)) or 'unknown'}")
     return "\n".join(lines)

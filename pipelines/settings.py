@@ -41,7 +41,9 @@ def _path(name: str, default: Path) -> Path:
     (docs/deploy.md), and pathlib would quietly make a local folder named `s3:` of it."""
     value = os.environ.get(name)
     if value and "://" in value:
-        raise ConfigurationError(f"{name} must be a local or mounted directory, not a URL (object storage is not supported yet; see docs/deploy.md)")
+        raise ConfigurationError(
+            f"{name} must be a local or mounted directory, not a URL (object storage is not supported yet; see docs/deploy.md)"
+        )
     return Path(value).resolve() if value else default
 
 
@@ -55,7 +57,9 @@ def load_settings() -> Settings:
     if env not in ENVIRONMENTS:
         raise ConfigurationError(f"LUPA_ENV must be one of {', '.join(ENVIRONMENTS)}")
     var_dir = _path("LUPA_VAR_DIR", REPO / "var")
-    settings = Settings(env, _path("LUPA_LANDING_DIR", var_dir / "landing"), _path("LUPA_DATA_DIR", var_dir / "data"), var_dir)
+    settings = Settings(
+        env, _path("LUPA_LANDING_DIR", var_dir / "landing"), _path("LUPA_DATA_DIR", var_dir / "data"), var_dir
+    )
     # Everything the pipeline writes is owner-only unless it is deliberately shared (the mart and
     # the segment report chmod themselves); worker processes inherit the mask.
     os.umask(0o077)
@@ -74,7 +78,9 @@ def ensure_pseudonym_key(settings: Settings) -> None:
     if os.environ.get("LUPA_PSEUDONYM_KEY"):
         return
     if settings.env == "production":
-        raise ConfigurationError("LUPA_ENV=production requires LUPA_PSEUDONYM_KEY (the HMAC key for pseudonyms); refusing to start")
+        raise ConfigurationError(
+            "LUPA_ENV=production requires LUPA_PSEUDONYM_KEY (the HMAC key for pseudonyms); refusing to start"
+        )
     key_file = settings.secrets_dir / "pseudonym.key"
     if not key_file.exists():
         settings.secrets_dir.mkdir(parents=True, exist_ok=True)

@@ -25,8 +25,9 @@ def ingest_summary(storage: LupaStorage) -> str:
             for source, files, r, v, q in per_source.rows():
                 lines.append(f"  {source:<12}{files:>7,}{r:>13,}{v:>13,}{q:>13,}")
             for source, rule, n in query(
-                conn, "select source, rule, count(*) as n from (select source, unnest(string_split(rule, ',')) as rule from quarantine) "
-                "group by all order by all"
+                conn,
+                "select source, rule, count(*) as n from (select source, unnest(string_split(rule, ',')) as rule from quarantine) "
+                "group by all order by all",
             ).rows():
                 rules[(source, rule)] += n
     manifests = sorted(manifest_root(storage).glob("delivery=*.json")) if (storage.root / "warehouse").exists() else []
@@ -78,7 +79,9 @@ def mart_summary(storage: LupaStorage) -> list[str]:
     if catalogue is None:
         return lines + ["  not published (see the failed checks in the Dagster UI: make ui)"]
     as_of = read_published(storage.root, "audience_exclusions")
-    lines.append(f"  as of {as_of['as_of'][0] if as_of is not None and as_of.height else '?'}, policy {as_of['policy_version'][0] if as_of is not None and as_of.height else '?'}")
+    lines.append(
+        f"  as of {as_of['as_of'][0] if as_of is not None and as_of.height else '?'}, policy {as_of['policy_version'][0] if as_of is not None and as_of.height else '?'}"
+    )
     lines += ["", "  audience sizes"]
     for channel, table in AUDIENCE_TABLES.items():
         lines.append(f"    {channel:<8}{read_published(storage.root, table).height:>8,}")
@@ -86,7 +89,14 @@ def mart_summary(storage: LupaStorage) -> list[str]:
     counts = as_of.group_by("channel", "reason").len().sort("channel", "reason").rows() if as_of is not None else []
     lines += [f"    {channel:<8}{reason:<22}{n:>8,}" for channel, reason, n in counts]
     renewals = read_published(storage.root, "renewal_offers")
-    lines += ["", f"  renewal offers: {renewals.height:,} (" + ", ".join(f"{c}: {n}" for c, n in sorted(renewals.group_by("channel").len().rows())) + ")"]
+    lines += [
+        "",
+        f"  renewal offers: {renewals.height:,} ("
+        + ", ".join(f"{c}: {n}" for c, n in sorted(renewals.group_by("channel").len().rows()))
+        + ")",
+    ]
     lines += ["", "  segments"]
-    lines += [f"    {r['segment_id']:>3}  {r['name_en']:<45}{r['size']:>7,}" for r in catalogue.sort("segment_id").to_dicts()]
+    lines += [
+        f"    {r['segment_id']:>3}  {r['name_en']:<45}{r['size']:>7,}" for r in catalogue.sort("segment_id").to_dicts()
+    ]
     return lines

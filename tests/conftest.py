@@ -48,15 +48,24 @@ def generated_pipeline(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("generated")
     storage = storage_for(root)
-    generate_landing_zone(Path(storage.landing_dir), customers=150, days=200, end=GENERATED_END, seed=7, truth_dir=root / "truth")
+    generate_landing_zone(
+        Path(storage.landing_dir), customers=150, days=200, end=GENERATED_END, seed=7, truth_dir=root / "truth"
+    )
     (root / "dagster").mkdir()
     instance = DagsterInstance.local_temp(str(root / "dagster"))
     defs = build_defs(resource_overrides={"storage": storage})
     start = GENERATED_END - dt.timedelta(days=199)
-    range_tags = {"dagster/asset_partition_range_start": start.isoformat(), "dagster/asset_partition_range_end": GENERATED_END.isoformat(),
-                  BUSINESS_DAY_TAG: GENERATED_END.isoformat()}
+    range_tags = {
+        "dagster/asset_partition_range_start": start.isoformat(),
+        "dagster/asset_partition_range_end": GENERATED_END.isoformat(),
+        BUSINESS_DAY_TAG: GENERATED_END.isoformat(),
+    }
     assert defs.resolve_job_def("metering_job").execute_in_process(instance=instance, tags=range_tags).success
     day_tags = {BUSINESS_DAY_TAG: GENERATED_END.isoformat()}
-    assert defs.resolve_job_def("daily_job").execute_in_process(instance=instance, partition_key=GENERATED_END.isoformat(), tags=day_tags).success
+    assert (
+        defs.resolve_job_def("daily_job")
+        .execute_in_process(instance=instance, partition_key=GENERATED_END.isoformat(), tags=day_tags)
+        .success
+    )
     yield GeneratedPipeline(root, storage, instance)
     instance.dispose()

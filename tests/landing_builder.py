@@ -11,7 +11,15 @@ HEADERS = {c.source: ";".join(c.header) for c in ALL_SOURCES.values()}
 PREFIX = {c.source: c.file_prefix for c in ALL_SOURCES.values()}
 
 
-def write(landing: Path, source: str, day: str, rows: list[str], header: str | None = None, gz: bool = False, raw: bytes | None = None) -> Path:
+def write(
+    landing: Path,
+    source: str,
+    day: str,
+    rows: list[str],
+    header: str | None = None,
+    gz: bool = False,
+    raw: bytes | None = None,
+) -> Path:
     """Write `<landing>/<source>/<prefix>_<day>.csv[.gz]`; `day` is YYYYMMDD."""
     folder = landing / source
     folder.mkdir(parents=True, exist_ok=True)
@@ -38,10 +46,21 @@ def make_hetu(ddmmyy: str, sign: str, individual: int) -> str:
 
 def person(customer_id: str, personal_id: str, **overrides: str) -> str:
     fields = {
-        "customer_id": customer_id, "customer_type": "person", "personal_id": personal_id, "business_id": "",
-        "first_name": "Aino", "last_name": "Virtanen", "company_name": "", "language": "fi",
-        "email": "aino@example.fi", "phone": "040 123 4567", "street_address": "Mannerheimintie 1",
-        "postal_code": "00100", "city": "Helsinki", "customer_since": "2020-01-01", "ended_on": "",
+        "customer_id": customer_id,
+        "customer_type": "person",
+        "personal_id": personal_id,
+        "business_id": "",
+        "first_name": "Aino",
+        "last_name": "Virtanen",
+        "company_name": "",
+        "language": "fi",
+        "email": "aino@example.fi",
+        "phone": "040 123 4567",
+        "street_address": "Mannerheimintie 1",
+        "postal_code": "00100",
+        "city": "Helsinki",
+        "customer_since": "2020-01-01",
+        "ended_on": "",
     }
     fields.update(overrides)
     return ";".join(fields.values())

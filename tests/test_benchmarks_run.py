@@ -16,7 +16,10 @@ def run_benchmark(module: str, args: list[str], tmp_path: Path) -> dict:
     out = tmp_path / "result.json"
     done = subprocess.run(
         [sys.executable, "-m", module, *args, "--dir", str(tmp_path / "scratch"), "--json", str(out)],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(out.read_text())
@@ -27,7 +30,11 @@ def test_metering_ingest_benchmark_runs_and_its_quarantine_and_row_counts_hold(t
     ingest, delivery = result["ingest"], result["delivery"]
     assert result["quarantine_as_expected"]
     assert ingest["rows_read"] == delivery["rows"] == 48_000
-    assert ingest["rows_read"] == ingest["rows_valid"] + ingest["rows_quarantined"] == ingest["stored_valid"] + ingest["stored_quarantined"]
+    assert (
+        ingest["rows_read"]
+        == ingest["rows_valid"] + ingest["rows_quarantined"]
+        == ingest["stored_valid"] + ingest["stored_quarantined"]
+    )
     assert ingest["daily_rows"] == 500
     assert result["duckdb"]["rows_grouped"] > 0 and 0 < result["ratio"]
     # the DuckDB-only ceiling stores the same file without validating it: the broken rows (a wrong
@@ -46,7 +53,9 @@ def test_audience_benchmark_runs_on_a_small_tier(tmp_path):
 
 
 def test_profiling_benchmark_runs_and_lupa_agrees_with_the_plain_pandas_features(tmp_path):
-    result = run_benchmark("benchmarks.profiling_scale", ["--customers", "600", "--pandas-customers", "400", "--no-extras"], tmp_path)
+    result = run_benchmark(
+        "benchmarks.profiling_scale", ["--customers", "600", "--pandas-customers", "400", "--no-extras"], tmp_path
+    )
     agreement = result["comparison"]["agreement"]
     assert agreement["agree"] and agreement["disagreeing_columns"] == []
     assert agreement["rows_lupa"] == agreement["rows_pandas"] == 400 and agreement["customers_only_in_one"] == 0

@@ -24,9 +24,9 @@ from pipelines.demo_data.world import Window, build_world
 EXAMPLES = Path("/work/shared/examples/landing")
 EXPECTED_HEADERS = {
     "customers": "customer_id;customer_type;personal_id;business_id;first_name;last_name;company_name;language;"
-                 "email;phone;street_address;postal_code;city;customer_since;ended_on",
+    "email;phone;street_address;postal_code;city;customer_since;ended_on",
     "contracts": "contract_id;customer_id;metering_point_id;product_code;contract_type;start_date;end_date;"
-                 "site_type;heating",
+    "site_type;heating",
     "billing": "invoice_id;customer_id;contract_id;issued_on;due_on;amount_eur;paid_on;reminders;in_collection",
     "metering": "MeteringPointGSRN;Product Type;Resolution;Unit Type;Reading Type;Start Time;Quantity;Quality",
     "consents": "event_id;customer_id;purpose;channel;action;occurred_at;source;wording_version;evidence_ref",
@@ -35,16 +35,24 @@ EXPECTED_HEADERS = {
     "contacts": "customer_id;channel;campaign_id;kind;sent_at",
 }
 NAME_RE = {
-    "customers": r"customers_\d{8}\.csv", "contracts": r"contracts_\d{8}\.csv", "billing": r"invoices_\d{8}\.csv",
-    "metering": r"metering_\d{8}\.csv", "consents": r"consent_events_\d{8}\.csv", "asml": r"asml_\d{8}\.csv",
-    "population": r"vtj_\d{8}\.csv", "contacts": r"contacts_\d{8}\.csv",
+    "customers": r"customers_\d{8}\.csv",
+    "contracts": r"contracts_\d{8}\.csv",
+    "billing": r"invoices_\d{8}\.csv",
+    "metering": r"metering_\d{8}\.csv",
+    "consents": r"consent_events_\d{8}\.csv",
+    "asml": r"asml_\d{8}\.csv",
+    "population": r"vtj_\d{8}\.csv",
+    "contacts": r"contacts_\d{8}\.csv",
 }
 SMALL = dict(customers=60, days=20, end=dt.date(2026, 11, 24))
 
 
 def _tree_digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _lines(path: Path) -> list[str]:
@@ -84,8 +92,9 @@ def test_same_arguments_give_identical_bytes(small, tmp_path):
     landing, truth, summary = small
     again = generate_landing_zone(tmp_path / "landing", seed=7, **SMALL)
     assert _tree_digest(landing) == _tree_digest(tmp_path / "landing")
-    assert {k: v for k, v in summary.items() if not k.endswith("_dir")} == \
-        {k: v for k, v in again.items() if not k.endswith("_dir")}
+    assert {k: v for k, v in summary.items() if not k.endswith("_dir")} == {
+        k: v for k, v in again.items() if not k.endswith("_dir")
+    }
     for name in ("archetypes.csv", "bad_rows.csv", "pii.csv", "occupancy.csv"):
         assert (truth / name).read_bytes() == (tmp_path / "demo_truth" / name).read_bytes()
 
@@ -136,8 +145,9 @@ def test_delivery_dates_and_snapshot_schedule(small):
     first_day = end - dt.timedelta(days=SMALL["days"] - 1)
 
     def dates(source):
-        return sorted(dt.datetime.strptime(f.name.split("_")[-1][:8], "%Y%m%d").date()
-                      for f in (landing / source).iterdir())
+        return sorted(
+            dt.datetime.strptime(f.name.split("_")[-1][:8], "%Y%m%d").date() for f in (landing / source).iterdir()
+        )
 
     met = dates("metering")
     assert met[0] == first_day + dt.timedelta(days=1) and met[-1] == end + dt.timedelta(days=1)
@@ -228,8 +238,9 @@ def _dst_run(tmp_path: Path, end: dt.date) -> tuple[Path, Path]:
     return tmp_path / "landing", tmp_path / "demo_truth"
 
 
-@pytest.mark.parametrize("dst_day,hours", [(dt.date(2026, 3, 29), 23), (dt.date(2026, 10, 25), 25),
-                                           (dt.date(2026, 6, 10), 24)])
+@pytest.mark.parametrize(
+    "dst_day,hours", [(dt.date(2026, 3, 29), 23), (dt.date(2026, 10, 25), 25), (dt.date(2026, 6, 10), 24)]
+)
 def test_dst_day_lengths(tmp_path, dst_day, hours):
     landing, truth = _dst_run(tmp_path, dst_day + dt.timedelta(days=1))
     f = landing / "metering" / f"metering_{dst_day + dt.timedelta(days=1):%Y%m%d}.csv"
@@ -310,8 +321,7 @@ def test_restrictive_bad_rows_are_switchable(tmp_path):
     summary = generate_landing_zone(tmp_path / "landing", restrictive_bad_rows=True, **SMALL)
     with open(tmp_path / "demo_truth" / "bad_rows.csv", encoding="utf-8") as f:
         restrictive = [r for r in csv.DictReader(f, delimiter=";") if r["restricts_contact"] == "1"]
-    assert {r["kind"] for r in restrictive} == {"unreadable_asml_row", "unreadable_vtj_row",
-                                                "malformed_withdrawal"}
+    assert {r["kind"] for r in restrictive} == {"unreadable_asml_row", "unreadable_vtj_row", "malformed_withdrawal"}
     assert summary["restrictive_bad_rows"] == len(restrictive)
 
 

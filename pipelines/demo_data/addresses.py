@@ -61,17 +61,45 @@ CITIES = [
 ]
 
 FI_SUFFIX_BY_SITE = {
-    "apartment": (("katu", 0.62), ("tie", 0.22), ("kuja", 0.06), ("polku", 0.04), ("puistikko", 0.02),
-                  ("väylä", 0.04)),
+    "apartment": (("katu", 0.62), ("tie", 0.22), ("kuja", 0.06), ("polku", 0.04), ("puistikko", 0.02), ("väylä", 0.04)),
     "house": (("tie", 0.48), ("kuja", 0.2), ("polku", 0.14), ("rinne", 0.07), ("kaari", 0.07), ("katu", 0.04)),
 }
 SV_SUFFIX_BY_SITE = {
     "apartment": (("gatan", 0.7), ("vägen", 0.22), ("gränd", 0.08)),
     "house": (("vägen", 0.6), ("stigen", 0.2), ("gränd", 0.1), ("backen", 0.1)),
 }
-SV_PREFIXES = ("Runebergs", "Topelius", "Skol", "Kyrko", "Strand", "Björk", "Gran", "Tall", "Lind", "Sjö",
-               "Hamn", "Kvarn", "Mjölnar", "Ängs", "Berg", "Bäck", "Ekenäs", "Kungs", "Drottning", "Sibelius",
-               "Smeds", "Åker", "Hagtorns", "Rönn", "Alströms", "Fiskar", "Båtsmans", "Lots", "Torg", "Villa")
+SV_PREFIXES = (
+    "Runebergs",
+    "Topelius",
+    "Skol",
+    "Kyrko",
+    "Strand",
+    "Björk",
+    "Gran",
+    "Tall",
+    "Lind",
+    "Sjö",
+    "Hamn",
+    "Kvarn",
+    "Mjölnar",
+    "Ängs",
+    "Berg",
+    "Bäck",
+    "Ekenäs",
+    "Kungs",
+    "Drottning",
+    "Sibelius",
+    "Smeds",
+    "Åker",
+    "Hagtorns",
+    "Rönn",
+    "Alströms",
+    "Fiskar",
+    "Båtsmans",
+    "Lots",
+    "Torg",
+    "Villa",
+)
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,7 @@ class Billing:
             s = self.w.segments[si]
             lo, hi = max(a, s.start), min(b, s.end)
             if lo <= hi:
-                total += float(self.daily[si, (lo - win.first_day).days:(hi - win.first_day).days + 1].sum())
+                total += float(self.daily[si, (lo - win.first_day).days : (hi - win.first_day).days + 1].sum())
                 covered += (hi - lo).days + 1
         missing = (b - a).days + 1 - covered
         if missing > 0:  # before the window: bill an estimate from the archetype's typical month
@@ -129,8 +129,9 @@ class Billing:
             elif kind == 2:
                 paid = weekday_on_or_after(due + dt.timedelta(days=int(r.integers(3, 46))))
             else:
-                paid = (weekday_on_or_after(due + dt.timedelta(days=int(r.integers(30, 91))))
-                        if r.random() < 0.5 else None)
+                paid = (
+                    weekday_on_or_after(due + dt.timedelta(days=int(r.integers(30, 91)))) if r.random() < 0.5 else None
+                )
             reminders = 0
             for after, coll in ((10, 0), (24, 0), (40, 1)):
                 when = weekday_on_or_after(due + dt.timedelta(days=after))
@@ -144,8 +145,15 @@ class Billing:
             if paid is not None:
                 last = states[-1]
                 states.append((paid, fmt_date(paid), last[2], last[3]))
-        return {"customer_id": cust.customer_id, "contract_id": k.contract_id, "issued": issued, "due": due,
-                "amount": amount, "states": states, "credit": credit}
+        return {
+            "customer_id": cust.customer_id,
+            "contract_id": k.contract_id,
+            "issued": issued,
+            "due": due,
+            "amount": amount,
+            "states": states,
+            "credit": credit,
+        }
 
 
 def write_billing(world: World, writer: LandingWriter, daily_kwh: np.ndarray, seed: int, bad_rate: float) -> int:
@@ -158,8 +166,16 @@ def write_billing(world: World, writer: LandingWriter, daily_kwh: np.ndarray, se
             if delivery > win.last_delivery:
                 break
             deliveries[delivery][v["invoice_id"]] = [
-                v["invoice_id"], v["customer_id"], v["contract_id"], fmt_date(v["issued"]), fmt_date(v["due"]),
-                fmt_eur(v["amount"]), paid_on, str(reminders), str(coll)]
+                v["invoice_id"],
+                v["customer_id"],
+                v["contract_id"],
+                fmt_date(v["issued"]),
+                fmt_date(v["due"]),
+                fmt_eur(v["amount"]),
+                paid_on,
+                str(reminders),
+                str(coll),
+            ]
     rng = rng_for(seed, "billing-bad")
     for day in sorted(deliveries):
         rows = [deliveries[day][i] for i in sorted(deliveries[day])]

@@ -95,16 +95,38 @@ class ConsentHistory:
         lag = int(self.rng.integers(4, 21)) if source == "paper_form" else 1
         return max(helsinki_date(at) + dt.timedelta(days=lag), self.w.window.first_delivery)
 
-    def add(self, c: Customer, day: dt.date, purpose: str, channel: str, action: str, source: str | None = None,
-            at: dt.datetime | None = None, style: str | None = None, evidence: str | None = None,
-            delivery: dt.date | None = None, tag: str = "") -> Event:
+    def add(
+        self,
+        c: Customer,
+        day: dt.date,
+        purpose: str,
+        channel: str,
+        action: str,
+        source: str | None = None,
+        at: dt.datetime | None = None,
+        style: str | None = None,
+        evidence: str | None = None,
+        delivery: dt.date | None = None,
+        tag: str = "",
+    ) -> Event:
         source = source or self._source()
         at = at or self._instant(day, source)
         wording = wording_for(helsinki_date(at))
         if source == "paper_form" and wording != "v1" and self.rng.random() < 0.3:
             wording = f"v{int(wording[1]) - 1}"  # old forms stay in circulation
-        e = Event(at, c.idx, purpose, channel, action, source, style or self._style(source),
-                  evidence or self._evidence(source, at), wording, delivery or self._delivery(at, source), tag=tag)
+        e = Event(
+            at,
+            c.idx,
+            purpose,
+            channel,
+            action,
+            source,
+            style or self._style(source),
+            evidence or self._evidence(source, at),
+            wording,
+            delivery or self._delivery(at, source),
+            tag=tag,
+        )
         e.order = (e.at, 0 if action == "withdrawn" else 1)
         self.events.append(e)
         return e
@@ -129,9 +151,18 @@ class ConsentHistory:
             d = self._day_between(lo, hi)
             email_grant = self.add(c, d, "marketing", "email", "granted")
             if r.random() < 0.45:  # sms ticked on the same form
-                self.add(c, d, "marketing", "sms", "granted", source=email_grant.source,
-                         at=email_grant.at + dt.timedelta(seconds=1), style=email_grant.style,
-                         evidence=email_grant.evidence, delivery=email_grant.delivery)
+                self.add(
+                    c,
+                    d,
+                    "marketing",
+                    "sms",
+                    "granted",
+                    source=email_grant.source,
+                    at=email_grant.at + dt.timedelta(seconds=1),
+                    style=email_grant.style,
+                    evidence=email_grant.evidence,
+                    delivery=email_grant.delivery,
+                )
             d2 = later(d, 10, 500) if r.random() < 0.18 else None
             if d2:
                 self.add(c, d2, "marketing", "email", "withdrawn")
@@ -162,9 +193,19 @@ class ConsentHistory:
         if u < 0.015:
             d = self._day_between(lo, hi)
             e = self.add(c, d, "profiling", "", "withdrawn", source="customer_service", style="Z", tag="call_objection")
-            self.add(c, d, "marketing", "", "withdrawn", source="customer_service", style="Z",
-                     at=e.at + dt.timedelta(seconds=int(r.integers(20, 120))), evidence=e.evidence,
-                     delivery=e.delivery, tag="call_objection")
+            self.add(
+                c,
+                d,
+                "marketing",
+                "",
+                "withdrawn",
+                source="customer_service",
+                style="Z",
+                at=e.at + dt.timedelta(seconds=int(r.integers(20, 120))),
+                evidence=e.evidence,
+                delivery=e.delivery,
+                tag="call_objection",
+            )
         elif u < 0.05:
             d = self._day_between(lo, hi)
             if r.random() < 0.3:
@@ -181,10 +222,32 @@ class ConsentHistory:
             at = self._instant(d, "mobile_app")
             ev = self._evidence("mobile_app", at)
             dl = self._delivery(at, "mobile_app")
-            self.add(c, d, "marketing", "email", "granted", source="mobile_app", at=at, style="local",
-                     evidence=ev, delivery=dl, tag="tie")
-            self.add(c, d, "marketing", "email", "withdrawn", source="mobile_app", at=at, style="Z",
-                     evidence=ev, delivery=dl, tag="tie")
+            self.add(
+                c,
+                d,
+                "marketing",
+                "email",
+                "granted",
+                source="mobile_app",
+                at=at,
+                style="local",
+                evidence=ev,
+                delivery=dl,
+                tag="tie",
+            )
+            self.add(
+                c,
+                d,
+                "marketing",
+                "email",
+                "withdrawn",
+                source="mobile_app",
+                at=at,
+                style="Z",
+                evidence=ev,
+                delivery=dl,
+                tag="tie",
+            )
         # a late arrival: a paper form overtaken by a later web event of the same customer
         first_window_day = w.first_day
         if r.random() < 0.015 and (hi - max(lo, first_window_day)).days > 25:
@@ -211,8 +274,9 @@ class ConsentHistory:
         return self.events
 
 
-def write_consents(world: World, writer: LandingWriter, seed: int, bad_rate: float,
-                   restrictive_bad_rows: bool) -> list[Event]:
+def write_consents(
+    world: World, writer: LandingWriter, seed: int, bad_rate: float, restrictive_bad_rows: bool
+) -> list[Event]:
     win = world.window
     events = [e for e in ConsentHistory(world, seed).build() if e.delivery <= win.last_delivery]
     by_day: dict[dt.date, list[Event]] = defaultdict(list)
@@ -235,8 +299,19 @@ def write_consents(world: World, writer: LandingWriter, seed: int, bad_rate: flo
             seq += 1
             e.event_id = f"EV{seq:07d}"
             c = world.customers[e.customer]
-            rows.append([e.event_id, c.customer_id, e.purpose, e.channel, e.action, fmt_ts(e.at, e.style), e.source,
-                         e.wording, e.evidence])
+            rows.append(
+                [
+                    e.event_id,
+                    c.customer_id,
+                    e.purpose,
+                    e.channel,
+                    e.action,
+                    fmt_ts(e.at, e.style),
+                    e.source,
+                    e.wording,
+                    e.evidence,
+                ]
+            )
         bad = []
         n_bad = int(rng.poisson(bad_rate * len(rows))) if bad_rate > 0 else 0
         for _ in range(n_bad):
@@ -274,7 +349,19 @@ def _bad_withdrawal(rng, rows, world: World, day: dt.date, n) -> BadRow:
     people = [c for c in world.customers if c.is_person and c.active_on(day - DAY)]
     c = people[int(rng.integers(0, len(people)))]
     at = local_dt(day - DAY, 14, 5)
-    row = [f"EV{9_000_000 + n:07d}", c.customer_id, "marketing", "", "withdrawn", fmt_ts(at, "local"),
-           "customer_service"]  # wording_version and evidence_ref lost: 7 fields
-    return BadRow(int(rng.integers(0, len(rows) + 1)), csv_line(row), "malformed_withdrawal", restricts_contact=True,
-                  detail=f"{c.customer_id} withdrew all marketing")
+    row = [
+        f"EV{9_000_000 + n:07d}",
+        c.customer_id,
+        "marketing",
+        "",
+        "withdrawn",
+        fmt_ts(at, "local"),
+        "customer_service",
+    ]  # wording_version and evidence_ref lost: 7 fields
+    return BadRow(
+        int(rng.integers(0, len(rows) + 1)),
+        csv_line(row),
+        "malformed_withdrawal",
+        restricts_contact=True,
+        detail=f"{c.customer_id} withdrew all marketing",
+    )

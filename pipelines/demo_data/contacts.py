@@ -24,10 +24,12 @@ from .writer import LandingWriter
 
 DAY = dt.timedelta(days=1)
 CHANNEL_P = (("email", 0.4), ("letter", 0.3), ("sms", 0.15), ("phone", 0.15))
-THEMES = {"email": ("CAMP{y}Q{q}", "SPOT-{season}-{y}", "EV-CHARGING-{y}-{m:02d}", "GREEN-{y}-{m:02d}"),
-          "letter": ("DM-{y}-{m:02d}", "HEATPUMP-{y}-{m:02d}", "SOLAR-{y}-{m:02d}"),
-          "sms": ("SMS-{y}-{m:02d}",),
-          "phone": ("TELE-{y}-{m:02d}",)}
+THEMES = {
+    "email": ("CAMP{y}Q{q}", "SPOT-{season}-{y}", "EV-CHARGING-{y}-{m:02d}", "GREEN-{y}-{m:02d}"),
+    "letter": ("DM-{y}-{m:02d}", "HEATPUMP-{y}-{m:02d}", "SOLAR-{y}-{m:02d}"),
+    "sms": ("SMS-{y}-{m:02d}",),
+    "phone": ("TELE-{y}-{m:02d}",),
+}
 
 
 def _weekday(d: dt.date) -> dt.date:
@@ -52,8 +54,11 @@ def contact_rows(world: World, seed: int, consent_events: list[Event]) -> list[t
     win = world.window
     start = win.first_day - dt.timedelta(days=365)
     persons = [c for c in world.customers if c.is_person]
-    heavy = {persons[int(i)].idx for i in rng.choice(len(persons), size=max(1, round(0.025 * len(persons))),
-                                                      replace=False)} if persons else set()
+    heavy = (
+        {persons[int(i)].idx for i in rng.choice(len(persons), size=max(1, round(0.025 * len(persons))), replace=False)}
+        if persons
+        else set()
+    )
     rows: list[tuple] = []
     used_names: set[str] = set()
 
@@ -67,8 +72,9 @@ def contact_rows(world: World, seed: int, consent_events: list[Event]) -> list[t
         channel = names[int(rng.choice(len(names), p=np.array([p for _, p in CHANNEL_P])))]
         themes = THEMES[channel]
         season = ("WINTER", "SPRING", "SUMMER", "AUTUMN")[(day.month % 12) // 3]
-        name = themes[int(rng.integers(0, len(themes)))].format(y=day.year, q=(day.month - 1) // 3 + 1,
-                                                                m=day.month, season=season)
+        name = themes[int(rng.integers(0, len(themes)))].format(
+            y=day.year, q=(day.month - 1) // 3 + 1, m=day.month, season=season
+        )
         base, k = name, 1
         while name in used_names:
             k += 1
@@ -130,8 +136,9 @@ def contact_rows(world: World, seed: int, consent_events: list[Event]) -> list[t
         c = world.customers[k.customer]
         if start <= day <= win.end and c.active_on(day):
             channel = "email" if c.email_kind == "valid" else "letter"
-            rows.append((local_dt(day, 7, 30), "local", c.idx, channel, f"RENEWAL-{k.term_end:%Y-%m}",
-                         "customer_communication"))
+            rows.append(
+                (local_dt(day, 7, 30), "local", c.idx, channel, f"RENEWAL-{k.term_end:%Y-%m}", "customer_communication")
+            )
     return rows
 
 
@@ -140,8 +147,9 @@ def write_contacts(world: World, writer: LandingWriter, seed: int, consent_event
     rng = rng_for(seed, "contacts-deliveries")
     by_day: dict[dt.date, list[list[str]]] = defaultdict(list)
     duplicates = 0
-    rows = sorted(contact_rows(world, seed, consent_events),
-                  key=lambda r: (r[0], world.customers[r[2]].customer_id, r[3], r[4]))
+    rows = sorted(
+        contact_rows(world, seed, consent_events), key=lambda r: (r[0], world.customers[r[2]].customer_id, r[3], r[4])
+    )
     for at, style, ci, channel, campaign, kind in rows:
         delivery = max(helsinki_date(at) + DAY, win.first_delivery)
         if delivery > win.last_delivery:

@@ -34,20 +34,140 @@ P = {name: i for i, name in enumerate(PROFILES)}
 
 # Relative appliance load by local hour (weekday, weekend): morning and evening peaks, a dip while
 # people are at work, a later and flatter morning at weekends.
-_APP_WD = [0.45, 0.38, 0.35, 0.34, 0.34, 0.38, 0.65, 0.95, 0.85, 0.70, 0.65, 0.68,
-           0.72, 0.68, 0.68, 0.78, 1.05, 1.35, 1.55, 1.60, 1.50, 1.30, 1.00, 0.70]
-_APP_WE = [0.55, 0.45, 0.38, 0.35, 0.34, 0.35, 0.40, 0.55, 0.80, 1.05, 1.20, 1.25,
-           1.25, 1.15, 1.05, 1.05, 1.15, 1.35, 1.50, 1.50, 1.40, 1.25, 1.00, 0.75]
+_APP_WD = [
+    0.45,
+    0.38,
+    0.35,
+    0.34,
+    0.34,
+    0.38,
+    0.65,
+    0.95,
+    0.85,
+    0.70,
+    0.65,
+    0.68,
+    0.72,
+    0.68,
+    0.68,
+    0.78,
+    1.05,
+    1.35,
+    1.55,
+    1.60,
+    1.50,
+    1.30,
+    1.00,
+    0.70,
+]
+_APP_WE = [
+    0.55,
+    0.45,
+    0.38,
+    0.35,
+    0.34,
+    0.35,
+    0.40,
+    0.55,
+    0.80,
+    1.05,
+    1.20,
+    1.25,
+    1.25,
+    1.15,
+    1.05,
+    1.05,
+    1.15,
+    1.35,
+    1.50,
+    1.50,
+    1.40,
+    1.25,
+    1.00,
+    0.75,
+]
 # Apartment evening peak is sharper (cooking, sauna-less, TV)
-_APT_WD = [0.40, 0.33, 0.30, 0.30, 0.30, 0.33, 0.60, 0.95, 0.80, 0.55, 0.50, 0.52,
-           0.58, 0.52, 0.52, 0.65, 1.00, 1.45, 1.80, 1.90, 1.75, 1.45, 1.05, 0.65]
-_BIZ_WD = [0.30, 0.30, 0.30, 0.30, 0.30, 0.35, 0.60, 1.30, 1.85, 1.95, 2.00, 1.95,
-           1.90, 1.95, 1.95, 1.85, 1.50, 1.00, 0.60, 0.40, 0.35, 0.32, 0.30, 0.30]
+_APT_WD = [
+    0.40,
+    0.33,
+    0.30,
+    0.30,
+    0.30,
+    0.33,
+    0.60,
+    0.95,
+    0.80,
+    0.55,
+    0.50,
+    0.52,
+    0.58,
+    0.52,
+    0.52,
+    0.65,
+    1.00,
+    1.45,
+    1.80,
+    1.90,
+    1.75,
+    1.45,
+    1.05,
+    0.65,
+]
+_BIZ_WD = [
+    0.30,
+    0.30,
+    0.30,
+    0.30,
+    0.30,
+    0.35,
+    0.60,
+    1.30,
+    1.85,
+    1.95,
+    2.00,
+    1.95,
+    1.90,
+    1.95,
+    1.95,
+    1.85,
+    1.50,
+    1.00,
+    0.60,
+    0.40,
+    0.35,
+    0.32,
+    0.30,
+    0.30,
+]
 _BIZ_WE = [0.30] * 24
 # Storage-style electric heating ("yösähkö") favours the cheap night hours
 _HEAT_NIGHT = [1.6 if (h >= 22 or h < 7) else 0.72 for h in range(24)]
-_HEAT_FLAT = [0.95, 0.95, 0.95, 0.97, 1.00, 1.08, 1.15, 1.12, 1.05, 1.00, 0.97, 0.95,
-              0.93, 0.92, 0.92, 0.94, 0.98, 1.02, 1.05, 1.05, 1.02, 1.00, 0.98, 0.96]
+_HEAT_FLAT = [
+    0.95,
+    0.95,
+    0.95,
+    0.97,
+    1.00,
+    1.08,
+    1.15,
+    1.12,
+    1.05,
+    1.00,
+    0.97,
+    0.95,
+    0.93,
+    0.92,
+    0.92,
+    0.94,
+    0.98,
+    1.02,
+    1.05,
+    1.05,
+    1.02,
+    1.00,
+    0.98,
+    0.96,
+]
 
 
 def _norm(rows):
@@ -138,9 +258,25 @@ def make_params(profiles: list[str], owners: list[int], rng: np.random.Generator
     heat_k[m], heat_shape[m] = 0.6 * ln(0.5)[m], 0
     m = sel("vacant")
     base[m] = 0.03 * ln(0.3)[m]
-    return SegmentParams(prof, app, base, shape, heat_k, t_base, heat_shape, water, water_start,
-                         ev_kwh, ev_kw, ev_start, ev_p, sauna, office, cottage_p,
-                         np.asarray(owners, dtype=np.int64))
+    return SegmentParams(
+        prof,
+        app,
+        base,
+        shape,
+        heat_k,
+        t_base,
+        heat_shape,
+        water,
+        water_start,
+        ev_kwh,
+        ev_kw,
+        ev_start,
+        ev_p,
+        sauna,
+        office,
+        cottage_p,
+        np.asarray(owners, dtype=np.int64),
+    )
 
 
 def temperature_series(first: dt.date, n_days: int, rng: np.random.Generator) -> np.ndarray:
@@ -159,8 +295,9 @@ def temperature_series(first: dt.date, n_days: int, rng: np.random.Generator) ->
     return seasonal + anomaly
 
 
-def vacations(n_households: int, years: list[int],
-              rng: np.random.Generator) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+def vacations(
+    n_households: int, years: list[int], rng: np.random.Generator
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """Summer holiday per household and year: (first day ordinal, last day ordinal). Finns take
     most of their holiday in late June and July; the cottage is occupied then."""
     out = {}
@@ -179,8 +316,13 @@ class DayModel:
     the next business day as it would on a real meter.
     """
 
-    def __init__(self, params: SegmentParams, temps: np.ndarray, first_day: dt.date,
-                 vac: dict[int, tuple[np.ndarray, np.ndarray]]):
+    def __init__(
+        self,
+        params: SegmentParams,
+        temps: np.ndarray,
+        first_day: dt.date,
+        vac: dict[int, tuple[np.ndarray, np.ndarray]],
+    ):
         self.p = params
         self.temps = temps
         self.first_day = first_day
@@ -225,8 +367,11 @@ class DayModel:
         e_app = p.app_kwh[rows] * light * (1.12 if weekend else 1.0) * rng.lognormal(0, 0.18, k)
         e_app = np.where(present, e_app, np.where(is_cottage, 0.0, e_app * 0.12))
         winterness = max(0.0, float(np.cos(2 * np.pi * (doy - 20) / 365.25)))
-        e_app = np.where(is_biz, p.app_kwh[rows] * (0.33 if weekend else 1.0) * (1 + 0.25 * winterness)
-                         * rng.lognormal(0, 0.08, k), e_app)
+        e_app = np.where(
+            is_biz,
+            p.app_kwh[rows] * (0.33 if weekend else 1.0) * (1 + 0.25 * winterness) * rng.lognormal(0, 0.08, k),
+            e_app,
+        )
         cop = 1.0 + 0.025 * np.maximum(0.0, -t_h)  # heat pumps lose efficiency in the cold
         e_heat = p.heat_k[rows] * hdd * cop * rng.lognormal(0, 0.1, k)
         e_heat = np.where(is_cottage, np.where(occupied, p.heat_k[rows] * np.maximum(0, 19 - t_h), 0.0), e_heat)
@@ -258,8 +403,8 @@ class DayModel:
         # sauna: Saturday evening at home, most evenings at the cottage
         sat = d.weekday() == 5
         sauna_on = (p.sauna_kw[rows] > 0) & np.where(
-            is_cottage, occupied & (rng.random(k) < 0.75),
-            present & (rng.random(k) < (0.8 if sat else 0.08)))
+            is_cottage, occupied & (rng.random(k) < 0.75), present & (rng.random(k) < (0.8 if sat else 0.08))
+        )
         sauna_start = np.where(rng.random(k) < 0.6, 18, 19).astype(np.int64)
         sauna_q = np.where(sauna_on, rng.integers(5, 9, k), 0)
         self._block(m, rows, 2, slots, sauna_start, sauna_q, p.sauna_kw[rows], slot_idx)
@@ -303,7 +448,12 @@ MONTH_WEIGHTS = {
     "vacant": [1.0] * 12,
 }
 TYPICAL_ANNUAL_KWH = {
-    "district_heated_apartment": 2400, "home_office": 4300, "heat_pump_house": 12000,
-    "electric_heated_house": 21000, "ev_night_charger": 9500, "summer_cottage": 1400,
-    "business": 22000, "vacant": 250,
+    "district_heated_apartment": 2400,
+    "home_office": 4300,
+    "heat_pump_house": 12000,
+    "electric_heated_house": 21000,
+    "ev_night_charger": 9500,
+    "summer_cottage": 1400,
+    "business": 22000,
+    "vacant": 250,
 }

@@ -107,8 +107,18 @@ def make_gsrn(rng: np.random.Generator, prefix: str) -> str:
 
 # ------------------------------------------------------------------------------------- phones
 MOBILE_PREFIXES = ("40", "40", "40", "50", "50", "44", "45", "41", "46", "44")
-LANDLINE_AREAS = {"Helsinki": "9", "Espoo": "9", "Vantaa": "9", "Tampere": "3", "Turku": "2",
-                  "Oulu": "8", "Jyväskylä": "14", "Kuopio": "17", "Lahti": "3", "Vaasa": "6"}
+LANDLINE_AREAS = {
+    "Helsinki": "9",
+    "Espoo": "9",
+    "Vantaa": "9",
+    "Tampere": "3",
+    "Turku": "2",
+    "Oulu": "8",
+    "Jyväskylä": "14",
+    "Kuopio": "17",
+    "Lahti": "3",
+    "Vaasa": "6",
+}
 
 
 def _mobile_digits(rng: np.random.Generator) -> str:
@@ -163,10 +173,26 @@ def make_phone(rng: np.random.Generator, city: str, kind: str) -> tuple[str, str
 
 
 # ------------------------------------------------------------------------------------- emails
-EMAIL_DOMAINS = ("example.fi", "example.fi", "example.com", "example.net", "example.org", "mail.example.fi",
-                 "koti.example.fi", "posti.example.com")
-INVALID_EMAIL_PATTERNS = ("{f}.{l}@", "no-at-sign.fi", "{f}.{l}.example.fi", "{f} {l}@example.fi",
-                          "{f}..{l}@example.fi", "{f}.{l}@example", "@example.fi", "{f}.{l}@@example.fi")
+EMAIL_DOMAINS = (
+    "example.fi",
+    "example.fi",
+    "example.com",
+    "example.net",
+    "example.org",
+    "mail.example.fi",
+    "koti.example.fi",
+    "posti.example.com",
+)
+INVALID_EMAIL_PATTERNS = (
+    "{f}.{l}@",
+    "no-at-sign.fi",
+    "{f}.{l}.example.fi",
+    "{f} {l}@example.fi",
+    "{f}..{l}@example.fi",
+    "{f}.{l}@example",
+    "@example.fi",
+    "{f}.{l}@@example.fi",
+)
 
 
 def ascii_fold(text: str) -> str:

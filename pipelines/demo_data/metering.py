@@ -32,8 +32,14 @@ OK, ESTIMATED, MISSING = 0, 1, 2
 QUALITY_TEXT = pl.Series(["OK", "ESTIMATED", "MISSING"])
 RESOLUTION_TEXT = pl.Series(["PT1H", "PT15M"])
 PRODUCT = "8716867000030"
-METER_BAD_KINDS = ("negative_quantity", "unknown_quality", "bad_gsrn_check_digit", "duplicate_interval",
-                   "malformed_row", "unparsable_timestamp")
+METER_BAD_KINDS = (
+    "negative_quantity",
+    "unknown_quality",
+    "bad_gsrn_check_digit",
+    "duplicate_interval",
+    "malformed_row",
+    "unparsable_timestamp",
+)
 
 
 @dataclass
@@ -192,11 +198,19 @@ class MeteringGenerator:
                 break
         mask = np.isin(old.point, np.array(chosen))
         q_true = old.q_true[mask]
-        q_new = np.where(old.quality[mask] == OK, np.rint(q_true * (1 + rng.normal(0, 0.04, q_true.size))),
-                         q_true).astype(np.int64)
+        q_new = np.where(
+            old.quality[mask] == OK, np.rint(q_true * (1 + rng.normal(0, 0.04, q_true.size))), q_true
+        ).astype(np.int64)
         q_new = np.maximum(q_new, 0)
-        return DayBlock(old.point[mask], old.res15[mask], old.ts[mask], q_new, q_new,
-                        np.zeros(q_new.size, dtype=np.uint8), old.texts)
+        return DayBlock(
+            old.point[mask],
+            old.res15[mask],
+            old.ts[mask],
+            q_new,
+            q_new,
+            np.zeros(q_new.size, dtype=np.uint8),
+            old.texts,
+        )
 
     # ------------------------------------------------------------------ output
     def _quantity_text(self, q: np.ndarray, quality: np.ndarray) -> pl.Series:
@@ -211,22 +225,32 @@ class MeteringGenerator:
 
     def _frame(self, b: DayBlock) -> pl.DataFrame:
         n = b.q.size
-        return pl.DataFrame({
-            "MeteringPointGSRN": self.gsrn.gather(b.point),
-            "Product Type": pl.repeat(PRODUCT, n, eager=True),
-            "Resolution": RESOLUTION_TEXT.gather(b.res15.astype(np.uint32)),
-            "Unit Type": pl.repeat("kWh", n, eager=True),
-            "Reading Type": pl.repeat("BN01", n, eager=True),
-            "Start Time": b.texts.gather(b.ts),
-            "Quantity": self._quantity_text(b.q, b.quality),
-            "Quality": QUALITY_TEXT.gather(b.quality.astype(np.uint32)),
-        })
+        return pl.DataFrame(
+            {
+                "MeteringPointGSRN": self.gsrn.gather(b.point),
+                "Product Type": pl.repeat(PRODUCT, n, eager=True),
+                "Resolution": RESOLUTION_TEXT.gather(b.res15.astype(np.uint32)),
+                "Unit Type": pl.repeat("kWh", n, eager=True),
+                "Reading Type": pl.repeat("BN01", n, eager=True),
+                "Start Time": b.texts.gather(b.ts),
+                "Quantity": self._quantity_text(b.q, b.quality),
+                "Quality": QUALITY_TEXT.gather(b.quality.astype(np.uint32)),
+            }
+        )
 
     def _line(self, b: DayBlock, i: int) -> list[str]:
         q = int(b.q[i])
         qty = "" if b.quality[i] == MISSING else f"{q // 1000},{q % 1000:03d}"
-        return [str(self.gsrn_np[b.point[i]]), PRODUCT, "PT15M" if b.res15[i] else "PT1H", "kWh", "BN01",
-                b.texts[int(b.ts[i])], qty, ("OK", "ESTIMATED", "MISSING")[int(b.quality[i])]]
+        return [
+            str(self.gsrn_np[b.point[i]]),
+            PRODUCT,
+            "PT15M" if b.res15[i] else "PT1H",
+            "kWh",
+            "BN01",
+            b.texts[int(b.ts[i])],
+            qty,
+            ("OK", "ESTIMATED", "MISSING")[int(b.quality[i])],
+        ]
 
     def _bad_rows(self, b: DayBlock, rng: np.random.Generator) -> list[BadRow]:
         n_bad = int(rng.poisson(self.bad_rate * 800)) if self.bad_rate > 0 else 0
@@ -249,8 +273,15 @@ class MeteringGenerator:
                 f[6], f[7] = f"{q // 1000},{q % 1000:03d}", "OK"
                 replace = False
                 pos += 1  # right after the original
-                out.append(BadRow(pos, csv_line(f), kind, duplicates_previous_line=True,
-                                  detail="same point and start time as the line before"))
+                out.append(
+                    BadRow(
+                        pos,
+                        csv_line(f),
+                        kind,
+                        duplicates_previous_line=True,
+                        detail="same point and start time as the line before",
+                    )
+                )
                 continue
             elif kind == "malformed_row":
                 del f[3]  # Unit Type missing: 7 fields
@@ -271,8 +302,9 @@ class MeteringGenerator:
         rel = self.writer.relpath("metering", delivery)
         for b in sorted(bad, key=lambda x: (x.position, x.replace)):
             if b.position > start:
-                frame.slice(start, b.position - start).write_csv(buf, include_header=False, separator=";",
-                                                                  quote_style="never", null_value="")
+                frame.slice(start, b.position - start).write_csv(
+                    buf, include_header=False, separator=";", quote_style="never", null_value=""
+                )
                 line += b.position - start
                 start = b.position
             buf.write((b.raw + "\n").encode())
@@ -281,8 +313,7 @@ class MeteringGenerator:
             if b.replace:
                 start += 1
         if start < frame.height:
-            frame.slice(start).write_csv(buf, include_header=False, separator=";", quote_style="never",
-                                         null_value="")
+            frame.slice(start).write_csv(buf, include_header=False, separator=";", quote_style="never", null_value="")
         rel2, fh = self.writer.open("metering", delivery)
         assert rel2 == rel
         with fh:

@@ -40,8 +40,16 @@ class AsmlEntry:
     variant: str = "exact"
 
     def row(self) -> list[str]:
-        return [self.register, self.first_name, self.last_name, self.street, self.postal_code, self.phone,
-                fmt_date(self.registered_on), fmt_date(self.expires_on)]
+        return [
+            self.register,
+            self.first_name,
+            self.last_name,
+            self.street,
+            self.postal_code,
+            self.phone,
+            fmt_date(self.registered_on),
+            fmt_date(self.expires_on),
+        ]
 
 
 def _vary(rng: np.random.Generator, first: str, last: str, street: str) -> tuple[str, str, str, str]:
@@ -87,8 +95,10 @@ def asml_entries(world: World, seed: int) -> list[AsmlEntry]:
                 return None
             if u < 0.85:
                 return reg + dt.timedelta(days=int(rng.integers(365 * 3, 365 * 6)))
-            return min(win.end - dt.timedelta(days=int(rng.integers(1, 400))),
-                       reg + dt.timedelta(days=int(rng.integers(365, 365 * 3))))
+            return min(
+                win.end - dt.timedelta(days=int(rng.integers(1, 400))),
+                reg + dt.timedelta(days=int(rng.integers(365, 365 * 3))),
+            )
         if u < 0.3:
             return None
         if u < 0.8:
@@ -123,15 +133,34 @@ def asml_entries(world: World, seed: int) -> list[AsmlEntry]:
         a = addr.make("apartment" if rng.random() < 0.6 else "detached_house")
         reg = dt.date(2008, 1, 1) + dt.timedelta(days=int(rng.integers(0, (win.end - dt.date(2008, 1, 1)).days)))
         exp = expiry(reg, "mail")
-        out.append(AsmlEntry("mail", first, fake.last_name(), a.street, a.postal_code, "", reg,
-                             exp if exp is None or exp >= reg else None, -1))
+        out.append(
+            AsmlEntry(
+                "mail",
+                first,
+                fake.last_name(),
+                a.street,
+                a.postal_code,
+                "",
+                reg,
+                exp if exp is None or exp >= reg else None,
+                -1,
+            )
+        )
     for _ in range(2 * n_phone + 3):
         _, e164 = make_phone(rng, "", "mobile")
         reg = dt.date(2015, 1, 1) + dt.timedelta(days=int(rng.integers(0, (win.end - dt.date(2015, 1, 1)).days)))
         exp = expiry(reg, "phone")
         out.append(AsmlEntry("phone", "", "", "", "", e164, reg, exp if exp is None or exp >= reg else None, -1))
-    out.sort(key=lambda e: (e.register, ascii_fold(e.last_name).lower().strip(), ascii_fold(e.first_name).lower(),
-                            e.postal_code, e.phone, e.registered_on))
+    out.sort(
+        key=lambda e: (
+            e.register,
+            ascii_fold(e.last_name).lower().strip(),
+            ascii_fold(e.first_name).lower(),
+            e.postal_code,
+            e.phone,
+            e.registered_on,
+        )
+    )
     return out
 
 
@@ -150,10 +179,26 @@ def write_asml(world: World, writer: LandingWriter, seed: int, restrictive_bad_r
         bad = []
         if bad_from is not None and snap >= bad_from:
             a = target.address_on(win.end)
-            raw = csv_line(["mail", target.first_name, target.last_name, a.street, a.postal_code[:4], "",
-                            f"{win.end.year}-13-0{1 + target.idx % 9}"])  # 7 fields, bad date, 4-digit code
-            bad.append(BadRow(int(rng.integers(0, len(rows) + 1)), raw, "unreadable_asml_row", restricts_contact=True,
-                              detail=f"{target.customer_id} registered for no addressed mail"))
+            raw = csv_line(
+                [
+                    "mail",
+                    target.first_name,
+                    target.last_name,
+                    a.street,
+                    a.postal_code[:4],
+                    "",
+                    f"{win.end.year}-13-0{1 + target.idx % 9}",
+                ]
+            )  # 7 fields, bad date, 4-digit code
+            bad.append(
+                BadRow(
+                    int(rng.integers(0, len(rows) + 1)),
+                    raw,
+                    "unreadable_asml_row",
+                    restricts_contact=True,
+                    detail=f"{target.customer_id} registered for no addressed mail",
+                )
+            )
         writer.write_table("asml", snap, rows, bad)
     return entries
 
@@ -173,8 +218,16 @@ class VtjRow:
     tag: str = ""
 
     def row(self, world: World) -> list[str]:
-        return [world.customers[self.person].personal_id, fmt_date(self.deceased_on), str(self.marketing_ban),
-                str(self.safety_ban), self.street, self.postal_code, self.city, fmt_date(self.updated_on)]
+        return [
+            world.customers[self.person].personal_id,
+            fmt_date(self.deceased_on),
+            str(self.marketing_ban),
+            str(self.safety_ban),
+            self.street,
+            self.postal_code,
+            self.city,
+            fmt_date(self.updated_on),
+        ]
 
 
 def _death_probability(age: float, years: float) -> float:
@@ -224,8 +277,20 @@ def vtj_rows(world: World, seed: int) -> list[VtjRow]:
             if sb:
                 address = None  # under a safety ban no address is disclosed
             a = address
-            events.append(VtjRow(c.idx, upd, deliver(upd), deceased, mb, sb, a.street if a else "",
-                                 a.postal_code if a else "", a.city if a else "", tag))
+            events.append(
+                VtjRow(
+                    c.idx,
+                    upd,
+                    deliver(upd),
+                    deceased,
+                    mb,
+                    sb,
+                    a.street if a else "",
+                    a.postal_code if a else "",
+                    a.city if a else "",
+                    tag,
+                )
+            )
             return events[-1]
 
         # moves the CRM knows about, registered in VTJ a few days later
@@ -234,10 +299,20 @@ def vtj_rows(world: World, seed: int) -> list[VtjRow]:
             r = emit(upd, "address_change", address=c.address_on(c.moved_on))
             if rng.random() < 0.15 and not sb:
                 # first delivered with a typo, corrected with the same updated_on: the later delivery wins
-                fixed = VtjRow(c.idx, r.updated_on, r.delivery + dt.timedelta(days=int(rng.integers(1, 4))), None,
-                               mb, sb, r.street, r.postal_code, r.city, "same_day_correction")
+                fixed = VtjRow(
+                    c.idx,
+                    r.updated_on,
+                    r.delivery + dt.timedelta(days=int(rng.integers(1, 4))),
+                    None,
+                    mb,
+                    sb,
+                    r.street,
+                    r.postal_code,
+                    r.city,
+                    "same_day_correction",
+                )
                 i = int(rng.integers(1, max(2, r.street.find(" ") - 1)))
-                r.street = r.street[:i] + r.street[i + 1] + r.street[i] + r.street[i + 2:]
+                r.street = r.street[:i] + r.street[i + 1] + r.street[i] + r.street[i + 2 :]
                 events.append(fixed)
         elif rng.random() < 0.006 * max(1.0, years):  # moved without telling us
             home = c.address_on(last)
@@ -293,8 +368,14 @@ def write_vtj(world: World, writer: LandingWriter, seed: int, restrictive_bad_ro
             people = [c for c in world.customers if c.is_person and c.active_on(win.end)]
             c = people[int(rng.integers(0, len(people)))]
             raw = csv_line([c.personal_id, "", "K", "0", "", "", "", f"{day.day}.{day.month}.{day.year}"])
-            bad.append(BadRow(int(rng.integers(0, len(lines) + 1)), raw, "unreadable_vtj_row", restricts_contact=True,
-                              detail=f"{c.customer_id} marketing ban (flag 'K', date d.m.yyyy)"))
+            bad.append(
+                BadRow(
+                    int(rng.integers(0, len(lines) + 1)),
+                    raw,
+                    "unreadable_vtj_row",
+                    restricts_contact=True,
+                    detail=f"{c.customer_id} marketing ban (flag 'K', date d.m.yyyy)",
+                )
+            )
         writer.write_table("population", day, lines, bad)
     return rows_all
-

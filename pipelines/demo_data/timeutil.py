@@ -128,11 +128,20 @@ def holiday_days(year: int) -> frozenset[dt.date]:
     e = easter(year)
     ms = midsummer_eve(year)
     days = {
-        dt.date(year, 1, 1), dt.date(year, 1, 6),
-        e - dt.timedelta(days=2), e, e + dt.timedelta(days=1),
-        dt.date(year, 5, 1), e + dt.timedelta(days=39),
-        ms, ms + dt.timedelta(days=1), ms + dt.timedelta(days=2),
-        dt.date(year, 12, 6), dt.date(year, 12, 24), dt.date(year, 12, 25), dt.date(year, 12, 26),
+        dt.date(year, 1, 1),
+        dt.date(year, 1, 6),
+        e - dt.timedelta(days=2),
+        e,
+        e + dt.timedelta(days=1),
+        dt.date(year, 5, 1),
+        e + dt.timedelta(days=39),
+        ms,
+        ms + dt.timedelta(days=1),
+        ms + dt.timedelta(days=2),
+        dt.date(year, 12, 6),
+        dt.date(year, 12, 24),
+        dt.date(year, 12, 25),
+        dt.date(year, 12, 26),
         dt.date(year, 12, 31),
     }
     return frozenset(days)

@@ -30,33 +30,83 @@ def _write(path: Path, header: list[str], rows) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def write_truth(truth: Path, world: World, writer: LandingWriter, events: list[Event],
-                asml: list[AsmlEntry], vtj: list[VtjRow]) -> None:
+def write_truth(
+    truth: Path, world: World, writer: LandingWriter, events: list[Event], asml: list[AsmlEntry], vtj: list[VtjRow]
+) -> None:
     truth.mkdir(parents=True, exist_ok=True)
     pts = world.points
     custs = sorted(world.customers, key=lambda c: c.customer_id)
-    _write(truth / "archetypes.csv",
-           ["customer_id", "archetype", "customer_type", "role", "main_metering_point_id",
-            "cottage_metering_point_id", "customer_since", "ended_on", "birth_date", "language"],
-           [[c.customer_id, c.archetype, c.customer_type, c.role, pts[c.main_point].gsrn if c.main_point >= 0 else "",
-             pts[c.cottage_point].gsrn if c.cottage_point >= 0 else "", fmt_date(c.customer_since),
-             fmt_date(c.ended_on), fmt_date(c.birth_date), c.language] for c in custs])
-    _write(truth / "metering_points.csv", ["metering_point_id", "site_type", "heating", "resolution", "pt15m_from"],
-           [[p.gsrn, p.site_type, p.heating,
-             "PT1H" if p.res15_from is None else ("PT15M" if p.res15_from == 0 else "PT1H->PT15M"),
-             "" if not p.res15_from else fmt_date(dt.date.fromordinal(p.res15_from))]
-            for p in sorted(pts, key=lambda p: p.gsrn)])
-    _write(truth / "occupancy.csv", ["metering_point_id", "customer_id", "profile", "start", "end"],
-           sorted([pts[s.point].gsrn, world.customers[s.customer].customer_id if s.customer >= 0 else "",
-                   s.profile, fmt_date(s.start), fmt_date(s.end)] for s in world.segments))
+    _write(
+        truth / "archetypes.csv",
+        [
+            "customer_id",
+            "archetype",
+            "customer_type",
+            "role",
+            "main_metering_point_id",
+            "cottage_metering_point_id",
+            "customer_since",
+            "ended_on",
+            "birth_date",
+            "language",
+        ],
+        [
+            [
+                c.customer_id,
+                c.archetype,
+                c.customer_type,
+                c.role,
+                pts[c.main_point].gsrn if c.main_point >= 0 else "",
+                pts[c.cottage_point].gsrn if c.cottage_point >= 0 else "",
+                fmt_date(c.customer_since),
+                fmt_date(c.ended_on),
+                fmt_date(c.birth_date),
+                c.language,
+            ]
+            for c in custs
+        ],
+    )
+    _write(
+        truth / "metering_points.csv",
+        ["metering_point_id", "site_type", "heating", "resolution", "pt15m_from"],
+        [
+            [
+                p.gsrn,
+                p.site_type,
+                p.heating,
+                "PT1H" if p.res15_from is None else ("PT15M" if p.res15_from == 0 else "PT1H->PT15M"),
+                "" if not p.res15_from else fmt_date(dt.date.fromordinal(p.res15_from)),
+            ]
+            for p in sorted(pts, key=lambda p: p.gsrn)
+        ],
+    )
+    _write(
+        truth / "occupancy.csv",
+        ["metering_point_id", "customer_id", "profile", "start", "end"],
+        sorted(
+            [
+                pts[s.point].gsrn,
+                world.customers[s.customer].customer_id if s.customer >= 0 else "",
+                s.profile,
+                fmt_date(s.start),
+                fmt_date(s.end),
+            ]
+            for s in world.segments
+        ),
+    )
     (truth / "bad_rows.csv").write_text(writer.bad_rows_csv(), encoding="utf-8")
     (truth / "cascade_rows.csv").write_text(writer.cascade_rows_csv(), encoding="utf-8")
 
     pii = set()
     for c in world.customers:
-        for kind, value in (("personal_id", c.personal_id), ("first_name", c.first_name),
-                            ("last_name", c.last_name), ("email", c.email), ("phone", c.phone),
-                            ("phone_e164", c.phone_e164 or "")):
+        for kind, value in (
+            ("personal_id", c.personal_id),
+            ("first_name", c.first_name),
+            ("last_name", c.last_name),
+            ("email", c.email),
+            ("phone", c.phone),
+            ("phone_e164", c.phone_e164 or ""),
+        ):
             if value:
                 pii.add((c.customer_id, kind, value))
         for _, a in c.addresses:
@@ -64,8 +114,12 @@ def write_truth(truth: Path, world: World, writer: LandingWriter, events: list[E
     ids = {c.idx: c.customer_id for c in world.customers}
     for e in asml:
         cid = ids.get(e.customer, "")
-        for kind, value in (("first_name", e.first_name), ("last_name", e.last_name),
-                            ("street_address", e.street), ("phone_e164", e.phone)):
+        for kind, value in (
+            ("first_name", e.first_name),
+            ("last_name", e.last_name),
+            ("street_address", e.street),
+            ("phone_e164", e.phone),
+        ):
             if value:
                 pii.add((cid, kind, value))
     for r in vtj:
@@ -74,13 +128,38 @@ def write_truth(truth: Path, world: World, writer: LandingWriter, events: list[E
     pii |= writer.extra_pii
     _write(truth / "pii.csv", ["customer_id", "kind", "value"], sorted(pii))
 
-    _write(truth / "consent_cases.csv",
-           ["event_id", "customer_id", "tag", "purpose", "channel", "action", "occurred_at_utc", "delivery"],
-           [[e.event_id, ids[e.customer], e.tag, e.purpose, e.channel, e.action, fmt_ts(e.at, "Z"),
-             fmt_date(e.delivery)] for e in sorted(events, key=lambda e: e.event_id) if e.tag])
-    _write(truth / "vtj_cases.csv", ["personal_id", "customer_id", "tag", "updated_on", "delivery"],
-           [[world.customers[r.person].personal_id, ids[r.person], r.tag, fmt_date(r.updated_on),
-             fmt_date(r.delivery)] for r in vtj])
-    _write(truth / "asml_cases.csv", ["register", "customer_id", "variant", "registered_on", "expires_on"],
-           [[e.register, ids[e.customer], e.variant, fmt_date(e.registered_on), fmt_date(e.expires_on)]
-            for e in asml if e.customer >= 0])
+    _write(
+        truth / "consent_cases.csv",
+        ["event_id", "customer_id", "tag", "purpose", "channel", "action", "occurred_at_utc", "delivery"],
+        [
+            [
+                e.event_id,
+                ids[e.customer],
+                e.tag,
+                e.purpose,
+                e.channel,
+                e.action,
+                fmt_ts(e.at, "Z"),
+                fmt_date(e.delivery),
+            ]
+            for e in sorted(events, key=lambda e: e.event_id)
+            if e.tag
+        ],
+    )
+    _write(
+        truth / "vtj_cases.csv",
+        ["personal_id", "customer_id", "tag", "updated_on", "delivery"],
+        [
+            [world.customers[r.person].personal_id, ids[r.person], r.tag, fmt_date(r.updated_on), fmt_date(r.delivery)]
+            for r in vtj
+        ],
+    )
+    _write(
+        truth / "asml_cases.csv",
+        ["register", "customer_id", "variant", "registered_on", "expires_on"],
+        [
+            [e.register, ids[e.customer], e.variant, fmt_date(e.registered_on), fmt_date(e.expires_on)]
+            for e in asml
+            if e.customer >= 0
+        ],
+    )

@@ -47,21 +47,53 @@ ARCHETYPE_WEIGHTS = {
 SITE_HEATING = {
     "district_heated_apartment": ((("apartment", 1.0),), (("district", 0.85), ("", 0.15))),
     "home_office": ((("apartment", 0.55), ("row_house", 0.45)), (("district", 0.7), ("other", 0.1), ("", 0.2))),
-    "heat_pump_house": ((("detached_house", 0.85), ("row_house", 0.15)),
-                        (("heat_pump", 0.85), ("other", 0.05), ("", 0.10))),
+    "heat_pump_house": (
+        (("detached_house", 0.85), ("row_house", 0.15)),
+        (("heat_pump", 0.85), ("other", 0.05), ("", 0.10)),
+    ),
     "electric_heated_house": ((("detached_house", 0.9), ("row_house", 0.1)), (("electric", 0.88), ("", 0.12))),
-    "ev_night_charger": ((("detached_house", 0.7), ("row_house", 0.3)),
-                         (("district", 0.35), ("heat_pump", 0.3), ("other", 0.15), ("", 0.2))),
+    "ev_night_charger": (
+        (("detached_house", 0.7), ("row_house", 0.3)),
+        (("district", 0.35), ("heat_pump", 0.3), ("other", 0.15), ("", 0.2)),
+    ),
     "summer_cottage": ((("summer_cottage", 1.0),), (("electric", 0.5), ("other", 0.15), ("", 0.35))),
-    "business": ((("detached_house", 0.5), ("row_house", 0.25), ("apartment", 0.25)),
-                 (("district", 0.5), ("other", 0.3), ("", 0.2))),
+    "business": (
+        (("detached_house", 0.5), ("row_house", 0.25), ("apartment", 0.25)),
+        (("district", 0.5), ("other", 0.3), ("", 0.2)),
+    ),
 }
 OPEN_PRODUCTS = (("SPOT", 0.5), ("GREEN_SPOT", 0.18), ("BASIC", 0.17), ("TIME_OF_USE", 0.15))
 FI_SWEDISH_SURNAMES = (
-    "Lindqvist", "Lindholm", "Nyström", "Holmberg", "Sjöberg", "Forsman", "Westerlund", "Grönroos", "Nyman",
-    "Björklund", "Sundström", "Eriksson", "Lindroos", "Blomqvist", "Åberg", "Söderholm", "Wikström",
-    "Österberg", "Strandberg", "Backman", "Kronqvist", "Granholm", "Ekström", "Holmström", "Sandberg",
-    "Lindström", "Engström", "Fagerström", "Håkans", "Vikman",
+    "Lindqvist",
+    "Lindholm",
+    "Nyström",
+    "Holmberg",
+    "Sjöberg",
+    "Forsman",
+    "Westerlund",
+    "Grönroos",
+    "Nyman",
+    "Björklund",
+    "Sundström",
+    "Eriksson",
+    "Lindroos",
+    "Blomqvist",
+    "Åberg",
+    "Söderholm",
+    "Wikström",
+    "Österberg",
+    "Strandberg",
+    "Backman",
+    "Kronqvist",
+    "Granholm",
+    "Ekström",
+    "Holmström",
+    "Sandberg",
+    "Lindström",
+    "Engström",
+    "Fagerström",
+    "Håkans",
+    "Vikman",
 )
 
 
@@ -210,8 +242,17 @@ class WorldBuilder:
     # ------------------------------------------------------------------ people
     def _age_years(self) -> float:
         r = self.rng.random()
-        lo, hi = ((19, 30) if r < 0.10 else (30, 45) if r < 0.40 else (45, 65) if r < 0.70
-                  else (65, 85) if r < 0.95 else (85, 97))
+        lo, hi = (
+            (19, 30)
+            if r < 0.10
+            else (30, 45)
+            if r < 0.40
+            else (45, 65)
+            if r < 0.70
+            else (65, 85)
+            if r < 0.95
+            else (85, 97)
+        )
         return float(self.rng.uniform(lo, hi))
 
     def _birth_from_age(self, age: float) -> dt.date:
@@ -220,8 +261,11 @@ class WorldBuilder:
     def _name(self, lang: str, female: bool) -> tuple[str, str]:
         if lang == "sv":
             first = self.fake_sv.first_name_female() if female else self.fake_sv.first_name_male()
-            last = (FI_SWEDISH_SURNAMES[int(self.rng.integers(0, len(FI_SWEDISH_SURNAMES)))]
-                    if self.rng.random() < 0.7 else self.fake_sv.last_name())
+            last = (
+                FI_SWEDISH_SURNAMES[int(self.rng.integers(0, len(FI_SWEDISH_SURNAMES)))]
+                if self.rng.random() < 0.7
+                else self.fake_sv.last_name()
+            )
         elif lang == "en":
             fk = self.fake_en if self.rng.random() < 0.7 else self.fake_fi
             first = fk.first_name_female() if female else fk.first_name_male()
@@ -244,16 +288,27 @@ class WorldBuilder:
         age = self._age_years() if age is None else age
         birth = self._birth_from_age(age)
         first, last = self._name(lang, female)
-        c = Customer(len(self.customers), "person", role, archetype, since, lang, first_name=first,
-                     last_name=last, birth_date=birth, female=female)
+        c = Customer(
+            len(self.customers),
+            "person",
+            role,
+            archetype,
+            since,
+            lang,
+            first_name=first,
+            last_name=last,
+            birth_date=birth,
+            female=female,
+        )
         ek = rng.random()
         p_missing = 0.08 + (0.25 if age > 72 else 0.0)
         c.email_kind = "missing" if ek < p_missing else "invalid" if ek < p_missing + 0.015 else "valid"
         c.email = make_person_email(rng, first, last, birth.year, c.email_kind)
         pk = rng.random()
         p_land = 0.03 + (0.12 if age > 70 else 0.0)
-        c.phone_kind = ("missing" if pk < 0.08 else "invalid" if pk < 0.10 else "landline" if pk < 0.10 + p_land
-                        else "mobile")
+        c.phone_kind = (
+            "missing" if pk < 0.08 else "invalid" if pk < 0.10 else "landline" if pk < 0.10 + p_land else "mobile"
+        )
         self.customers.append(c)
         return c
 
@@ -350,8 +405,18 @@ class WorldBuilder:
         return out
 
     def _contract(self, cust, point, product, ctype, start, term_end, profile) -> Contract:
-        c = Contract(len(self.contracts), cust.idx, point.idx, product, ctype, start, term_end,
-                     point.site_type, point.heating, profile)
+        c = Contract(
+            len(self.contracts),
+            cust.idx,
+            point.idx,
+            product,
+            ctype,
+            start,
+            term_end,
+            point.site_type,
+            point.heating,
+            profile,
+        )
         self.contracts.append(c)
         return c
 
@@ -431,8 +496,11 @@ class WorldBuilder:
 
         # summer cottages as a second metering point
         for c in existing:
-            share = 0.12 if c.archetype in ("electric_heated_house", "heat_pump_house", "ev_night_charger") else (
-                0.06 if c.archetype in ("district_heated_apartment", "home_office") else 0.0)
+            share = (
+                0.12
+                if c.archetype in ("electric_heated_house", "heat_pump_house", "ev_night_charger")
+                else (0.06 if c.archetype in ("district_heated_apartment", "home_office") else 0.0)
+            )
             if rng.random() < share:
                 start = c.customer_since + dt.timedelta(days=int(rng.integers(0, 12 * 365)))
                 if start <= w.end - dt.timedelta(days=30):
@@ -460,12 +528,16 @@ class WorldBuilder:
             elif k < n_minor + n_old:
                 c.birth_date = self._birth_from_age(float(rng.uniform(98.0, 105.0)))
             else:
-                c.birth_date = dt.date(int(rng.integers(1896, 1900)), int(rng.integers(1, 13)),
-                                       int(rng.integers(1, 29)))
+                c.birth_date = dt.date(
+                    int(rng.integers(1896, 1900)), int(rng.integers(1, 13)), int(rng.integers(1, 29))
+                )
 
         # moves: the old contract ends, a new point starts the next day, often a new tenant follows
-        movers = [c for c in existing if c not in specials and c.archetype != "summer_cottage"
-                  and c.customer_since < d0 and w.days >= 20]
+        movers = [
+            c
+            for c in existing
+            if c not in specials and c.archetype != "summer_cottage" and c.customer_since < d0 and w.days >= 20
+        ]
         movers = [movers[i] for i in rng.permutation(len(movers))[:n_movers]]
         tenants_left = n_tenants
         for c in movers:

@@ -16,26 +16,97 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HEADERS = {
-    "customers": ["customer_id", "customer_type", "personal_id", "business_id", "first_name", "last_name",
-                  "company_name", "language", "email", "phone", "street_address", "postal_code", "city",
-                  "customer_since", "ended_on"],
-    "contracts": ["contract_id", "customer_id", "metering_point_id", "product_code", "contract_type", "start_date",
-                  "end_date", "site_type", "heating"],
-    "billing": ["invoice_id", "customer_id", "contract_id", "issued_on", "due_on", "amount_eur", "paid_on",
-                "reminders", "in_collection"],
-    "metering": ["MeteringPointGSRN", "Product Type", "Resolution", "Unit Type", "Reading Type", "Start Time",
-                 "Quantity", "Quality"],
-    "consents": ["event_id", "customer_id", "purpose", "channel", "action", "occurred_at", "source",
-                 "wording_version", "evidence_ref"],
-    "asml": ["register", "first_name", "last_name", "street_address", "postal_code", "phone", "registered_on",
-             "expires_on"],
-    "population": ["personal_id", "deceased_on", "marketing_ban", "safety_ban", "street_address", "postal_code",
-                   "city", "updated_on"],
+    "customers": [
+        "customer_id",
+        "customer_type",
+        "personal_id",
+        "business_id",
+        "first_name",
+        "last_name",
+        "company_name",
+        "language",
+        "email",
+        "phone",
+        "street_address",
+        "postal_code",
+        "city",
+        "customer_since",
+        "ended_on",
+    ],
+    "contracts": [
+        "contract_id",
+        "customer_id",
+        "metering_point_id",
+        "product_code",
+        "contract_type",
+        "start_date",
+        "end_date",
+        "site_type",
+        "heating",
+    ],
+    "billing": [
+        "invoice_id",
+        "customer_id",
+        "contract_id",
+        "issued_on",
+        "due_on",
+        "amount_eur",
+        "paid_on",
+        "reminders",
+        "in_collection",
+    ],
+    "metering": [
+        "MeteringPointGSRN",
+        "Product Type",
+        "Resolution",
+        "Unit Type",
+        "Reading Type",
+        "Start Time",
+        "Quantity",
+        "Quality",
+    ],
+    "consents": [
+        "event_id",
+        "customer_id",
+        "purpose",
+        "channel",
+        "action",
+        "occurred_at",
+        "source",
+        "wording_version",
+        "evidence_ref",
+    ],
+    "asml": [
+        "register",
+        "first_name",
+        "last_name",
+        "street_address",
+        "postal_code",
+        "phone",
+        "registered_on",
+        "expires_on",
+    ],
+    "population": [
+        "personal_id",
+        "deceased_on",
+        "marketing_ban",
+        "safety_ban",
+        "street_address",
+        "postal_code",
+        "city",
+        "updated_on",
+    ],
     "contacts": ["customer_id", "channel", "campaign_id", "kind", "sent_at"],
 }
 FILE_PREFIX = {
-    "customers": "customers", "contracts": "contracts", "billing": "invoices", "metering": "metering",
-    "consents": "consent_events", "asml": "asml", "population": "vtj", "contacts": "contacts",
+    "customers": "customers",
+    "contracts": "contracts",
+    "billing": "invoices",
+    "metering": "metering",
+    "consents": "consent_events",
+    "asml": "asml",
+    "population": "vtj",
+    "contacts": "contacts",
 }
 SOURCES = tuple(HEADERS)
 
@@ -107,8 +178,9 @@ class LandingWriter:
         if bad.duplicates_previous_line:
             self.cascade.append((rel, line - 1, "duplicate_original", f"original of the {bad.kind} on line {line}"))
 
-    def write_table(self, source: str, day: dt.date, rows: list[list[str]], bad: list[BadRow] = (),
-                    bom: bool = False) -> tuple[str, list[int | None]]:
+    def write_table(
+        self, source: str, day: dt.date, rows: list[list[str]], bad: list[BadRow] = (), bom: bool = False
+    ) -> tuple[str, list[int | None]]:
         """Write one small-source file; rows are lists of field strings, bad rows are raw lines.
         Returns the relative path and the physical line of each good row (None if replaced)."""
         lines = [csv_line(r) for r in rows]

@@ -23,21 +23,58 @@ def consent(event: str, cid: str, channel: str, action: str, when: str = "2026-0
 
 
 def landing_zone(storage) -> None:
-    write(storage.landing, "customers", DELIVERY, [
-        person(IN, make_hetu("150380", "-", 101), first_name="Inna", email="inna@example.fi", phone="040 101 4567", street_address="Katu 1"),
-        # an unusable email and a withdrawn email consent: both reasons, and the withdrawal that decided
-        person(OUT, make_hetu("150380", "-", 102), first_name="Outi", email="not-an-address@", phone="040 102 4567", street_address="Katu 2"),
-        person(BOTH, make_hetu("150380", "-", 103), first_name="Kaikki", email="kaikki@example.fi", phone="040 103 4567", street_address="Katu 3"),
-    ])
-    write(storage.landing, "consents", "20260602", [
-        consent("G1", IN, "email", "granted"), consent("S1", IN, "sms", "granted"),
-        consent("G2", OUT, "email", "granted"),
-        consent("G3", BOTH, "email", "granted"),
-    ])
-    write(storage.landing, "consents", "20261101", [
-        consent("W2", OUT, "email", "withdrawn", "2026-10-30T10:00:00+02:00"),
-        consent("W3", BOTH, "", "withdrawn", "2026-10-30T10:00:00+02:00"),  # every channel
-    ])
+    write(
+        storage.landing,
+        "customers",
+        DELIVERY,
+        [
+            person(
+                IN,
+                make_hetu("150380", "-", 101),
+                first_name="Inna",
+                email="inna@example.fi",
+                phone="040 101 4567",
+                street_address="Katu 1",
+            ),
+            # an unusable email and a withdrawn email consent: both reasons, and the withdrawal that decided
+            person(
+                OUT,
+                make_hetu("150380", "-", 102),
+                first_name="Outi",
+                email="not-an-address@",
+                phone="040 102 4567",
+                street_address="Katu 2",
+            ),
+            person(
+                BOTH,
+                make_hetu("150380", "-", 103),
+                first_name="Kaikki",
+                email="kaikki@example.fi",
+                phone="040 103 4567",
+                street_address="Katu 3",
+            ),
+        ],
+    )
+    write(
+        storage.landing,
+        "consents",
+        "20260602",
+        [
+            consent("G1", IN, "email", "granted"),
+            consent("S1", IN, "sms", "granted"),
+            consent("G2", OUT, "email", "granted"),
+            consent("G3", BOTH, "email", "granted"),
+        ],
+    )
+    write(
+        storage.landing,
+        "consents",
+        "20261101",
+        [
+            consent("W2", OUT, "email", "withdrawn", "2026-10-30T10:00:00+02:00"),
+            consent("W3", BOTH, "", "withdrawn", "2026-10-30T10:00:00+02:00"),  # every channel
+        ],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +96,8 @@ def test_exclusions_carry_the_deciding_withdrawal_and_only_for_consent_withdrawn
     assert events[(OUT, "email", "invalid_contact")] is None
     assert events[(OUT, "sms", "consent_missing")] is None  # never granted: no event decides it
     assert {ch: events[(BOTH, ch, "consent_withdrawn")] for ch in ("email", "sms", "letter", "phone")} == dict.fromkeys(
-        ("email", "sms", "letter", "phone"), "W3")
+        ("email", "sms", "letter", "phone"), "W3"
+    )
 
 
 def test_an_in_channel_shows_the_rule_the_legal_basis_and_the_deciding_event(published):
@@ -68,7 +106,12 @@ def test_an_in_channel_shows_the_rule_the_legal_basis_and_the_deciding_event(pub
     email = channel_line(text, "email")
     assert " IN " in email
     assert f"rule {policy.admission_rule('email')}" in email and "legal basis consent" in email
-    assert "deciding consent event G1" in email and "via web_form" in email and "wording v3" in email and "evidence form-G1" in email
+    assert (
+        "deciding consent event G1" in email
+        and "via web_form" in email
+        and "wording v3" in email
+        and "evidence form-G1" in email
+    )
     assert "deciding consent event S1" in channel_line(text, "sms")
     letter = channel_line(text, "letter")
     assert " IN " in letter and "legal basis opt_out" in letter and f"rule {policy.admission_rule('letter')}" in letter
@@ -97,7 +140,8 @@ def test_a_customer_without_a_segment_says_so(published):
 
 def test_an_unknown_id_gets_a_clear_message(published):
     assert explain(mart_path(published.root), "C0000099") == (
-        "customer C0000099 is not in the published mart (unknown id, or not a current customer)")
+        "customer C0000099 is not in the published mart (unknown id, or not a current customer)"
+    )
 
 
 def test_no_mart_yet_gets_a_clear_message(tmp_path, monkeypatch, capsys):

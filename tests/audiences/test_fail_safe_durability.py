@@ -12,10 +12,9 @@ import pytest
 from dagster import AssetKey
 
 from assets.calendar import BUSINESS_DAY_TAG
-
 from assets.mart import read_published
-from tests.dagster_helpers import run_day, storage_for
 from pipelines.definitions import build_defs
+from tests.dagster_helpers import run_day, storage_for
 from tests.landing_builder import make_hetu, person, write
 
 D = dt.date(2026, 11, 23)
@@ -36,18 +35,31 @@ def consent(event: str, cid: str, channel: str, action: str, when: str = "2026-0
 def landing_zone(storage) -> None:
     """Five adults in every audience: email and sms granted, no opt-out, no ban."""
     write(storage.landing, "customers", "20260701", [person(cid, hetu(n)) for n, cid in enumerate(PEOPLE, 1)])
-    write(storage.landing, "consents", "20260602", [consent(f"{ch[0].upper()}{cid}", cid, ch, "granted") for cid in PEOPLE for ch in ("email", "sms")])
+    write(
+        storage.landing,
+        "consents",
+        "20260602",
+        [consent(f"{ch[0].upper()}{cid}", cid, ch, "granted") for cid in PEOPLE for ch in ("email", "sms")],
+    )
     write(storage.landing, "population", "20260701", [f"{hetu(n)};;0;0;;;;2026-06-30" for n in range(1, 6)])
     write(storage.landing, "asml", "20260701", ["phone;;;;;+358401110000;2024-01-01;"])
 
 
 def fail_safe(result) -> dict[str, bool]:
     """channel → did its fail_safe check pass"""
-    return {c.asset_key.path[-1].removeprefix("audience_"): c.passed for c in result.get_asset_check_evaluations() if c.check_name == "fail_safe"}
+    return {
+        c.asset_key.path[-1].removeprefix("audience_"): c.passed
+        for c in result.get_asset_check_evaluations()
+        if c.check_name == "fail_safe"
+    }
 
 
 def fail_safe_rows(result, channel: str) -> str:
-    check = next(c for c in result.get_asset_check_evaluations() if c.check_name == "fail_safe" and c.asset_key.path[-1] == f"audience_{channel}")
+    check = next(
+        c
+        for c in result.get_asset_check_evaluations()
+        if c.check_name == "fail_safe" and c.asset_key.path[-1] == f"audience_{channel}"
+    )
     return check.metadata["rows"].value
 
 
@@ -57,7 +69,9 @@ def published(result) -> bool:
 
 def quarantined(storage, source: str) -> list[tuple[str, int]]:
     with storage.warehouse(read_only=True) as conn:
-        return conn.sql("select file, line from quarantine where source = $s order by 1, 2", params={"s": source}).fetchall()
+        return conn.sql(
+            "select file, line from quarantine where source = $s order by 1, 2", params={"s": source}
+        ).fetchall()
 
 
 def retention_metadata(result) -> dict:
@@ -73,12 +87,21 @@ def resolve(storage, monkeypatch, file: str, line: int) -> None:
 
 
 # ---- (a) retention keeps an unresolved restricting row until it is resolved ----------------------
-def test_an_unresolved_restricting_row_past_the_quarantine_period_still_blocks_until_resolved_then_ages_out(tmp_path, monkeypatch):
+def test_an_unresolved_restricting_row_past_the_quarantine_period_still_blocks_until_resolved_then_ages_out(
+    tmp_path, monkeypatch
+):
     storage = storage_for(tmp_path)
     landing_zone(storage)
     # an email withdrawal whose time cannot be read, and a quarantined grant (restricts nothing)
-    bad = write(storage.landing, "consents", "20260805", [consent("W1", "C0000001", "email", "withdrawn", "yesterday"),
-                                                           consent("G9", "C0000002", "sms", "granted", "yesterday")])
+    bad = write(
+        storage.landing,
+        "consents",
+        "20260805",
+        [
+            consent("W1", "C0000001", "email", "withdrawn", "yesterday"),
+            consent("G9", "C0000002", "sms", "granted", "yesterday"),
+        ],
+    )
     first = run_day(storage, EARLY, raise_on_error=False)
     assert fail_safe(first) == {"email": False, "sms": True, "letter": True, "phone": True}
     assert quarantined(storage, "consents") == [("consent_events_20260805.csv", 2), ("consent_events_20260805.csv", 3)]
@@ -115,7 +138,9 @@ def test_an_unresolved_restricting_row_past_the_quarantine_period_still_blocks_u
 
 def run_retention(storage, day: dt.date):
     defs = build_defs(resource_overrides={"storage": storage})
-    return defs.resolve_job_def("daily_job").execute_in_process(asset_selection=[AssetKey("retention")], tags={BUSINESS_DAY_TAG: day.isoformat()})
+    return defs.resolve_job_def("daily_job").execute_in_process(
+        asset_selection=[AssetKey("retention")], tags={BUSINESS_DAY_TAG: day.isoformat()}
+    )
 
 
 def load_cutoff(day: dt.date) -> dt.date:
@@ -129,7 +154,9 @@ def test_an_unreadable_row_of_a_superseded_asml_extract_ages_out(tmp_path):
     no longer counts (snapshot sources count only the extract in force), so its rows age out."""
     storage = storage_for(tmp_path)
     landing_zone(storage)
-    write(storage.landing, "asml", "20260801", ["mail;Aino;Virtanen;Mannerheimintie 1;001;;2024-01-01;"])  # unreadable postal code
+    write(
+        storage.landing, "asml", "20260801", ["mail;Aino;Virtanen;Mannerheimintie 1;001;;2024-01-01;"]
+    )  # unreadable postal code
     first = run_day(storage, EARLY, raise_on_error=False)
     assert fail_safe(first) == {"email": True, "sms": True, "letter": False, "phone": True}
     write(storage.landing, "asml", "20260901", ["phone;;;;;+358401110000;2024-01-01;"])  # the next extract replaces it
@@ -142,15 +169,29 @@ def test_an_unreadable_row_of_a_superseded_asml_extract_ages_out(tmp_path):
 
 
 # ---- (b) ingestion of an old delivery still stores such a row ----------------------------------
-def test_a_fresh_install_loading_old_deliveries_stores_and_blocks_on_an_old_unresolved_restricting_row(tmp_path, monkeypatch):
+def test_a_fresh_install_loading_old_deliveries_stores_and_blocks_on_an_old_unresolved_restricting_row(
+    tmp_path, monkeypatch
+):
     storage = storage_for(tmp_path)
     landing_zone(storage)
     # delivered long before the quarantine period of D: an unreadable VTJ row (could be a death) and
     # an unreadable sms withdrawal, beside a quarantined grant and an unreadable customer-communication contact
     write(storage.landing, "population", "20260302", [f"{hetu(3)};someday;0;0;;;;2026-03-01"])
-    write(storage.landing, "consents", "20260401", [consent("W3", "C0000003", "sms", "withdrawn", "yesterday"),
-                                                    consent("G4", "C0000004", "email", "granted", "yesterday")])
-    write(storage.landing, "contacts", "20260401", ["C0000004;fax;LETTER1;customer_communication;2026-03-31T09:00:00+03:00"])
+    write(
+        storage.landing,
+        "consents",
+        "20260401",
+        [
+            consent("W3", "C0000003", "sms", "withdrawn", "yesterday"),
+            consent("G4", "C0000004", "email", "granted", "yesterday"),
+        ],
+    )
+    write(
+        storage.landing,
+        "contacts",
+        "20260401",
+        ["C0000004;fax;LETTER1;customer_communication;2026-03-31T09:00:00+03:00"],
+    )
     assert load_cutoff(D) > dt.date(2026, 4, 1)
 
     first = run_day(storage, D, raise_on_error=False)
@@ -168,8 +209,13 @@ def test_a_fresh_install_loading_old_deliveries_stores_and_blocks_on_an_old_unre
     # unresolved withdrawal, and not the resolved VTJ row
     resolve(storage, monkeypatch, "population/vtj_20260302.csv", 2)
     metadata = retention_metadata(run_retention(storage, D))
-    assert quarantined(storage, "population") == [] and quarantined(storage, "consents") == [("consent_events_20260401.csv", 2)]
-    assert "| `quarantine rows` | 1 |" in metadata["removed"] and "| `consents` | 1 |" in metadata["quarantine_kept_until_resolved"]
+    assert quarantined(storage, "population") == [] and quarantined(storage, "consents") == [
+        ("consent_events_20260401.csv", 2)
+    ]
+    assert (
+        "| `quarantine rows` | 1 |" in metadata["removed"]
+        and "| `consents` | 1 |" in metadata["quarantine_kept_until_resolved"]
+    )
     backfill = run_day(storage, D - dt.timedelta(days=30), raise_on_error=False)
     assert fail_safe(backfill) == {"email": True, "sms": False, "letter": True, "phone": True}
     assert quarantined(storage, "consents") == [("consent_events_20260401.csv", 2)]
@@ -189,12 +235,19 @@ def test_a_fresh_install_loading_old_deliveries_stores_and_blocks_on_an_old_unre
         ("consents", "20261120", consent("W5", "C0000005", "letter", "withdrawn", "yesterday"), {"letter"}),
         # a withdrawal of every channel (no channel), or one whose channel cannot be read: every channel
         ("consents", "20261120", consent("W5", "C0000005", "", "withdrawn", "yesterday"), set(CHANNELS)),
-        ("consents", "20261120", consent("W5", "C0000005", "fax", "withdrawn", "2026-11-19T10:00:00+02:00"), set(CHANNELS)),
+        (
+            "consents",
+            "20261120",
+            consent("W5", "C0000005", "fax", "withdrawn", "2026-11-19T10:00:00+02:00"),
+            set(CHANNELS),
+        ),
         # legibly a grant: restricts nothing
         ("consents", "20261120", consent("G5", "C0000005", "email", "granted", "yesterday"), set()),
     ],
 )
-def test_a_quarantined_vtj_row_or_consent_withdrawal_blocks_the_channels_it_could_restrict(tmp_path, source, day, row, blocked):
+def test_a_quarantined_vtj_row_or_consent_withdrawal_blocks_the_channels_it_could_restrict(
+    tmp_path, source, day, row, blocked
+):
     storage = storage_for(tmp_path)
     landing_zone(storage)
     path = write(storage.landing, source, day, [row])
@@ -216,7 +269,15 @@ def test_a_lost_marketing_contact_blocks_only_while_its_delivery_is_inside_the_f
     write(storage.landing, "contacts", "20251001", ["C0000001;email;CAMP1;marketing;yesterday"])
     defs = build_defs(resource_overrides={"storage": storage})
     day = dt.date(2026, 9, 1)
-    assert defs.resolve_job_def("daily_job").execute_in_process(asset_selection=[AssetKey("ingest_contacts")], tags={BUSINESS_DAY_TAG: day.isoformat()}).success
-    assert set(unresolved_blocking_rows(storage, day)["channel"]) == set(CHANNELS)  # delivered 2025-10-01, window from 2025-09-02
-    assert unresolved_blocking_rows(storage, dt.date(2026, 9, 30)).height == 4  # the window's first day is the delivery day
+    assert (
+        defs.resolve_job_def("daily_job")
+        .execute_in_process(asset_selection=[AssetKey("ingest_contacts")], tags={BUSINESS_DAY_TAG: day.isoformat()})
+        .success
+    )
+    assert set(unresolved_blocking_rows(storage, day)["channel"]) == set(
+        CHANNELS
+    )  # delivered 2025-10-01, window from 2025-09-02
+    assert (
+        unresolved_blocking_rows(storage, dt.date(2026, 9, 30)).height == 4
+    )  # the window's first day is the delivery day
     assert unresolved_blocking_rows(storage, dt.date(2026, 10, 1)).is_empty()  # the window starts 2025-10-02

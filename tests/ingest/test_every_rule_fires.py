@@ -91,12 +91,19 @@ KNOWN_CUSTOMERS = {"known_customer_ids": ["C0000001", "C0000002", "C0000003"]}
 
 BASES: dict[str, Base] = {
     "customers": Base(
-        valid=[row("customers", PERSON), row("customers", PERSON2) | {"street_address": "Runebergsgatan 8\nB 21"}, row("customers", COMPANY)],
+        valid=[
+            row("customers", PERSON),
+            row("customers", PERSON2) | {"street_address": "Runebergsgatan 8\nB 21"},
+            row("customers", COMPANY),
+        ],
         broken=row("customers", person("C0000010", HETU)),
     ),
     "contracts": Base(
         valid=[
-            row("contracts", f"K7000001;C0000001;{GSRN1};FIXED24;fixed_term;2025-01-01;2026-12-31;detached_house;electric"),
+            row(
+                "contracts",
+                f"K7000001;C0000001;{GSRN1};FIXED24;fixed_term;2025-01-01;2026-12-31;detached_house;electric",
+            ),
             row("contracts", f"K7000002;C0000002;{GSRN2};GREEN\nSPOT;open_ended;2024-02-15;;apartment;district"),
         ],
         broken=row("contracts", f"K7000003;C0000003;{GSRN1};SPOT;open_ended;2024-02-15;;row_house;"),
@@ -111,10 +118,18 @@ BASES: dict[str, Base] = {
     ),
     "consents": Base(
         valid=[
-            row("consents", "EV5500001;C0000001;marketing;email;granted;2026-03-01T10:12:00+02:00;web_form;v3;form-88231"),
-            row("consents", "EV5500002;C0000002;profiling;;withdrawn;2026-03-01T16:40:05Z;customer_service;v3;call 2026-03-01\nrecording 0441"),
+            row(
+                "consents",
+                "EV5500001;C0000001;marketing;email;granted;2026-03-01T10:12:00+02:00;web_form;v3;form-88231",
+            ),
+            row(
+                "consents",
+                "EV5500002;C0000002;profiling;;withdrawn;2026-03-01T16:40:05Z;customer_service;v3;call 2026-03-01\nrecording 0441",
+            ),
         ],
-        broken=row("consents", "EV5500003;C0000001;marketing;sms;granted;2026-03-02T08:00:00+02:00;mobile_app;v3;app-771"),
+        broken=row(
+            "consents", "EV5500003;C0000001;marketing;sms;granted;2026-03-02T08:00:00+02:00;mobile_app;v3;app-771"
+        ),
     ),
     "asml": Base(
         valid=[
@@ -151,7 +166,14 @@ def wrong_check_character(hetu: str) -> str:
     return hetu[:-1] + ("A" if hetu[-1] != "A" else "B")
 
 
-AS_COMPANY = {"customer_type": "company", "personal_id": "", "business_id": "2077474-0", "first_name": "", "last_name": "", "company_name": "Esimerkki Oy"}
+AS_COMPANY = {
+    "customer_type": "company",
+    "personal_id": "",
+    "business_id": "2077474-0",
+    "first_name": "",
+    "last_name": "",
+    "company_name": "Esimerkki Oy",
+}
 
 #: source -> rule code -> the mutation of that source's valid `broken` record that breaks the rule
 MUTATIONS: dict[str, dict[str, dict]] = {
@@ -373,7 +395,11 @@ def test_every_declared_rule_has_a_crafted_case():
 def test_the_validator_codes_are_enumerated_from_the_validators():
     from data_contracts.identifiers import business_id_problem, gsrn_problem, personal_id_problem
 
-    assert validator_codes(personal_id_problem) == {"personal_id_checksum", "personal_id_format", "personal_id_test_code"}
+    assert validator_codes(personal_id_problem) == {
+        "personal_id_checksum",
+        "personal_id_format",
+        "personal_id_test_code",
+    }
     assert validator_codes(business_id_problem) == {"business_id_invalid"}
     assert validator_codes(gsrn_problem) == {"gsrn_format", "gsrn_check_digit"}
 
@@ -389,7 +415,12 @@ def test_the_unmutated_files_are_valid(tmp_path, source):
 
 
 CASES = [
-    pytest.param(source, code, id=f"{source}:{code}", marks=[pytest.mark.xfail(strict=True, reason=DEAD_RULES[source, code])] if (source, code) in DEAD_RULES else [])
+    pytest.param(
+        source,
+        code,
+        id=f"{source}:{code}",
+        marks=[pytest.mark.xfail(strict=True, reason=DEAD_RULES[source, code])] if (source, code) in DEAD_RULES else [],
+    )
     for source, codes in MUTATIONS.items()
     for code in codes
 ]

@@ -28,7 +28,11 @@ def storage(tmp_path):
         (b"", 1, "the file is empty"),
         (HEADERS["customers"].replace("language", "lang").encode() + b"\n", 1, "the header customer_id;"),
         ((HEADERS["customers"] + "\nC0000001;person;\xe4\n").encode("latin-1"), 2, "UTF-8"),
-        ((HEADERS["customers"] + "\n" + person("C0000001", make_hetu("131052", "-", 308))[:30]).encode(), 2, "truncated"),
+        (
+            (HEADERS["customers"] + "\n" + person("C0000001", make_hetu("131052", "-", 308))[:30]).encode(),
+            2,
+            "truncated",
+        ),
         ((HEADERS["customers"] + '\nC0000001;"person\n').encode(), 2, "unterminated quote"),
     ],
     ids=["empty", "wrong-header", "not-utf8", "truncated", "open-quote"],
@@ -102,13 +106,26 @@ def test_a_changed_metering_file_is_named_as_changed_even_when_it_is_also_unread
 def test_a_run_for_d_reads_only_files_delivered_up_to_d_plus_one(storage):
     write(storage.landing, "customers", "20261110", [person("C0000001", make_hetu("131052", "-", 308))])
     write(storage.landing, "customers", "20261124", [person("C0000002", make_hetu("131052", "-", 309))])
-    write(storage.landing, "consents", "20261120", ["E1;C0000001;marketing;email;granted;2026-11-19T10:00:00Z;web_form;v3;f-1"])
-    write(storage.landing, "consents", "20261125", ["E2;C0000001;marketing;email;withdrawn;2026-11-24T10:00:00Z;web_form;v3;f-2"])
+    write(
+        storage.landing,
+        "consents",
+        "20261120",
+        ["E1;C0000001;marketing;email;granted;2026-11-19T10:00:00Z;web_form;v3;f-1"],
+    )
+    write(
+        storage.landing,
+        "consents",
+        "20261125",
+        ["E2;C0000001;marketing;email;withdrawn;2026-11-24T10:00:00Z;web_form;v3;f-2"],
+    )
     early = read_source(storage, sources.customers, dt.date(2026, 11, 22))
     assert early.valid["customer_id"].to_list() == ["C0000001"]  # the 24th's snapshot is not visible yet
     assert read_source(storage, sources.customers, DAY).valid["customer_id"].to_list() == ["C0000002"]
     assert read_source(storage, sources.consents, DAY).valid["event_id"].to_list() == ["E1"]
-    assert read_source(storage, sources.consents, DAY + dt.timedelta(days=1)).valid["event_id"].to_list() == ["E1", "E2"]
+    assert read_source(storage, sources.consents, DAY + dt.timedelta(days=1)).valid["event_id"].to_list() == [
+        "E1",
+        "E2",
+    ]
 
 
 def test_an_unreadable_file_fails_the_asset_with_one_clear_message(storage):
@@ -125,23 +142,47 @@ def test_an_unreadable_file_fails_the_asset_with_one_clear_message(storage):
 def test_an_event_id_delivered_again_in_a_later_file_is_quarantined_and_the_first_stands(storage):
     """event_id is unique across all deliveries (landing-zone.md): a later copy is not dropped
     silently but quarantined with its file and line; the earlier event keeps deciding."""
-    write(storage.landing, "consents", "20261120", ["E1;C0000001;marketing;email;granted;2026-11-19T10:00:00Z;web_form;v3;f-1"])
-    write(storage.landing, "consents", "20261124", [
-        "E2;C0000001;marketing;sms;granted;2026-11-23T10:00:00Z;web_form;v3;f-2",
-        "E1;C0000001;marketing;email;withdrawn;2026-11-23T11:00:00Z;web_form;v3;f-3",
-    ])
+    write(
+        storage.landing,
+        "consents",
+        "20261120",
+        ["E1;C0000001;marketing;email;granted;2026-11-19T10:00:00Z;web_form;v3;f-1"],
+    )
+    write(
+        storage.landing,
+        "consents",
+        "20261124",
+        [
+            "E2;C0000001;marketing;sms;granted;2026-11-23T10:00:00Z;web_form;v3;f-2",
+            "E1;C0000001;marketing;email;withdrawn;2026-11-23T11:00:00Z;web_form;v3;f-3",
+        ],
+    )
     outcome = read_source(storage, sources.consents, DAY)
     assert outcome.valid["event_id"].to_list() == ["E1", "E2"]
     assert outcome.valid.filter(pl.col("event_id") == "E1")["file"].to_list() == ["consent_events_20261120.csv"]
-    assert outcome.quarantine.select("file", "line", "rule").rows() == [("consent_events_20261124.csv", 3, "duplicate_event_id")]
+    assert outcome.quarantine.select("file", "line", "rule").rows() == [
+        ("consent_events_20261124.csv", 3, "duplicate_event_id")
+    ]
     assert [(f.rows_read, f.rows_valid, f.rows_quarantined) for f in outcome.files] == [(1, 1, 0), (2, 1, 1)]
 
 
 def test_quarantine_all_shows_the_metering_quarantine_beside_the_other_sources(storage):
-    write(storage.landing, "metering", "20261124", [metering_row(GSRN1, "2026-11-22T22:00:00Z"), metering_row(GSRN1, "2026-11-22T23:00:00Z", quantity="paljon")])
-    write(storage.landing, "consents", "20261124", ["E1;C0000001;marketing;fax;granted;2026-11-19T10:00:00Z;web_form;v3;f-1"])
+    write(
+        storage.landing,
+        "metering",
+        "20261124",
+        [metering_row(GSRN1, "2026-11-22T22:00:00Z"), metering_row(GSRN1, "2026-11-22T23:00:00Z", quantity="paljon")],
+    )
+    write(
+        storage.landing,
+        "consents",
+        "20261124",
+        ["E1;C0000001;marketing;fax;granted;2026-11-19T10:00:00Z;web_form;v3;f-1"],
+    )
     assert run_day(storage, DAY, raise_on_error=False) is not None
     with storage.warehouse(read_only=True) as conn:
         rows = query(conn, "select source, file, line, rule from quarantine_all order by source").rows()
-    assert rows == [("consents", "consent_events_20261124.csv", 2, "channel_unknown_code"),
-                    ("metering", "metering_20261124.csv", 3, "Quantity_unparsable,quantity_missing")]
+    assert rows == [
+        ("consents", "consent_events_20261124.csv", 2, "channel_unknown_code"),
+        ("metering", "metering_20261124.csv", 3, "Quantity_unparsable,quantity_missing"),
+    ]

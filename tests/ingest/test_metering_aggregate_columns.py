@@ -82,5 +82,7 @@ def test_night_kwh_and_quality_counts_of_the_daily_aggregate(tmp_path, day):
     assert quarters["night_kwh"] == pytest.approx((9 * 4 - 1) * 0.25)
     assert quarters["kwh_total"] == pytest.approx((96 - 2) * 0.25)
     assert (quarters["n_ok"], quarters["n_estimated"], quarters["n_missing"], quarters["n_expected"]) == (92, 2, 2, 96)
-    assert (quarters["kwh_h06"], quarters["kwh_h07"], quarters["kwh_h21"], quarters["kwh_h22"]) == pytest.approx((0.75, 0.75, 1.0, 1.0))
+    assert (quarters["kwh_h06"], quarters["kwh_h07"], quarters["kwh_h21"], quarters["kwh_h22"]) == pytest.approx(
+        (0.75, 0.75, 1.0, 1.0)
+    )
     assert quarters["n_ok"] + quarters["n_estimated"] + quarters["n_missing"] == quarters["n_expected"]

@@ -27,7 +27,9 @@ def run(tmp_path, name: str, rows: list[str], chunk_bytes: int):
     write(storage.landing, "metering", DELIVERY, rows)
     outcome = ingest_delivery(storage, DAY, chunk_bytes=chunk_bytes)
     aggregate_day(storage, DAY, DAY + dt.timedelta(days=1))
-    quarantine = pl.read_parquet(quarantine_root(storage) / f"delivery={DELIVERY}.parquet").select("line", "rule").sort("line")
+    quarantine = (
+        pl.read_parquet(quarantine_root(storage) / f"delivery={DELIVERY}.parquet").select("line", "rule").sort("line")
+    )
     daily = pl.read_parquet(daily_root(storage) / f"business_day={DAY}" / "part.parquet").sort("metering_point_id")
     in_order = json.loads((manifest_root(storage) / f"delivery={DELIVERY}.json").read_text())["keys_in_order"]
     return outcome, quarantine.rows(), daily, in_order
@@ -59,8 +61,10 @@ def test_an_unordered_delivery_gives_the_same_daily_figures_whatever_the_blocks(
 
 
 keys = st.lists(
-    st.tuples(st.one_of(st.none(), st.sampled_from(["643550123456789011", "643550123456789028", "643550123456789035"])),
-              st.one_of(st.none(), st.integers(0, 6))),
+    st.tuples(
+        st.one_of(st.none(), st.sampled_from(["643550123456789011", "643550123456789028", "643550123456789035"])),
+        st.one_of(st.none(), st.integers(0, 6)),
+    ),
     max_size=40,
 )
 
@@ -70,7 +74,12 @@ keys = st.lists(
 def test_the_in_order_repeat_check_flags_exactly_what_hashing_flags(rows, ordered):
     rows = sorted(rows, key=lambda r: (r[0] or "", r[1] or -1)) if ordered else rows
     frame = pl.DataFrame(
-        {"MeteringPointGSRN": [r[0] for r in rows], "Start Time": [None if r[1] is None else dt.datetime(2026, 1, 1, r[1], tzinfo=dt.timezone.utc) for r in rows]},
+        {
+            "MeteringPointGSRN": [r[0] for r in rows],
+            "Start Time": [
+                None if r[1] is None else dt.datetime(2026, 1, 1, r[1], tzinfo=dt.timezone.utc) for r in rows
+            ],
+        },
         schema={"MeteringPointGSRN": pl.String, "Start Time": pl.Datetime("us", "UTC")},
     )
     keys_ = frame.select(pl.struct("MeteringPointGSRN", "Start Time")).to_series()

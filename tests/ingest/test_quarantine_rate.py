@@ -20,7 +20,9 @@ def consent(n: int, occurred_at: str = "2026-11-01T10:00:00Z") -> str:
 def rate_check(storage, day: dt.date):
     defs = build_defs(resource_overrides={"storage": storage})
     result = defs.resolve_job_def("daily_job").execute_in_process(
-        asset_selection=[AssetKey("ingest_consent_events")], tags={BUSINESS_DAY_TAG: day.isoformat()}, raise_on_error=False
+        asset_selection=[AssetKey("ingest_consent_events")],
+        tags={BUSINESS_DAY_TAG: day.isoformat()},
+        raise_on_error=False,
     )
     return next(c for c in result.get_asset_check_evaluations() if c.check_name == "quarantine_rate")
 
@@ -28,7 +30,12 @@ def rate_check(storage, day: dt.date):
 def test_a_bad_delivery_fails_the_check_even_when_the_history_is_clean(tmp_path):
     storage = storage_for(tmp_path)
     write(storage.landing, "consents", "20261101", [consent(n) for n in range(1, 201)])  # 200 good events
-    write(storage.landing, "consents", "20261125", [consent(201), "E00202;C0000202;marketing;fax;granted;2026-11-24T10:00:00Z;web_form;v3;f"])
+    write(
+        storage.landing,
+        "consents",
+        "20261125",
+        [consent(201), "E00202;C0000202;marketing;fax;granted;2026-11-24T10:00:00Z;web_form;v3;f"],
+    )
 
     check = rate_check(storage, DAY)
     # 1 of 202 records read (0.5 %) is under the 2 % threshold; the day's own file is at 50 %

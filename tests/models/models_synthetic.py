@@ -182,8 +182,16 @@ def generate(
         pl.Series("n_expected", n_exp, dtype=pl.Int32),
     )
     daily = frame.select(
-        "business_day", "metering_point_id", "resolution", "kwh_total", *HOUR_COLS,
-        "night_kwh", "n_ok", "n_estimated", "n_missing", "n_expected",
+        "business_day",
+        "metering_point_id",
+        "resolution",
+        "kwh_total",
+        *HOUR_COLS,
+        "night_kwh",
+        "n_ok",
+        "n_estimated",
+        "n_missing",
+        "n_expected",
     )
     start = day_list[0]
     movers = rng.random(n) < mover_fraction
@@ -194,33 +202,61 @@ def generate(
         before = pl.col("metering_point_id").replace_strict(prev_points, default=None, return_dtype=pl.Date)
         scaled = pl.col("business_day") < before
         daily = daily.with_columns(
-            *(pl.when(scaled).then(pl.col(c) * 1.7).otherwise(pl.col(c)).alias(c) for c in [*HOUR_COLS, "kwh_total", "night_kwh"])
+            *(
+                pl.when(scaled).then(pl.col(c) * 1.7).otherwise(pl.col(c)).alias(c)
+                for c in [*HOUR_COLS, "kwh_total", "night_kwh"]
+            )
         )
     attr_rows, contract_rows = [], []
     for i in range(n):
         for k, point in enumerate([mp[i]] + ([second[i]] if i in second else [])):
             cid = f"K{i:06d}{k}"
             if i in move_in:
-                attr_rows.append((point, f"P{i:07d}", f"KP{i:06d}{k}", start - timedelta(days=800), move_in[i] - timedelta(days=1)))
+                attr_rows.append(
+                    (point, f"P{i:07d}", f"KP{i:06d}{k}", start - timedelta(days=800), move_in[i] - timedelta(days=1))
+                )
                 attr_rows.append((point, cust[i], cid, move_in[i], None))
             else:
                 attr_rows.append((point, cust[i], cid, start - timedelta(days=400), None))
             fixed = rng.random() < 0.4
             cstart = start - timedelta(days=int(rng.integers(400, 3000)))
             contract_rows.append(
-                (cid, cust[i], point, "FIXED24" if fixed else "SPOT", "fixed_term" if fixed else "open_ended",
-                 cstart, end + timedelta(days=int(rng.integers(1, 700))) if fixed else None,
-                 "summer_cottage" if archetypes[arche[i]] == "summer_cottage" else "apartment", None)
+                (
+                    cid,
+                    cust[i],
+                    point,
+                    "FIXED24" if fixed else "SPOT",
+                    "fixed_term" if fixed else "open_ended",
+                    cstart,
+                    end + timedelta(days=int(rng.integers(1, 700))) if fixed else None,
+                    "summer_cottage" if archetypes[arche[i]] == "summer_cottage" else "apartment",
+                    None,
+                )
             )
     attribution = pl.DataFrame(
-        attr_rows, schema={"metering_point_id": pl.String, "customer_id": pl.String, "contract_id": pl.String,
-                           "valid_from": pl.Date, "valid_to": pl.Date}, orient="row",
+        attr_rows,
+        schema={
+            "metering_point_id": pl.String,
+            "customer_id": pl.String,
+            "contract_id": pl.String,
+            "valid_from": pl.Date,
+            "valid_to": pl.Date,
+        },
+        orient="row",
     )
     contracts = pl.DataFrame(
         contract_rows,
-        schema={"contract_id": pl.String, "customer_id": pl.String, "metering_point_id": pl.String,
-                "product_code": pl.String, "contract_type": pl.String, "start_date": pl.Date,
-                "end_date": pl.Date, "site_type": pl.String, "heating": pl.String},
+        schema={
+            "contract_id": pl.String,
+            "customer_id": pl.String,
+            "metering_point_id": pl.String,
+            "product_code": pl.String,
+            "contract_type": pl.String,
+            "start_date": pl.Date,
+            "end_date": pl.Date,
+            "site_type": pl.String,
+            "heating": pl.String,
+        },
         orient="row",
     )
     inv_rows = []
@@ -231,13 +267,22 @@ def generate(
             due = issued + timedelta(days=14)
             late = rng.random() < late_p
             paid = due + timedelta(days=int(rng.integers(1, 30))) if late else due - timedelta(days=2)
-            inv_rows.append((f"I{i:06d}{m:02d}", cust[i], f"K{i:06d}0", issued, due, 50.0, paid,
-                             1 if late else 0, False))
+            inv_rows.append(
+                (f"I{i:06d}{m:02d}", cust[i], f"K{i:06d}0", issued, due, 50.0, paid, 1 if late else 0, False)
+            )
     invoices = pl.DataFrame(
         inv_rows,
-        schema={"invoice_id": pl.String, "customer_id": pl.String, "contract_id": pl.String,
-                "issued_on": pl.Date, "due_on": pl.Date, "amount_eur": pl.Float64, "paid_on": pl.Date,
-                "reminders": pl.Int32, "in_collection": pl.Boolean},
+        schema={
+            "invoice_id": pl.String,
+            "customer_id": pl.String,
+            "contract_id": pl.String,
+            "issued_on": pl.Date,
+            "due_on": pl.Date,
+            "amount_eur": pl.Float64,
+            "paid_on": pl.Date,
+            "reminders": pl.Int32,
+            "in_collection": pl.Boolean,
+        },
         orient="row",
     )
     truth = pl.DataFrame({"customer_id": cust, "archetype": [archetypes[a] for a in arche]})

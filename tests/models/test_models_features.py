@@ -208,9 +208,7 @@ def test_several_metering_points_are_combined_per_day_first():
     day_total = sum(a) + sum(b)
     assert r["annual_kwh"] == pytest.approx(day_total * 365)
     assert r["load_factor"] == pytest.approx(day_total / 24 / 1.2)
-    assert r["night_share"] == pytest.approx(
-        sum(a[h] + b[h] for h in NIGHT) / day_total
-    )
+    assert r["night_share"] == pytest.approx(sum(a[h] + b[h] for h in NIGHT) / day_total)
 
 
 def test_readings_count_only_inside_attribution_periods():
@@ -267,8 +265,12 @@ def test_chunked_streaming_gives_identical_features(synthetic):
     s = synthetic
     pop = s.population.head(60)
     kw = dict(as_of=AS_OF)
-    whole = compute_customer_features(s.daily.lazy(), s.attribution, s.contracts, s.invoices, pop, **kw, chunk_rows=None)
-    chunked = compute_customer_features(s.daily.lazy(), s.attribution, s.contracts, s.invoices, pop, **kw, chunk_rows=2_000)
+    whole = compute_customer_features(
+        s.daily.lazy(), s.attribution, s.contracts, s.invoices, pop, **kw, chunk_rows=None
+    )
+    chunked = compute_customer_features(
+        s.daily.lazy(), s.attribution, s.contracts, s.invoices, pop, **kw, chunk_rows=2_000
+    )
     assert whole.equals(chunked)
     assert feature_data_digest(whole) == feature_data_digest(chunked)
 
@@ -316,7 +318,17 @@ def test_payment_features_hand_computed():
             ("I4", "C1", "K1", date(2026, 11, 20), date(2026, 12, 4), 50.0, None, 0, False),  # not yet due
             ("I5", "C1", "K1", date(2026, 11, 2), date(2026, 11, 2), -20.0, None, 0, False),  # credit note
             ("I6", "C1", "K1", date(2025, 1, 1), date(2025, 1, 15), 50.0, date(2025, 3, 1), 3, True),  # too old
-            ("I7", "C2", "K2", date(2026, 10, 1), date(2026, 10, 15), 50.0, date(2026, 12, 1), 0, False),  # paid after as_of
+            (
+                "I7",
+                "C2",
+                "K2",
+                date(2026, 10, 1),
+                date(2026, 10, 15),
+                50.0,
+                date(2026, 12, 1),
+                0,
+                False,
+            ),  # paid after as_of
         ],
         schema=EMPTY_INVOICES.schema,
         orient="row",
@@ -324,7 +336,9 @@ def test_payment_features_hand_computed():
     p = {r["customer_id"]: r for r in payment_features(inv, AS_OF).to_dicts()}
     # DuckDB hands amount_eur over as DECIMAL(12,2): same answer
     as_decimal = inv.with_columns(pl.col("amount_eur").cast(pl.Decimal(12, 2)))
-    assert payment_features(as_decimal, AS_OF).sort("customer_id").equals(payment_features(inv, AS_OF).sort("customer_id"))
+    assert (
+        payment_features(as_decimal, AS_OF).sort("customer_id").equals(payment_features(inv, AS_OF).sort("customer_id"))
+    )
     assert p["C1"]["invoices_12m"] == 5
     assert p["C1"]["late_share"] == pytest.approx(2 / 3)
     assert p["C1"]["mean_days_late"] == pytest.approx((0 + 10 + 10) / 3)

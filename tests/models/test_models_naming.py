@@ -7,12 +7,32 @@ import pytest
 from models import naming
 from models.naming import DESCRIPTION_RULES, FALLBACK_NAME, NAME_RULES, describe, name_rule_for, name_segments
 
-ELECTRIC = {"annual_kwh": 20_000, "winter_summer_ratio": 3.8, "night_share": 0.35, "weekday_daytime_share": 0.25,
-            "weekday_weekend_ratio": 1.0, "evening_share": 0.2, "load_factor": 0.3}
+ELECTRIC = {
+    "annual_kwh": 20_000,
+    "winter_summer_ratio": 3.8,
+    "night_share": 0.35,
+    "weekday_daytime_share": 0.25,
+    "weekday_weekend_ratio": 1.0,
+    "evening_share": 0.2,
+    "load_factor": 0.3,
+}
 HEAT_PUMP = {**ELECTRIC, "annual_kwh": 10_000, "winter_summer_ratio": 2.3}
-APARTMENT = {"annual_kwh": 2_200, "winter_summer_ratio": 1.2, "night_share": 0.27, "weekday_daytime_share": 0.3,
-             "weekday_weekend_ratio": 0.9, "evening_share": 0.36, "load_factor": 0.25}
-COTTAGE = {**APARTMENT, "annual_kwh": 1_800, "winter_summer_ratio": 0.45, "weekday_weekend_ratio": 0.55, "load_factor": 0.05}
+APARTMENT = {
+    "annual_kwh": 2_200,
+    "winter_summer_ratio": 1.2,
+    "night_share": 0.27,
+    "weekday_daytime_share": 0.3,
+    "weekday_weekend_ratio": 0.9,
+    "evening_share": 0.36,
+    "load_factor": 0.25,
+}
+COTTAGE = {
+    **APARTMENT,
+    "annual_kwh": 1_800,
+    "winter_summer_ratio": 0.45,
+    "weekday_weekend_ratio": 0.55,
+    "load_factor": 0.05,
+}
 EV = {**APARTMENT, "annual_kwh": 7_000, "night_share": 0.68}
 OFFICE = {**APARTMENT, "annual_kwh": 3_700, "weekday_daytime_share": 0.5}
 
@@ -20,9 +40,21 @@ OFFICE = {**APARTMENT, "annual_kwh": 3_700, "weekday_daytime_share": 0.5}
 @pytest.mark.parametrize(
     ("centroid", "key", "fi", "sv", "en"),
     [
-        (ELECTRIC, "electric_heated_house", "Sähkölämmitteinen omakotitalo", "Elvärmt egnahemshus", "Electrically heated house"),
+        (
+            ELECTRIC,
+            "electric_heated_house",
+            "Sähkölämmitteinen omakotitalo",
+            "Elvärmt egnahemshus",
+            "Electrically heated house",
+        ),
         (HEAT_PUMP, "heat_pump_house", "Lämpöpumppuomakotitalo", "Egnahemshus med värmepump", "Heat-pump house"),
-        (APARTMENT, "district_heated_apartment", "Kaukolämmitetty kerrostaloasunto", "Fjärrvärmd lägenhet", "District-heated apartment"),
+        (
+            APARTMENT,
+            "district_heated_apartment",
+            "Kaukolämmitetty kerrostaloasunto",
+            "Fjärrvärmd lägenhet",
+            "District-heated apartment",
+        ),
         (COTTAGE, "summer_cottage", "Kesämökki", "Sommarstuga", "Summer cottage"),
         (EV, "ev_night_charger", "Sähköauton yölataaja", "Elbilsladdare nattetid", "Night-time EV charger"),
         (OFFICE, "home_office", "Etätyökoti", "Distansarbetshem", "Daytime home office"),
@@ -101,7 +133,19 @@ def test_an_ev_charger_centroid_with_some_winter_peak_is_not_named_a_heat_pump_h
     """Measured on the default demo: EV owners' centroid has winter/summer 1.7 and night share 0.57."""
     from models.naming import name_rule_for
 
-    ev = {"annual_kwh": 10_400, "winter_summer_ratio": 1.69, "night_share": 0.57, "weekday_weekend_ratio": 0.87, "weekday_daytime_share": 0.2}
-    electric = {"annual_kwh": 22_000, "winter_summer_ratio": 3.3, "night_share": 0.55, "weekday_weekend_ratio": 0.9, "weekday_daytime_share": 0.2}
+    ev = {
+        "annual_kwh": 10_400,
+        "winter_summer_ratio": 1.69,
+        "night_share": 0.57,
+        "weekday_weekend_ratio": 0.87,
+        "weekday_daytime_share": 0.2,
+    }
+    electric = {
+        "annual_kwh": 22_000,
+        "winter_summer_ratio": 3.3,
+        "night_share": 0.55,
+        "weekday_weekend_ratio": 0.9,
+        "weekday_daytime_share": 0.2,
+    }
     assert name_rule_for(ev).en == "Night-time EV charger"
     assert name_rule_for(electric).en == "Electrically heated house"

@@ -31,7 +31,10 @@ def test_model_version_is_a_content_hash(synthetic_features, first_result):
         pl.when(pl.int_range(pl.len()) == 0).then(pl.col("annual_kwh") + 0.001).otherwise(pl.col("annual_kwh"))
     )
     assert registry.compute_model_version(win, params, nudged) != v
-    assert registry.compute_model_version((win[0], win[1] + timedelta(days=1)), params, synthetic_features.select(cols)) != v
+    assert (
+        registry.compute_model_version((win[0], win[1] + timedelta(days=1)), params, synthetic_features.select(cols))
+        != v
+    )
     assert registry.compute_model_version(win, {**params, "seed": 1}, synthetic_features.select(cols)) != v
     assert registry.compute_model_version(win, params, synthetic_features.select(cols), previous_version="x") != v
 
@@ -106,7 +109,9 @@ def test_segment_profiles_are_normalised(first_result, synthetic_features, synth
 
 def test_report_shows_size_movement_after_a_refit(first_result, synthetic_features):
     nxt = AS_OF + timedelta(days=1)
-    r2 = segment_customers(synthetic_features.sample(fraction=0.9, seed=4), nxt, feature_window(nxt), previous=first_result.state)
+    r2 = segment_customers(
+        synthetic_features.sample(fraction=0.9, seed=4), nxt, feature_window(nxt), previous=first_result.state
+    )
     out = report.build_report(r2, synthetic_features)
     assert "since the previous model" in out["html"]
     assert out["monthly_png"] is None

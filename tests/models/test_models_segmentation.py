@@ -7,6 +7,7 @@ from datetime import date
 import numpy as np
 import polars as pl
 import pytest
+from models_synthetic import generate
 from sklearn.metrics import adjusted_rand_score
 
 from models.features import compute_customer_features, feature_window
@@ -18,7 +19,6 @@ from models.segmentation import (
     fit_segmentation,
     segment_customers,
 )
-from models_synthetic import generate
 
 AS_OF = date(2026, 11, 24)
 
@@ -31,7 +31,9 @@ def test_segments_recover_the_archetypes(first_result, synthetic):
 
 
 def test_archetypes_are_recovered_with_movers_and_gaps():
-    s = generate(n_per_archetype=40, end=AS_OF, seed=29, multi_point_fraction=0.1, mover_fraction=0.2, missing_rate=0.01)
+    s = generate(
+        n_per_archetype=40, end=AS_OF, seed=29, multi_point_fraction=0.1, mover_fraction=0.2, missing_rate=0.01
+    )
     f = compute_customer_features(s.daily.lazy(), s.attribution, s.contracts, s.invoices, s.population, AS_OF)
     r = segment_customers(f, AS_OF, feature_window(AS_OF))
     joined = r.customer_segments.join(s.truth, on="customer_id")
@@ -86,7 +88,10 @@ def test_pipeline_predicts_its_own_labels(first_result, synthetic_features):
 
 def test_missing_values_are_imputed_not_fatal(synthetic_features):
     holes = synthetic_features.with_columns(
-        pl.when(pl.int_range(pl.len()) % 17 == 0).then(None).otherwise(pl.col("winter_summer_ratio")).alias("winter_summer_ratio")
+        pl.when(pl.int_range(pl.len()) % 17 == 0)
+        .then(None)
+        .otherwise(pl.col("winter_summer_ratio"))
+        .alias("winter_summer_ratio")
     )
     fit = fit_segmentation(holes, SegmentationConfig(k_min=5, k_max=7))
     assert len(fit.labels) == holes.height

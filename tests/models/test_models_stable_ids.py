@@ -61,9 +61,13 @@ def test_vanished_cluster_is_retired_and_new_one_never_reuses_an_id(first_result
     cottage_customers = first_result.customer_segments.filter(pl.col("segment_id") == cottage_id)
     # pretend id 7 was issued and retired long ago
     state = first_result.state
-    state = PreviousModel(state.model_version, state.feature_columns, state.segments, max_segment_id=7, retired_ids=(7,))
+    state = PreviousModel(
+        state.model_version, state.feature_columns, state.segments, max_segment_id=7, retired_ids=(7,)
+    )
     without = synthetic_features.join(cottage_customers, on="customer_id", how="anti")
-    r = segment_customers(without, NEXT, feature_window(NEXT), previous=state, config=SegmentationConfig(k_min=5, k_max=5))
+    r = segment_customers(
+        without, NEXT, feature_window(NEXT), previous=state, config=SegmentationConfig(k_min=5, k_max=5)
+    )
     assert r.assignment.retired_now == [cottage_id]
     assert r.assignment.retired_ids == sorted({7, cottage_id})
     assert cottage_id not in r.segment_catalogue["segment_id"].to_list()

@@ -44,11 +44,18 @@ def write_tiny_landing_zone(landing: Path, day: dt.date) -> None:
     """Enough for the whole graph to run for D: a customer snapshot, contracts and D's metering."""
     delivery = (day + dt.timedelta(days=1)).strftime("%Y%m%d")
     write(landing, "customers", delivery, [PERSON, PERSON2, COMPANY])
-    write(landing, "contracts", delivery, [
-        f"K1;C0000001;{GSRN1};SPOT;open_ended;2024-01-01;;apartment;district",
-        f"K2;C0000002;{GSRN2};SPOT;open_ended;2024-01-01;;apartment;district",
-    ])
-    write(landing, "consents", delivery, ["E1;C0000001;marketing;email;granted;2026-11-01T10:00:00Z;web_form;v3;form-1"])
+    write(
+        landing,
+        "contracts",
+        delivery,
+        [
+            f"K1;C0000001;{GSRN1};SPOT;open_ended;2024-01-01;;apartment;district",
+            f"K2;C0000002;{GSRN2};SPOT;open_ended;2024-01-01;;apartment;district",
+        ],
+    )
+    write(
+        landing, "consents", delivery, ["E1;C0000001;marketing;email;granted;2026-11-01T10:00:00Z;web_form;v3;form-1"]
+    )
     write_metering_day(landing, day)
 
 

@@ -14,7 +14,9 @@ def metering_job() -> JobDefinition:
     return build_defs().resolve_job_def("metering_job")
 
 
-def run_metering_partition(partition_key: str, env: dict[str, str], start_method: dict | None = None) -> tuple[str, bool]:
+def run_metering_partition(
+    partition_key: str, env: dict[str, str], start_method: dict | None = None
+) -> tuple[str, bool]:
     """One run of `metering_job` for one partition, on the instance in DAGSTER_HOME.
 
     Called in its own process, the way a run launcher gives every run its own run worker: Dagster's

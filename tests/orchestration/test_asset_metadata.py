@@ -47,7 +47,9 @@ def test_every_step_that_opens_a_duckdb_file_holds_the_one_duckdb_pool():
     without the pool, so that they run in parallel."""
     job = build_defs().resolve_job_def("daily_job")
     pools = {node.name: node.pool for node in job.all_node_defs}
-    without_duckdb = {"metering_readings", "metering_daily"} | {name for name in pools if name.endswith("_source_freshness")}
+    without_duckdb = {"metering_readings", "metering_daily"} | {
+        name for name in pools if name.endswith("_source_freshness")
+    }
     assert {name for name, pool in pools.items() if pool is None} == without_duckdb
     assert {pool for name, pool in pools.items() if name not in without_duckdb} == {"duckdb_files"}
 
@@ -56,7 +58,11 @@ def test_downstream_materialisations_link_the_files_they_read(generated_pipeline
     """Ingest assets link their landing files; the layers after them link the DuckDB files and
     Parquet folders they read, so an engineer can open them from the UI."""
     for name in ("profiling_population", "customer_features", "segment_model", "audience_email"):
-        metadata = generated_pipeline.instance.fetch_materializations(AssetKey(name), limit=1).records[0].asset_materialization.metadata
+        metadata = (
+            generated_pipeline.instance.fetch_materializations(AssetKey(name), limit=1)
+            .records[0]
+            .asset_materialization.metadata
+        )
         links = {key: value.value for key, value in metadata.items() if key.startswith("read_from/")}
         assert links, name
         assert all(str(generated_pipeline.root) in path for path in links.values()), name

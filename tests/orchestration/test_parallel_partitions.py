@@ -67,28 +67,55 @@ def test_four_partitions_materialise_concurrently_on_the_multiprocess_executor(i
     # orchestration is not thread-safe). Forked from a server that has imported the code location once.
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["pipelines.definitions", "tests.orchestration.reconstructable_jobs"])
-    step_start = {"forkserver": {"preload_modules": ["pipelines.definitions", "tests.orchestration.reconstructable_jobs"]}}
+    step_start = {
+        "forkserver": {"preload_modules": ["pipelines.definitions", "tests.orchestration.reconstructable_jobs"]}
+    }
     with ProcessPoolExecutor(max_workers=len(partitions), mp_context=context) as pool:
-        outcomes = list(pool.map(partial(run_metering_partition, env=installation.env, start_method=step_start),
-                                 [d.isoformat() for d in partitions]))
+        outcomes = list(
+            pool.map(
+                partial(run_metering_partition, env=installation.env, start_method=step_start),
+                [d.isoformat() for d in partitions],
+            )
+        )
 
     with DagsterInstance.get() as instance:
         windows = []
         for day, (run_id, success) in zip(partitions, outcomes):
             run = instance.get_run_by_id(run_id)
             events = run_events(instance, run_id)
-            failures = [e.message for e in events if e.dagster_event and e.dagster_event.event_type in (
-                DagsterEventType.STEP_FAILURE, DagsterEventType.STEP_UP_FOR_RETRY, DagsterEventType.RUN_FAILURE)]
+            failures = [
+                e.message
+                for e in events
+                if e.dagster_event
+                and e.dagster_event.event_type
+                in (DagsterEventType.STEP_FAILURE, DagsterEventType.STEP_UP_FOR_RETRY, DagsterEventType.RUN_FAILURE)
+            ]
             assert success and run.status == DagsterRunStatus.SUCCESS, f"run for {day} failed: {failures}"
             assert not failures, f"run for {day}: {failures}"  # no failure, and no retry hiding a lock error
             assert not [e.message for e in events if LOCK_ERROR.search(e.message or "")]
             assert run.tags["dagster/partition"] == day.isoformat()
             assert any("multiprocess executor" in (e.message or "") for e in events)
-            run_worker = {e.dagster_event.pid for e in events if e.dagster_event and e.dagster_event.event_type == DagsterEventType.RUN_START}
-            step_pids = {e.dagster_event.pid for e in events if e.dagster_event and e.dagster_event.event_type == DagsterEventType.STEP_START}
+            run_worker = {
+                e.dagster_event.pid
+                for e in events
+                if e.dagster_event and e.dagster_event.event_type == DagsterEventType.RUN_START
+            }
+            step_pids = {
+                e.dagster_event.pid
+                for e in events
+                if e.dagster_event and e.dagster_event.event_type == DagsterEventType.STEP_START
+            }
             assert step_pids and not step_pids & run_worker, "steps ran in the run worker, not in child processes"
-            start = next(e.timestamp for e in events if e.dagster_event and e.dagster_event.event_type == DagsterEventType.RUN_START)
-            end = next(e.timestamp for e in events if e.dagster_event and e.dagster_event.event_type == DagsterEventType.RUN_SUCCESS)
+            start = next(
+                e.timestamp
+                for e in events
+                if e.dagster_event and e.dagster_event.event_type == DagsterEventType.RUN_START
+            )
+            end = next(
+                e.timestamp
+                for e in events
+                if e.dagster_event and e.dagster_event.event_type == DagsterEventType.RUN_SUCCESS
+            )
             windows.append((start, end))
             for key in METERING_ASSETS:
                 record = instance.fetch_materializations(key, limit=10).records
@@ -105,10 +132,19 @@ def test_a_30_day_range_from_the_command_line_is_one_run(installation):
     for day in partitions:
         write_metering_day(installation.landing, day)
     command = [
-        str(VENV_BIN / "dagster"), "asset", "materialize", "-m", "pipelines.definitions",
-        "--select", "metering_readings,metering_daily", "--partition-range", f"{partitions[0]}...{partitions[-1]}",
+        str(VENV_BIN / "dagster"),
+        "asset",
+        "materialize",
+        "-m",
+        "pipelines.definitions",
+        "--select",
+        "metering_readings,metering_daily",
+        "--partition-range",
+        f"{partitions[0]}...{partitions[-1]}",
     ]
-    done = subprocess.run(command, env=installation.subprocess_env(), cwd=installation.root, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        command, env=installation.subprocess_env(), cwd=installation.root, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-4000:]
 
     with DagsterInstance.get() as instance:
@@ -117,7 +153,9 @@ def test_a_30_day_range_from_the_command_line_is_one_run(installation):
         run = runs[0]
         assert run.status == DagsterRunStatus.SUCCESS
         assert (run.tags["dagster/asset_partition_range_start"], run.tags["dagster/asset_partition_range_end"]) == (
-            partitions[0].isoformat(), partitions[-1].isoformat())
+            partitions[0].isoformat(),
+            partitions[-1].isoformat(),
+        )
         expected = {d.isoformat() for d in partitions}
         for key in METERING_ASSETS:
             records = instance.fetch_materializations(key, limit=100).records

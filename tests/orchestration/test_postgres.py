@@ -48,8 +48,13 @@ class PostgresServer:
     @property
     def env(self) -> dict[str, str]:
         """What docs/deploy/dagster.production.yaml reads (in production: a ConfigMap and a Secret)."""
-        return {"DAGSTER_PG_HOST": self.host, "DAGSTER_PG_PORT": str(self.port), "DAGSTER_PG_USER": self.user,
-                "DAGSTER_PG_PASSWORD": self.password, "DAGSTER_PG_DB": self.db}
+        return {
+            "DAGSTER_PG_HOST": self.host,
+            "DAGSTER_PG_PORT": str(self.port),
+            "DAGSTER_PG_USER": self.user,
+            "DAGSTER_PG_PASSWORD": self.password,
+            "DAGSTER_PG_DB": self.db,
+        }
 
     def connect(self):
         return psycopg2.connect(host=self.host, port=self.port, user=self.user, password=self.password, dbname=self.db)
@@ -58,7 +63,9 @@ class PostgresServer:
 def postgres_bindir() -> Path:
     """Debian's server binaries (/usr/lib/postgresql/<major>/bin), newest major first."""
     candidates = [Path(os.environ["LUPA_TEST_PG_BINDIR"])] if os.environ.get("LUPA_TEST_PG_BINDIR") else []
-    candidates += sorted((Path(p) for p in glob.glob("/usr/lib/postgresql/*/bin")), key=lambda p: int(p.parent.name), reverse=True)
+    candidates += sorted(
+        (Path(p) for p in glob.glob("/usr/lib/postgresql/*/bin")), key=lambda p: int(p.parent.name), reverse=True
+    )
     for bindir in candidates:
         if (bindir / "initdb").is_file() and (bindir / "pg_ctl").is_file():
             return bindir
@@ -90,8 +97,19 @@ def postgres():
     pwfile.write_text(password + "\n")
     if as_root:
         shutil.chown(pwfile, "postgres", "postgres")
-    done = pg(str(bindir / "initdb"), "-D", str(data), "-U", "lupa", f"--pwfile={pwfile}", "--auth=scram-sha-256",
-              "-E", "UTF8", "--locale=C", "--no-sync")
+    done = pg(
+        str(bindir / "initdb"),
+        "-D",
+        str(data),
+        "-U",
+        "lupa",
+        f"--pwfile={pwfile}",
+        "--auth=scram-sha-256",
+        "-E",
+        "UTF8",
+        "--locale=C",
+        "--no-sync",
+    )
     pwfile.unlink()
     if done.returncode:
         shutil.rmtree(root, ignore_errors=True)
@@ -154,8 +172,14 @@ def test_production_refuses_to_start_without_the_pseudonym_key(tmp_path, monkeyp
     # the command an operator runs says why, and exits non-zero (not a traceback, not a run)
     env = {k: v for k, v in os.environ.items() if k != "LUPA_PSEUDONYM_KEY"}
     env["PYTHONPATH"] = str(REPO)
-    done = subprocess.run([str(VENV_BIN / "lupa"), "daily", "--date", DAY.isoformat()], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [str(VENV_BIN / "lupa"), "daily", "--date", DAY.isoformat()],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2, done.stderr[-2000:]
     assert "LUPA_PSEUDONYM_KEY" in done.stderr and "Traceback" not in done.stderr
 
@@ -169,8 +193,14 @@ def test_definitions_load_with_production_settings(production):
     assert defs.resolve_job_def("daily_job").partitions_def is not None
     assert defs.resolve_schedule_def("daily_run").execution_timezone == "Europe/Helsinki"
     # the code location loads the way the webserver, the daemon and a code server load it, on Postgres
-    done = subprocess.run([str(VENV_BIN / "dagster"), "definitions", "validate", "-m", "pipelines.definitions"],
-                          env=production.subprocess_env(), cwd=production.root, capture_output=True, text=True, timeout=180)
+    done = subprocess.run(
+        [str(VENV_BIN / "dagster"), "definitions", "validate", "-m", "pipelines.definitions"],
+        env=production.subprocess_env(),
+        cwd=production.root,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
     assert os.environ["LUPA_PSEUDONYM_KEY"] not in done.stdout + done.stderr
 
@@ -222,7 +252,9 @@ def test_daily_job_run_is_recorded_in_postgres(production, postgres):
         assert check_keys, "the daily job evaluates asset checks"
         for key in asset_keys:
             latest = instance.fetch_materializations(key, limit=1).records
-            assert latest and latest[0].run_id == result.run_id, f"{key.to_user_string()} has no materialisation from the run"
+            assert latest and latest[0].run_id == result.run_id, (
+                f"{key.to_user_string()} has no materialisation from the run"
+            )
         metering = instance.fetch_materializations(AssetKey("metering_readings"), limit=1).records[0]
         assert metering.partition_key == DAY.isoformat()
         assert metering.asset_materialization.metadata["rows_read"].value == 48
@@ -237,7 +269,9 @@ def test_daily_job_run_is_recorded_in_postgres(production, postgres):
         with closing(postgres.connect()) as conn, conn.cursor() as cursor:
             cursor.execute("select status from runs where run_id = %s", (result.run_id,))
             assert cursor.fetchall() == [("SUCCESS",)]
-            cursor.execute("select dagster_event_type, count(*) from event_logs where run_id = %s group by 1", (result.run_id,))
+            cursor.execute(
+                "select dagster_event_type, count(*) from event_logs where run_id = %s group by 1", (result.run_id,)
+            )
             counts = dict(cursor.fetchall())
             assert counts[DagsterEventType.ASSET_MATERIALIZATION.value] >= len(asset_keys)
             assert counts[DagsterEventType.ASSET_CHECK_EVALUATION.value] == len(check_keys)

@@ -40,8 +40,11 @@ class Webserver:
     log: Path
 
     def graphql(self, query: str) -> dict:
-        request = urllib.request.Request(f"{self.url}/graphql", data=json.dumps({"query": query}).encode(),
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"{self.url}/graphql",
+            data=json.dumps({"query": query}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=60) as response:
             body = json.loads(response.read())
         assert not body.get("errors"), body["errors"]
@@ -78,8 +81,12 @@ def webserver(tmp_path_factory):
     with log.open("w") as out:
         process = subprocess.Popen(
             [str(VENV_BIN / "dagster-webserver"), "-m", LOCATION, "-h", "127.0.0.1", "-p", str(port)],
-            env=installation.subprocess_env(), cwd=installation.root, stdout=out, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            env=installation.subprocess_env(),
+            cwd=installation.root,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
     server = Webserver(f"http://127.0.0.1:{port}", result.run_id, installation, log)
     try:
@@ -94,7 +101,9 @@ def webserver(tmp_path_factory):
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"dagster-webserver did not answer /server_info in 150 s:\n{server.log_tail()}", pytrace=False)
+                pytest.fail(
+                    f"dagster-webserver did not answer /server_info in 150 s:\n{server.log_tail()}", pytrace=False
+                )
             time.sleep(0.5)
         yield server
     finally:
@@ -145,29 +154,48 @@ def test_graphql_shows_every_asset_and_check_with_its_latest_materialisation(web
             execution = check["executionForLatestMaterialization"]
             if (name, check["name"]) not in run_checks:
                 continue
-            assert execution and execution["runId"] == webserver.run_id, f"{name}.{check['name']} was not evaluated by the run"
+            assert execution and execution["runId"] == webserver.run_id, (
+                f"{name}.{check['name']} was not evaluated by the run"
+            )
             assert execution["status"] in {"SUCCEEDED", "FAILED"}, (name, check["name"], execution)
     assert seen_checks == checks
     assert run_assets == assets, "daily_job is meant to cover the whole graph"
 
-    run = webserver.graphql(f'{{ runOrError(runId: "{webserver.run_id}") {{ __typename ... on Run {{ status jobName }} }} }}')
+    run = webserver.graphql(
+        f'{{ runOrError(runId: "{webserver.run_id}") {{ __typename ... on Run {{ status jobName }} }} }}'
+    )
     assert run["runOrError"] == {"__typename": "Run", "status": "SUCCESS", "jobName": "daily_job"}
 
 
 def chromium() -> str:
     path = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
     if not path:
-        pytest.fail("Debian's chromium is not installed (apt-get install -y chromium; .ci/run installs it)", pytrace=False)
+        pytest.fail(
+            "Debian's chromium is not installed (apt-get install -y chromium; .ci/run installs it)", pytrace=False
+        )
     return path
 
 
 def render(url: str, screenshot: Path, profile: Path) -> str:
     """Load a page in headless Chromium, save a screenshot and return the rendered DOM."""
     command = [
-        chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-        "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--hide-scrollbars", f"--user-data-dir={profile}", "--window-size=1600,1000", "--virtual-time-budget=15000",
-        f"--screenshot={screenshot}", "--dump-dom", url,
+        chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        f"--user-data-dir={profile}",
+        "--window-size=1600,1000",
+        "--virtual-time-budget=15000",
+        f"--screenshot={screenshot}",
+        "--dump-dom",
+        url,
     ]
     screenshot.unlink(missing_ok=True)
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)

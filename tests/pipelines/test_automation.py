@@ -5,7 +5,7 @@ import json
 import os
 import sys
 
-from dagster import DefaultScheduleStatus, DagsterInstance, build_sensor_context
+from dagster import DagsterInstance, DefaultScheduleStatus, build_sensor_context
 
 from assets.calendar import BUSINESS_DAY_TAG
 from pipelines.automation import FailureAlerts
@@ -29,14 +29,25 @@ def test_sensor_requests_the_day_whose_deliveries_changed(tmp_path):
     sensor = defs.resolve_sensor_def("landing_zone_sensor")
     repo = defs.get_repository_def()
     with DagsterInstance.ephemeral() as instance:
-        first = sensor.evaluate_tick(build_sensor_context(instance=instance, resources={"storage": storage}, repository_def=repo))
+        first = sensor.evaluate_tick(
+            build_sensor_context(instance=instance, resources={"storage": storage}, repository_def=repo)
+        )
         assert [r.partition_key for r in first.run_requests] == ["2026-11-19"]
         cursor = first.cursor
-        quiet = sensor.evaluate_tick(build_sensor_context(instance=instance, cursor=cursor, resources={"storage": storage}, repository_def=repo))
+        quiet = sensor.evaluate_tick(
+            build_sensor_context(instance=instance, cursor=cursor, resources={"storage": storage}, repository_def=repo)
+        )
         assert not quiet.run_requests
         write(storage.landing, "metering", "20261124", [metering_row(GSRN1, "2026-11-22T22:00:00Z")])
-        write(storage.landing, "consents", "20261121", ["E1;C0000001;marketing;email;granted;2026-11-20T10:00:00Z;web_form;v3;f"])
-        new = sensor.evaluate_tick(build_sensor_context(instance=instance, cursor=cursor, resources={"storage": storage}, repository_def=repo))
+        write(
+            storage.landing,
+            "consents",
+            "20261121",
+            ["E1;C0000001;marketing;email;granted;2026-11-20T10:00:00Z;web_form;v3;f"],
+        )
+        new = sensor.evaluate_tick(
+            build_sensor_context(instance=instance, cursor=cursor, resources={"storage": storage}, repository_def=repo)
+        )
         assert sorted(r.partition_key for r in new.run_requests) == ["2026-11-20", "2026-11-23"]
         assert all(r.tags[BUSINESS_DAY_TAG] == r.partition_key for r in new.run_requests)
         assert len({r.run_key for r in new.run_requests}) == 2
@@ -44,8 +55,18 @@ def test_sensor_requests_the_day_whose_deliveries_changed(tmp_path):
 
 def test_failure_alert_writes_the_log_and_calls_the_command(tmp_path):
     out = tmp_path / "hook-received.json"
-    alerts = FailureAlerts(log_path=str(tmp_path / "alerts.jsonl"), command=f"{sys.executable} -c \"import sys; open(r'{out}', 'w').write(sys.stdin.read())\"")
-    alerts.send({"run_id": "r1", "job": "daily_job", "failed_steps": ["ingest_customers"], "message": "customers/x.csv, line 1: UTF-8 text"})
+    alerts = FailureAlerts(
+        log_path=str(tmp_path / "alerts.jsonl"),
+        command=f"{sys.executable} -c \"import sys; open(r'{out}', 'w').write(sys.stdin.read())\"",
+    )
+    alerts.send(
+        {
+            "run_id": "r1",
+            "job": "daily_job",
+            "failed_steps": ["ingest_customers"],
+            "message": "customers/x.csv, line 1: UTF-8 text",
+        }
+    )
     logged = [json.loads(line) for line in (tmp_path / "alerts.jsonl").read_text().splitlines()]
     assert logged[0]["run_id"] == "r1"
     assert json.loads(out.read_text())["failed_steps"] == ["ingest_customers"]
@@ -72,12 +93,19 @@ def test_failure_alert_posts_the_alert_to_the_webhook(tmp_path):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        alerts = FailureAlerts(log_path=str(tmp_path / "alerts.jsonl"), webhook_url=f"http://127.0.0.1:{server.server_port}/lupa")
+        alerts = FailureAlerts(
+            log_path=str(tmp_path / "alerts.jsonl"), webhook_url=f"http://127.0.0.1:{server.server_port}/lupa"
+        )
         alerts.send({"run_id": "r2", "job": "daily_job", "failed_steps": ["marketing_mart"], "message": "blocked"})
     finally:
         server.shutdown()
         thread.join()
-    assert received == [("application/json", {"run_id": "r2", "job": "daily_job", "failed_steps": ["marketing_mart"], "message": "blocked"})]
+    assert received == [
+        (
+            "application/json",
+            {"run_id": "r2", "job": "daily_job", "failed_steps": ["marketing_mart"], "message": "blocked"},
+        )
+    ]
     assert json.loads((tmp_path / "alerts.jsonl").read_text())["run_id"] == "r2"
 
 
@@ -92,7 +120,7 @@ def test_a_failed_run_reaches_the_failure_sensor_and_its_hook(tmp_path):
             instance=instance, partition_key="2026-11-23", tags={BUSINESS_DAY_TAG: "2026-11-23"}, raise_on_error=False
         )
         assert not result.success
-        from dagster import build_run_status_sensor_context, DagsterRunStatus
+        from dagster import build_run_status_sensor_context
 
         sensor = defs.resolve_sensor_def("run_failure_alert")
         context = build_run_status_sensor_context(
@@ -124,5 +152,7 @@ def test_source_freshness_fails_when_the_metering_delivery_is_missing_or_late(tm
     assert checks[("metering_readings", "source_freshness")].passed
     late = on_time + 3 * 3600
     os.utime(path, (late, late))
-    check = {(c.asset_key.path[-1], c.check_name): c for c in run_day(storage, day).get_asset_check_evaluations()}[("metering_readings", "source_freshness")]
+    check = {(c.asset_key.path[-1], c.check_name): c for c in run_day(storage, day).get_asset_check_evaluations()}[
+        ("metering_readings", "source_freshness")
+    ]
     assert not check.passed and check.metadata["problem"].value == "late"

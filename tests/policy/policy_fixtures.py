@@ -127,8 +127,16 @@ def customer(customer_id: str = "C0000001", **over: Any) -> dict[str, Any]:
     return row
 
 
-def consent(customer_id: str, channel: str | None, state: str, at: dt.datetime, *,
-            purpose: str = "marketing", event_id: str | None = None, **over: Any) -> dict[str, Any]:
+def consent(
+    customer_id: str,
+    channel: str | None,
+    state: str,
+    at: dt.datetime,
+    *,
+    purpose: str = "marketing",
+    event_id: str | None = None,
+    **over: Any,
+) -> dict[str, Any]:
     row = {
         "customer_id": customer_id,
         "purpose": purpose,
@@ -150,8 +158,14 @@ def granted_everywhere(customer_id: str, at: dt.datetime | None = None) -> list[
     return [consent(customer_id, ch, "granted", at) for ch in ("email", "sms", "letter", "phone")]
 
 
-def contact(customer_id: str, sent_at: dt.datetime, *, kind: str = "marketing", channel: str = "email",
-            campaign_id: str | None = None) -> dict[str, Any]:
+def contact(
+    customer_id: str,
+    sent_at: dt.datetime,
+    *,
+    kind: str = "marketing",
+    channel: str = "email",
+    campaign_id: str | None = None,
+) -> dict[str, Any]:
     return {
         "customer_id": customer_id,
         "channel": channel,
@@ -161,8 +175,14 @@ def contact(customer_id: str, sent_at: dt.datetime, *, kind: str = "marketing", 
     }
 
 
-def asml(register: str, *, match_key: str | None = None, phone_e164: str | None = None,
-         registered_on: dt.date = dt.date(2020, 1, 1), expires_on: dt.date | None = None) -> dict[str, Any]:
+def asml(
+    register: str,
+    *,
+    match_key: str | None = None,
+    phone_e164: str | None = None,
+    registered_on: dt.date = dt.date(2020, 1, 1),
+    expires_on: dt.date | None = None,
+) -> dict[str, Any]:
     return {
         "register": register,
         "match_key": match_key,
@@ -173,8 +193,9 @@ def asml(register: str, *, match_key: str | None = None, phone_e164: str | None 
     }
 
 
-def contract(contract_id: str, customer_id: str, end_date: dt.date | None, *,
-             contract_type: str = "fixed_term") -> dict[str, Any]:
+def contract(
+    contract_id: str, customer_id: str, end_date: dt.date | None, *, contract_type: str = "fixed_term"
+) -> dict[str, Any]:
     return {
         "contract_id": contract_id,
         "customer_id": customer_id,
@@ -192,9 +213,15 @@ def frame(rows: list[dict[str, Any]], schema: dict[str, pl.DataType]) -> pl.Data
     return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
 
 
-def make_inputs(customers: list[dict[str, Any]], consents: list[dict[str, Any]] = (), *,
-                registers: list[dict[str, Any]] = (), contacts: list[dict[str, Any]] = (),
-                segments: list[dict[str, Any]] = (), contracts: list[dict[str, Any]] = ()) -> AudienceInputs:
+def make_inputs(
+    customers: list[dict[str, Any]],
+    consents: list[dict[str, Any]] = (),
+    *,
+    registers: list[dict[str, Any]] = (),
+    contacts: list[dict[str, Any]] = (),
+    segments: list[dict[str, Any]] = (),
+    contracts: list[dict[str, Any]] = (),
+) -> AudienceInputs:
     return AudienceInputs(
         customers=frame(list(customers), CUSTOMER_SCHEMA),
         consent_state=frame(list(consents), CONSENT_SCHEMA),
@@ -216,7 +243,5 @@ def members(result: AudienceResult, channel: str) -> set[str]:
 
 
 def reasons(result: AudienceResult, customer_id: str, channel: str) -> set[str]:
-    exc = result.audience_exclusions.filter(
-        (pl.col("customer_id") == customer_id) & (pl.col("channel") == channel)
-    )
+    exc = result.audience_exclusions.filter((pl.col("customer_id") == customer_id) & (pl.col("channel") == channel))
     return set(exc.get_column("reason").to_list())

@@ -29,8 +29,14 @@ def test_nfd_and_nfc_give_the_same_key():
     assert key_of("Sää", nfc, "Kötikatu 1", "33100") == key_of(
         unicodedata.normalize("NFD", "Sää"), nfd, unicodedata.normalize("NFD", "Kötikatu 1"), "33100"
     )
-    df = pl.DataFrame({"f": ["Sää", unicodedata.normalize("NFD", "Sää")], "l": [nfc, nfd],
-                       "s": ["Kötikatu 1", "KÖTIKATU1"], "p": ["33100", "33100"]})
+    df = pl.DataFrame(
+        {
+            "f": ["Sää", unicodedata.normalize("NFD", "Sää")],
+            "l": [nfc, nfd],
+            "s": ["Kötikatu 1", "KÖTIKATU1"],
+            "p": ["33100", "33100"],
+        }
+    )
     keys = df.select(asml_match_key_expr("f", "l", "s", "p").alias("k")).get_column("k").to_list()
     assert keys[0] == keys[1] == key_of("Sää", nfc, "Kötikatu 1", "33100")
 
@@ -63,8 +69,11 @@ _NAME_CHARS = st.sampled_from(
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(*[st.one_of(st.none(), st.text(_NAME_CHARS, max_size=12)) for _ in range(4)]), max_size=20))
 def test_python_and_polars_keys_agree(records):
-    df = pl.DataFrame(records, schema=["f", "l", "s", "p"], orient="row") if records else pl.DataFrame(
-        schema={c: pl.String for c in "flsp"})
+    df = (
+        pl.DataFrame(records, schema=["f", "l", "s", "p"], orient="row")
+        if records
+        else pl.DataFrame(schema={c: pl.String for c in "flsp"})
+    )
     got = df.select(asml_match_key_expr("f", "l", "s", "p").alias("k")).get_column("k").to_list()
     assert got == [asml_match_key(*r) for r in records]
 

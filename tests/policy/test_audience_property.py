@@ -16,11 +16,11 @@ from zoneinfo import ZoneInfo
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from policy_fixtures import UTC, D, make_inputs, run
 
 from data_contracts.audience_rules import policy_violations
 from data_contracts.normalise import asml_match_key
 from data_contracts.policy import CHANNELS, MarketingPolicy, load_policy
-from policy_fixtures import D, UTC, make_inputs, run
 
 POLICY = load_policy()
 HEL = ZoneInfo("Europe/Helsinki")
@@ -76,8 +76,17 @@ def customers(draw, n: int):
                 "city": "Helsinki" if has_address else None,
                 "birth_date": None
                 if ctype == "company"
-                else draw(st.sampled_from([dt.date(2008, 11, 24), dt.date(2008, 11, 25), dt.date(1970, 2, 28),
-                                           dt.date(1988, 6, 1), dt.date(2010, 1, 1)])),
+                else draw(
+                    st.sampled_from(
+                        [
+                            dt.date(2008, 11, 24),
+                            dt.date(2008, 11, 25),
+                            dt.date(1970, 2, 28),
+                            dt.date(1988, 6, 1),
+                            dt.date(2010, 1, 1),
+                        ]
+                    )
+                ),
                 "ended_on": draw(st.sampled_from([None, None, None, _day(-365), _day(-366), _day(-20), _day(40)])),
                 "deceased_on": draw(st.sampled_from([None] * 6 + [D, _day(1), _day(-30)])),
                 "marketing_ban": draw(st.sampled_from([False, False, False, True, None])),
@@ -126,11 +135,11 @@ def _local(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
 
 SENT = [
     _local(_day(-365), 23, 30),  # outside, though its UTC date is D-365 as well
-    _local(_day(-364), 0, 30),   # inside: D-364 in Helsinki, still D-365 in UTC
+    _local(_day(-364), 0, 30),  # inside: D-364 in Helsinki, still D-365 in UTC
     _local(_day(-100), 12),
     _local(_day(-1), 9),
-    _local(D, 23, 59),           # inside: the last minute of D
-    _local(_day(1), 0, 1),       # outside: D+1 in Helsinki
+    _local(D, 23, 59),  # inside: the last minute of D
+    _local(_day(1), 0, 1),  # outside: D+1 in Helsinki
 ]
 
 
@@ -156,24 +165,32 @@ def registers(draw, custs: list[dict]):
     rows = []
     for c in custs:
         if c["first_name"] and c["street_address"] and draw(st.integers(0, 2)) == 0:
-            rows.append({
-                "register": "mail",
-                "match_key": asml_match_key(_variant(draw, c["first_name"]), _variant(draw, c["last_name"]),
-                                            _variant(draw, c["street_address"]), c["postal_code"]),
-                "phone_e164": None,
-                "registered_on": draw(st.sampled_from([_day(-500), D, _day(1)])),
-                "expires_on": draw(st.sampled_from([None, D, _day(-1), _day(100)])),
-                "extract_date": D,
-            })
+            rows.append(
+                {
+                    "register": "mail",
+                    "match_key": asml_match_key(
+                        _variant(draw, c["first_name"]),
+                        _variant(draw, c["last_name"]),
+                        _variant(draw, c["street_address"]),
+                        c["postal_code"],
+                    ),
+                    "phone_e164": None,
+                    "registered_on": draw(st.sampled_from([_day(-500), D, _day(1)])),
+                    "expires_on": draw(st.sampled_from([None, D, _day(-1), _day(100)])),
+                    "extract_date": D,
+                }
+            )
         if c["phone_e164"] and draw(st.integers(0, 2)) == 0:
-            rows.append({
-                "register": "phone",
-                "match_key": None,
-                "phone_e164": c["phone_e164"],
-                "registered_on": draw(st.sampled_from([_day(-500), D])),
-                "expires_on": draw(st.sampled_from([None, D, _day(-1)])),
-                "extract_date": D,
-            })
+            rows.append(
+                {
+                    "register": "phone",
+                    "match_key": None,
+                    "phone_e164": c["phone_e164"],
+                    "registered_on": draw(st.sampled_from([_day(-500), D])),
+                    "expires_on": draw(st.sampled_from([None, D, _day(-1)])),
+                    "extract_date": D,
+                }
+            )
     return rows
 
 
@@ -188,12 +205,17 @@ def worlds(draw):
         if draw(st.booleans())
     ]
     deals = [
-        {"contract_id": f"K{cid[1:]}{j}", "customer_id": cid,
-         "metering_point_id": "643007000000000017", "product_code": "FIXED24",
-         "contract_type": draw(st.sampled_from(["fixed_term", "fixed_term", "open_ended"])),
-         "start_date": _day(-700),
-         "end_date": draw(st.sampled_from([D, _day(1), _day(30), _day(60), _day(61)])),
-         "site_type": "apartment", "heating": None}
+        {
+            "contract_id": f"K{cid[1:]}{j}",
+            "customer_id": cid,
+            "metering_point_id": "643007000000000017",
+            "product_code": "FIXED24",
+            "contract_type": draw(st.sampled_from(["fixed_term", "fixed_term", "open_ended"])),
+            "start_date": _day(-700),
+            "end_date": draw(st.sampled_from([D, _day(1), _day(30), _day(60), _day(61)])),
+            "site_type": "apartment",
+            "heating": None,
+        }
         for cid in ids
         for j in range(draw(st.integers(0, 2)))
     ]
@@ -270,13 +292,15 @@ def brute_force(custs, consents, regs, history, segs, policy: MarketingPolicy):
 
         on_mail = key is not None and any(r["register"] == "mail" and r["match_key"] == key and live(r) for r in regs)
         on_phone = c["phone_e164"] is not None and any(
-            r["register"] == "phone" and r["phone_e164"] == c["phone_e164"] and live(r) for r in regs)
+            r["register"] == "phone" and r["phone_e164"] == c["phone_e164"] and live(r) for r in regs
+        )
 
         for ch in CHANNELS:
             cp = policy.channel(ch)
             reasons = set(common)
-            ev = _latest([e for e in mine if e["purpose"] == cp.consent.purpose
-                          and e["channel"] in (None, cp.consent.channel)])
+            ev = _latest(
+                [e for e in mine if e["purpose"] == cp.consent.purpose and e["channel"] in (None, cp.consent.channel)]
+            )
             if ev is not None and ev["state"] != "granted":
                 reasons.add("consent_withdrawn")
             if cp.legal_basis == "consent" and ev is None:
@@ -285,13 +309,23 @@ def brute_force(custs, consents, regs, history, segs, policy: MarketingPolicy):
                 "valid_email": c["email"] is not None,
                 "valid_mobile": c["phone_e164"] is not None and c["phone_is_mobile"] is True,
                 "valid_phone": c["phone_e164"] is not None,
-                "valid_postal_address": bool(c["first_name"] and c["last_name"] and c["street_address"]
-                                             and c["city"] and c["postal_code"] and len(c["postal_code"]) == 5),
+                "valid_postal_address": bool(
+                    c["first_name"]
+                    and c["last_name"]
+                    and c["street_address"]
+                    and c["city"]
+                    and c["postal_code"]
+                    and len(c["postal_code"]) == 5
+                ),
             }[cp.contact]
             if not contact_ok and not (cp.uses_address and c["safety_ban"]):
                 reasons.add("invalid_contact")
-            flags = {"asml_mail": on_mail, "asml_phone": on_phone,
-                     "vtj_marketing_ban": c["marketing_ban"] is True, "safety_ban": c["safety_ban"] is True}
+            flags = {
+                "asml_mail": on_mail,
+                "asml_phone": on_phone,
+                "vtj_marketing_ban": c["marketing_ban"] is True,
+                "safety_ban": c["safety_ban"] is True,
+            }
             reasons |= {code for code in cp.exclusions if flags[code]}
             if reasons:
                 exclusions |= {(cid, ch, r) for r in reasons}
@@ -316,8 +350,13 @@ def brute_force_renewals(custs, deals, policy: MarketingPolicy) -> dict[str, str
             continue
         if c["email"] is not None:
             out[k["contract_id"]] = "email"
-        elif (not c["safety_ban"] and c["first_name"] and c["street_address"] and c["postal_code"]
-              and len(c["postal_code"]) == 5):
+        elif (
+            not c["safety_ban"]
+            and c["first_name"]
+            and c["street_address"]
+            and c["postal_code"]
+            and len(c["postal_code"]) == 5
+        ):
             out[k["contract_id"]] = "letter"
         else:
             out[k["contract_id"]] = "none"

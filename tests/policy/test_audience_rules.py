@@ -7,22 +7,11 @@ import datetime as dt
 import polars as pl
 import pytest
 import yaml
-
-from data_contracts.audience_rules import (
-    AudienceResult,
-    audience_columns,
-    build_audiences,
-    policy_violations,
-    renewal_columns,
-)
-from data_contracts.normalise import asml_match_key
-from data_contracts.policy import CHANNELS, REASON_CODES, default_policy_path, load_policy, parse_policy
-from data_contracts.published import validate_published
 from policy_fixtures import (
     ASML_DATE,
-    D,
     UTC,
     VTJ_DATE,
+    D,
     asml,
     consent,
     contact,
@@ -34,6 +23,17 @@ from policy_fixtures import (
     reasons,
     run,
 )
+
+from data_contracts.audience_rules import (
+    AudienceResult,
+    audience_columns,
+    build_audiences,
+    policy_violations,
+    renewal_columns,
+)
+from data_contracts.normalise import asml_match_key
+from data_contracts.policy import CHANNELS, REASON_CODES, default_policy_path, load_policy, parse_policy
+from data_contracts.published import validate_published
 
 C1, C2, C3 = "C0000001", "C0000002", "C0000003"
 T0 = dt.datetime(2025, 3, 1, 9, tzinfo=UTC)
@@ -47,8 +47,9 @@ def everything(customers, consents=None, **kw):
     result = run(inputs)
     assert policy_violations(result, inputs, load_policy(), D).is_empty()
     for name, df in result.tables().items():
-        validate_published(name, df, policy=load_policy(),
-                           safety_ban_ids=[c["customer_id"] for c in customers if c.get("safety_ban")])
+        validate_published(
+            name, df, policy=load_policy(), safety_ban_ids=[c["customer_id"] for c in customers if c.get("safety_ban")]
+        )
     return result
 
 
@@ -110,8 +111,13 @@ def test_consent_missing_only_on_consent_channels():
 
 
 def test_newsletter_and_profiling_are_not_marketing_consent():
-    r = everything([customer(C1)], [consent(C1, "email", "granted", T0, purpose="newsletter"),
-                                    consent(C1, None, "granted", T0, purpose="profiling")])
+    r = everything(
+        [customer(C1)],
+        [
+            consent(C1, "email", "granted", T0, purpose="newsletter"),
+            consent(C1, None, "granted", T0, purpose="profiling"),
+        ],
+    )
     assert reasons(r, C1, "email") == {"consent_missing"}
 
 
@@ -154,8 +160,10 @@ def test_tie_between_grant_and_withdrawal_resolves_to_withdrawn():
 
 def test_late_arriving_older_event_does_not_win():
     # rows in any order: the latest occurred_at decides, never file or row order
-    cons = [consent(C1, "email", "granted", T0 + dt.timedelta(hours=1), event_id="new"),
-            consent(C1, "email", "withdrawn", T0, event_id="old")]
+    cons = [
+        consent(C1, "email", "granted", T0 + dt.timedelta(hours=1), event_id="new"),
+        consent(C1, "email", "withdrawn", T0, event_id="old"),
+    ]
     r = everything([customer(C1)], cons)
     assert C1 in members(r, "email")
     assert r.audience_email.item(0, "consent_event_id") == "new"
@@ -194,8 +202,10 @@ def test_invalid_contact_per_channel():
 # --- global exclusions ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("deceased_on", "excluded"), [(D, True), (D - dt.timedelta(days=400), True),
-                                                       (D + dt.timedelta(days=1), False), (None, False)])
+@pytest.mark.parametrize(
+    ("deceased_on", "excluded"),
+    [(D, True), (D - dt.timedelta(days=400), True), (D + dt.timedelta(days=1), False), (None, False)],
+)
 def test_deceased(deceased_on, excluded):
     r = everything([customer(C1, deceased_on=deceased_on)])
     for ch in CHANNELS:
@@ -207,10 +217,10 @@ def test_deceased(deceased_on, excluded):
     ("birth_date", "minor"),
     [
         (dt.date(2008, 11, 24), False),  # 18th birthday on D: adult
-        (dt.date(2008, 11, 25), True),   # 18 tomorrow
+        (dt.date(2008, 11, 25), True),  # 18 tomorrow
         (dt.date(1990, 1, 1), False),
         (dt.date(2020, 1, 1), True),
-        (None, True),                    # age cannot be shown: not an adult
+        (None, True),  # age cannot be shown: not an adult
     ],
 )
 def test_minor_boundary_on_18th_birthday(birth_date, minor):
@@ -231,14 +241,22 @@ def test_leap_day_birthday_turns_18_on_first_of_march():
 
 
 def _kw(inputs):
-    return dict(customers=inputs.customers, consent_state=inputs.consent_state, asml_register=inputs.asml_register,
-                contact_history=inputs.contact_history, segments=inputs.segments, asml_date=inputs.asml_date,
-                vtj_date=inputs.vtj_date, contracts=inputs.contracts)
+    return dict(
+        customers=inputs.customers,
+        consent_state=inputs.consent_state,
+        asml_register=inputs.asml_register,
+        contact_history=inputs.contact_history,
+        segments=inputs.segments,
+        asml_date=inputs.asml_date,
+        vtj_date=inputs.vtj_date,
+        contracts=inputs.contracts,
+    )
 
 
 def test_company():
-    r = everything([customer(C1, customer_type="company", first_name=None, last_name=None, birth_date=None,
-                             company_name="Oy Ab")])
+    r = everything(
+        [customer(C1, customer_type="company", first_name=None, last_name=None, birth_date=None, company_name="Oy Ab")]
+    )
     for ch in CHANNELS:
         assert "company" in reasons(r, C1, ch)
         assert "minor" not in reasons(r, C1, ch)
@@ -247,8 +265,13 @@ def test_company():
 
 @pytest.mark.parametrize(
     ("ended_on", "former"),
-    [(D - dt.timedelta(days=365), False), (D - dt.timedelta(days=366), True), (D - dt.timedelta(days=10), False),
-     (D + dt.timedelta(days=30), False), (None, False)],
+    [
+        (D - dt.timedelta(days=365), False),
+        (D - dt.timedelta(days=366), True),
+        (D - dt.timedelta(days=10), False),
+        (D + dt.timedelta(days=30), False),
+        (None, False),
+    ],
 )
 def test_former_customer_window(ended_on, former):
     r = everything([customer(C1, ended_on=ended_on)])
@@ -314,8 +337,14 @@ def test_frequency_cap_ignores_customer_communication_and_duplicates():
 def test_frequency_cap_accepts_helsinki_timestamps():
     rows = [contact(C1, _helsinki(D - dt.timedelta(days=k), 10)) for k in (1, 2, 3, 4)]
     inputs = make_inputs([customer(C1)], granted_everywhere(C1), contacts=rows)
-    inputs = type(inputs)(**{**inputs.__dict__, "contact_history": inputs.contact_history.with_columns(
-        pl.col("sent_at").dt.convert_time_zone("Europe/Helsinki"))})
+    inputs = type(inputs)(
+        **{
+            **inputs.__dict__,
+            "contact_history": inputs.contact_history.with_columns(
+                pl.col("sent_at").dt.convert_time_zone("Europe/Helsinki")
+            ),
+        }
+    )
     assert reasons(run(inputs), C1, "email") == {"frequency_cap"}
 
 
@@ -330,10 +359,10 @@ def _mail_key(c):
     ("registered_on", "expires_on", "applies"),
     [
         (dt.date(2020, 1, 1), None, True),
-        (dt.date(2020, 1, 1), D, True),                       # expires on D: still applies on D
+        (dt.date(2020, 1, 1), D, True),  # expires on D: still applies on D
         (dt.date(2020, 1, 1), D - dt.timedelta(days=1), False),
         (D, None, True),
-        (D + dt.timedelta(days=1), None, False),              # not yet registered
+        (D + dt.timedelta(days=1), None, False),  # not yet registered
     ],
 )
 def test_asml_mail_expiry_boundary(registered_on, expires_on, applies):
@@ -348,10 +377,12 @@ def test_asml_mail_expiry_boundary(registered_on, expires_on, applies):
 def test_asml_mail_matches_nfd_register_against_nfc_customer():
     import unicodedata
 
-    c = customer(C1, first_name=unicodedata.normalize("NFC", "Sää-Äijö"), last_name="Öhman",
-                 street_address="Hämeenkatu 5 B 12")
-    key = asml_match_key(unicodedata.normalize("NFD", "SÄÄ-ÄIJÖ"), unicodedata.normalize("NFD", "öhman"),
-                         "hämeenkatu  5b12", "00100")
+    c = customer(
+        C1, first_name=unicodedata.normalize("NFC", "Sää-Äijö"), last_name="Öhman", street_address="Hämeenkatu 5 B 12"
+    )
+    key = asml_match_key(
+        unicodedata.normalize("NFD", "SÄÄ-ÄIJÖ"), unicodedata.normalize("NFD", "öhman"), "hämeenkatu  5b12", "00100"
+    )
     r = everything([c], registers=[asml("mail", match_key=key)])
     assert reasons(r, C1, "letter") == {"asml_mail"}
 
@@ -360,11 +391,19 @@ def test_asml_register_without_match_key_is_keyed_from_its_columns():
     import unicodedata
 
     c = customer(C1)
-    reg = pl.DataFrame({"register": ["mail"], "first_name": [c["first_name"].upper()],
-                        "last_name": [unicodedata.normalize("NFD", c["last_name"])],
-                        "street_address": [c["street_address"].replace(" ", "")], "postal_code": ["00100"],
-                        "phone_e164": [None], "registered_on": [dt.date(2020, 1, 1)], "expires_on": [None]},
-                       schema_overrides={"phone_e164": pl.String, "expires_on": pl.Date})
+    reg = pl.DataFrame(
+        {
+            "register": ["mail"],
+            "first_name": [c["first_name"].upper()],
+            "last_name": [unicodedata.normalize("NFD", c["last_name"])],
+            "street_address": [c["street_address"].replace(" ", "")],
+            "postal_code": ["00100"],
+            "phone_e164": [None],
+            "registered_on": [dt.date(2020, 1, 1)],
+            "expires_on": [None],
+        },
+        schema_overrides={"phone_e164": pl.String, "expires_on": pl.Date},
+    )
     inputs = make_inputs([c], granted_everywhere(C1))
     r = build_audiences(**{**_kw(inputs), "asml_register": reg}, policy=load_policy(), as_of=D)
     assert reasons(r, C1, "letter") == {"asml_mail"}
@@ -400,9 +439,15 @@ def test_safety_ban_excludes_letter_even_if_an_address_leaked_upstream():
 
 
 def test_every_reason_is_listed_not_only_the_first():
-    c = customer(C1, deceased_on=D - dt.timedelta(days=3), birth_date=dt.date(2010, 1, 1),
-                 ended_on=D - dt.timedelta(days=500), marketing_ban=True, email=None,
-                 phone_is_mobile=False)
+    c = customer(
+        C1,
+        deceased_on=D - dt.timedelta(days=3),
+        birth_date=dt.date(2010, 1, 1),
+        ended_on=D - dt.timedelta(days=500),
+        marketing_ban=True,
+        email=None,
+        phone_is_mobile=False,
+    )
     reg = [asml("mail", match_key=_mail_key(c)), asml("phone", phone_e164=c["phone_e164"])]
     contacts = [contact(C1, _helsinki(D - dt.timedelta(days=k), 12)) for k in range(4)]
     cons = [consent(C1, "letter", "withdrawn", T0)]
@@ -416,8 +461,15 @@ def test_every_reason_is_listed_not_only_the_first():
 
 
 def test_every_exclusion_code_is_exercised():
-    c1 = customer(C1, deceased_on=D, birth_date=dt.date(2015, 1, 1), ended_on=D - dt.timedelta(days=900),
-                  marketing_ban=True, email=None, safety_ban=True)
+    c1 = customer(
+        C1,
+        deceased_on=D,
+        birth_date=dt.date(2015, 1, 1),
+        ended_on=D - dt.timedelta(days=900),
+        marketing_ban=True,
+        email=None,
+        safety_ban=True,
+    )
     c2 = customer(C2, customer_type="company")
     reg = [asml("mail", match_key=_mail_key(c1)), asml("phone", phone_e164=c1["phone_e164"])]
     contacts = [contact(C1, _helsinki(D, 8, k)) for k in range(5)]
@@ -432,8 +484,10 @@ def test_segment_id_follows_profiling_state():
     cs = [customer(C1), customer(C2), customer(C3)]
     cons = [ev for c in (C1, C2, C3) for ev in granted_everywhere(c)]
     cons.append(consent(C2, None, "withdrawn", T0, purpose="profiling"))
-    segs = [{"customer_id": C1, "segment_id": "S1", "model_version": "m1", "as_of": D},
-            {"customer_id": C2, "segment_id": "S2", "model_version": "m1", "as_of": D}]  # objector leaked in
+    segs = [
+        {"customer_id": C1, "segment_id": "S1", "model_version": "m1", "as_of": D},
+        {"customer_id": C2, "segment_id": "S2", "model_version": "m1", "as_of": D},
+    ]  # objector leaked in
     r = everything(cs, cons, segments=segs)
     seg = dict(r.audience_email.select("customer_id", "segment_id").iter_rows())
     assert seg == {C1: "S1", C2: None, C3: None}
@@ -471,14 +525,21 @@ def test_renewal_channel_choice():
     assert rows["K2"]["email"] is None and rows["K2"]["street_address"] == "Mannerheimintie 2"
     assert rows["K2"]["first_name"] == "Matti"
     for k in ("K3", "K4"):
-        assert all(rows[k][f] is None for f in ("email", "first_name", "last_name", "street_address", "postal_code", "city"))
+        assert all(
+            rows[k][f] is None for f in ("email", "first_name", "last_name", "street_address", "postal_code", "city")
+        )
     assert rows["K5"]["street_address"] is None
 
 
 @pytest.mark.parametrize(
     ("end_date", "included"),
-    [(D, False), (D + dt.timedelta(days=1), True), (D + dt.timedelta(days=60), True),
-     (D + dt.timedelta(days=61), False), (D - dt.timedelta(days=5), False)],
+    [
+        (D, False),
+        (D + dt.timedelta(days=1), True),
+        (D + dt.timedelta(days=60), True),
+        (D + dt.timedelta(days=61), False),
+        (D - dt.timedelta(days=5), False),
+    ],
 )
 def test_renewal_window(end_date, included):
     rows = _renewals([customer(C1)], [contract("K1", C1, end_date)])
@@ -488,9 +549,16 @@ def test_renewal_window(end_date, included):
 def test_renewal_scope_deceased_companies_open_ended():
     cs = [customer(C1, deceased_on=D - dt.timedelta(days=1)), customer(C2, customer_type="company"), customer(C3)]
     end = D + dt.timedelta(days=10)
-    rows = _renewals(cs, [contract("K1", C1, end), contract("K2", C2, end),
-                          contract("K3", C3, end, contract_type="open_ended"), contract("K4", C3, end),
-                          contract("K5", "C0000099", end)])
+    rows = _renewals(
+        cs,
+        [
+            contract("K1", C1, end),
+            contract("K2", C2, end),
+            contract("K3", C3, end, contract_type="open_ended"),
+            contract("K4", C3, end),
+            contract("K5", "C0000099", end),
+        ],
+    )
     assert set(rows) == {"K4"}
 
 
@@ -499,8 +567,13 @@ def test_renewal_is_not_marketing():
     c = customer(C1, email=None, marketing_ban=True)
     contacts = [contact(C1, _helsinki(D - dt.timedelta(days=k), 12)) for k in range(6)]
     reg = [asml("mail", match_key=_mail_key(c)), asml("phone", phone_e164=c["phone_e164"])]
-    rows = _renewals([c], [contract("K1", C1, D + dt.timedelta(days=3))],
-                     [consent(C1, None, "withdrawn", T0)], contacts=contacts, registers=reg)
+    rows = _renewals(
+        [c],
+        [contract("K1", C1, D + dt.timedelta(days=3))],
+        [consent(C1, None, "withdrawn", T0)],
+        contacts=contacts,
+        registers=reg,
+    )
     assert rows["K1"]["channel"] == "letter"
 
 
@@ -546,8 +619,11 @@ def test_editing_the_yaml_changes_the_cap_and_age():
     data["global_exclusions"]["minor"]["age_limit"] = 21
     p = parse_policy(data)
     contacts = [contact(C1, _helsinki(D - dt.timedelta(days=k), 12)) for k in (1, 2)]
-    inputs = make_inputs([customer(C1), customer(C2, birth_date=dt.date(2006, 1, 1))],
-                         [*granted_everywhere(C1), *granted_everywhere(C2)], contacts=contacts)
+    inputs = make_inputs(
+        [customer(C1), customer(C2, birth_date=dt.date(2006, 1, 1))],
+        [*granted_everywhere(C1), *granted_everywhere(C2)],
+        contacts=contacts,
+    )
     r = run(inputs, p)
     assert reasons(r, C1, "email") == {"frequency_cap"}
     assert reasons(r, C2, "email") == {"minor"}
@@ -578,8 +654,9 @@ def test_policy_violations_catches_a_tampered_audience():
     r = run(inputs)
     assert policy_violations(r, inputs, load_policy(), D).is_empty()
 
-    smuggled = r.audience_email.vstack(r.audience_email.with_columns(pl.lit(C2).alias("customer_id"),
-                                                                     pl.lit("matti2@example.fi").alias("email")))
+    smuggled = r.audience_email.vstack(
+        r.audience_email.with_columns(pl.lit(C2).alias("customer_id"), pl.lit("matti2@example.fi").alias("email"))
+    )
     bad = AudienceResult(**{**r.__dict__, "audience_email": smuggled})
     v = policy_violations(bad, inputs, load_policy(), D)
     got = set(v.select("customer_id", "check").iter_rows())
@@ -591,8 +668,9 @@ def test_policy_violations_catches_a_tampered_audience():
     v = policy_violations(lost, inputs, load_policy(), D)
     assert set(v.get_column("check")) == {"unaccounted"}
 
-    wrong_contact = AudienceResult(**{**r.__dict__, "audience_email": r.audience_email.with_columns(
-        pl.lit("someone@else.fi").alias("email"))})
+    wrong_contact = AudienceResult(
+        **{**r.__dict__, "audience_email": r.audience_email.with_columns(pl.lit("someone@else.fi").alias("email"))}
+    )
     assert "contact_mismatch" in set(policy_violations(wrong_contact, inputs, load_policy(), D).get_column("check"))
 
 
@@ -605,15 +683,21 @@ def test_policy_violations_catches_segments():
     assert policy_violations(r, inputs, load_policy(), D).is_empty()
     tampered = r.audience_email.with_columns(pl.lit("S9").alias("segment_id"))
     v = policy_violations(AudienceResult(**{**r.__dict__, "audience_email": tampered}), inputs, load_policy(), D)
-    assert set(v.select("customer_id", "check").iter_rows()) == {(C1, "segment_mismatch"), (C2, "segment_after_objection")}
+    assert set(v.select("customer_id", "check").iter_rows()) == {
+        (C1, "segment_mismatch"),
+        (C2, "segment_after_objection"),
+    }
 
 
 def test_policy_violations_catches_bad_renewals():
     cs = [customer(C1, safety_ban=True), customer(C2, deceased_on=D)]
     inputs = make_inputs(cs, contracts=[contract("K1", C1, D + dt.timedelta(days=5))])
     r = run(inputs)
-    extra = r.renewal_offers.with_columns(pl.lit("letter").alias("channel"), pl.lit(None, pl.String).alias("email"),
-                                          pl.lit("Mannerheimintie 1").alias("street_address"))
+    extra = r.renewal_offers.with_columns(
+        pl.lit("letter").alias("channel"),
+        pl.lit(None, pl.String).alias("email"),
+        pl.lit("Mannerheimintie 1").alias("street_address"),
+    )
     dead = r.renewal_offers.with_columns(pl.lit("K2").alias("contract_id"), pl.lit(C2).alias("customer_id"))
     bad = AudienceResult(**{**r.__dict__, "renewal_offers": pl.concat([extra, dead])})
     checks = set(policy_violations(bad, inputs, load_policy(), D).get_column("check"))
@@ -635,16 +719,22 @@ def test_duplicate_customers_are_refused():
 def test_as_of_must_be_a_date():
     inputs = make_inputs([customer(C1)])
     with pytest.raises(TypeError):
-        build_audiences_from_datetime = build_audiences(**_kw(inputs), policy=None,  # noqa: F841
-                                                        as_of=dt.datetime(2026, 11, 24, 12))
+        build_audiences_from_datetime = build_audiences(
+            **_kw(inputs),
+            policy=None,  # noqa: F841
+            as_of=dt.datetime(2026, 11, 24, 12),
+        )
 
 
 def test_lazy_inputs_give_the_same_result():
     cs = [customer(C1), customer(C2, email=None)]
     inputs = make_inputs(cs, granted_everywhere(C1))
     eager = run(inputs)
-    lazy = build_audiences(**{k: (v.lazy() if isinstance(v, pl.DataFrame) else v) for k, v in _kw(inputs).items()},
-                           policy=load_policy(), as_of=D)
+    lazy = build_audiences(
+        **{k: (v.lazy() if isinstance(v, pl.DataFrame) else v) for k, v in _kw(inputs).items()},
+        policy=load_policy(),
+        as_of=D,
+    )
     for name, df in eager.tables().items():
         assert lazy.tables()[name].equals(df), name
 

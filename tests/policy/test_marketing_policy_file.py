@@ -59,15 +59,21 @@ def test_default_policy_content():
     assert p.retention.invoices.years == 6
     assert p.retention.customer_data.years == 3
     # the end of the financial year plus 6 years, the Accounting Act's minimum
-    assert p.retention.invoice_kept_until(dt.date(2026, 1, 1)) == p.retention.invoice_kept_until(dt.date(2026, 12, 31)) == dt.date(2032, 12, 31)
+    assert (
+        p.retention.invoice_kept_until(dt.date(2026, 1, 1))
+        == p.retention.invoice_kept_until(dt.date(2026, 12, 31))
+        == dt.date(2032, 12, 31)
+    )
 
 
 def test_rules_for_channels_follow_the_file():
     p = load_policy()
     globals_ = {"deceased", "minor", "company", "former_customer", "frequency_cap"}
     assert set(p.rules_for("email")) == {"consent_missing", "consent_withdrawn", "invalid_contact"} | globals_
-    assert set(p.rules_for("letter")) == {"consent_withdrawn", "invalid_contact", "asml_mail", "vtj_marketing_ban",
-                                          "safety_ban"} | globals_
+    assert (
+        set(p.rules_for("letter"))
+        == {"consent_withdrawn", "invalid_contact", "asml_mail", "vtj_marketing_ban", "safety_ban"} | globals_
+    )
     assert set(p.rules_for("phone")) == {"consent_withdrawn", "invalid_contact", "asml_phone"} | globals_
     for ch in CHANNELS:
         assert set(p.rules_for(ch)) <= set(REASON_CODES)
@@ -82,10 +88,16 @@ def test_load_policy_defaults_to_packaged_file():
     [
         (lambda d: d["channels"]["phone"].__setitem__("legal_basis", "sometimes"), "channels.phone.legal_basis"),
         (lambda d: d["channels"]["sms"].__setitem__("contact", "valid_pigeon"), "channels.sms.contact"),
-        (lambda d: d["channels"]["letter"].__setitem__("exclusions", ["asml_mail", "nope"]), "channels.letter.exclusions"),
+        (
+            lambda d: d["channels"]["letter"].__setitem__("exclusions", ["asml_mail", "nope"]),
+            "channels.letter.exclusions",
+        ),
         (lambda d: d["channels"]["letter"].__setitem__("exclusions", ["asml_mail"]), "channels.letter"),
         (lambda d: d["channels"].pop("sms"), "channels"),
-        (lambda d: d["global_exclusions"]["minor"].__setitem__("age_limit", "adult"), "global_exclusions.minor.age_limit"),
+        (
+            lambda d: d["global_exclusions"]["minor"].__setitem__("age_limit", "adult"),
+            "global_exclusions.minor.age_limit",
+        ),
         (lambda d: d["global_exclusions"]["frequency_cap"].pop("cap"), "global_exclusions.frequency_cap.cap"),
         (lambda d: d["global_exclusions"].__setitem__("left_handed", {}), "global_exclusions.left_handed"),
         (lambda d: d.__setitem__("version", 2026.1), "version"),

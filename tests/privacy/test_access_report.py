@@ -13,7 +13,6 @@ import json
 import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -24,16 +23,29 @@ from assets.calendar import BUSINESS_DAY_TAG
 from data_contracts.features import FEATURE_COLUMNS
 from data_contracts.policy import load_policy
 from pipelines import access_report as sar
-from pipelines.demo_data import generate_landing_zone
 from pipelines.definitions import build_defs
+from pipelines.demo_data import generate_landing_zone
 from tests.dagster_helpers import run_day, storage_for
 
 pytestmark = pytest.mark.slow
 
 END = dt.date(2026, 11, 24)
 REPO = Path(__file__).resolve().parents[2]
-SECTIONS = {"report", "identity", "population_register", "contracts", "metering_points", "consumption_monthly", "invoices",
-            "consents", "profiling", "audiences", "contact_history", "rejected_records", "processing"}
+SECTIONS = {
+    "report",
+    "identity",
+    "population_register",
+    "contracts",
+    "metering_points",
+    "consumption_monthly",
+    "invoices",
+    "consents",
+    "profiling",
+    "audiences",
+    "contact_history",
+    "rejected_records",
+    "processing",
+}
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +56,11 @@ def demo(tmp_path_factory):
     defs = build_defs(resource_overrides={"storage": storage})
     history = defs.resolve_job_def("metering_job").execute_in_process(
         instance=DagsterInstance.ephemeral(),
-        tags={"dagster/asset_partition_range_start": summary["first_business_day"], "dagster/asset_partition_range_end": END.isoformat(),
-              BUSINESS_DAY_TAG: END.isoformat()},
+        tags={
+            "dagster/asset_partition_range_start": summary["first_business_day"],
+            "dagster/asset_partition_range_end": END.isoformat(),
+            BUSINESS_DAY_TAG: END.isoformat(),
+        },
     )
     assert history.success
     assert run_day(storage, END).success
@@ -63,7 +78,13 @@ def sql(storage, database: str, text: str, **params) -> list[tuple]:
 
 def profiled(storage, language: str) -> list[str]:
     segmented = {r[0] for r in sql(storage, "analytics", "select customer_id from customer_segments")}
-    return [c for (c,) in sql(storage, "warehouse", "select customer_id from customers where language = $l order by 1", l=language) if c in segmented]
+    return [
+        c
+        for (c,) in sql(
+            storage, "warehouse", "select customer_id from customers where language = $l order by 1", l=language
+        )
+        if c in segmented
+    ]
 
 
 def report_for(storage, tmp_path: Path, **kwargs) -> tuple[dict, str, list[Path]]:
@@ -79,17 +100,32 @@ def test_report_by_customer_id_has_every_section_in_the_customers_language(demo,
     assert set(report) == SECTIONS
     assert report["report"]["customer_id"] == cid and report["report"]["language"] == "sv"
     fields = {i["field"]: i for i in report["identity"]}
-    assert fields["personal_id"]["source"]["system"] == "crm" and fields["personal_id"]["source"]["file"].startswith("customers_")
+    assert fields["personal_id"]["source"]["system"] == "crm" and fields["personal_id"]["source"]["file"].startswith(
+        "customers_"
+    )
     assert fields["safety_ban"]["source"]["system"] == "vtj"
-    assert report["contracts"] and report["metering_points"] and report["consumption_monthly"] and report["invoices"]["items"]
+    assert (
+        report["contracts"]
+        and report["metering_points"]
+        and report["consumption_monthly"]
+        and report["invoices"]["items"]
+    )
     assert all(m["kwh"] >= 0 and m["days_with_data"] >= 1 for m in report["consumption_monthly"])
     assert [c["channel"] for c in report["consents"]["marketing_channels"]] == ["email", "sms", "letter", "phone"]
     retention = {r["id"]: r["period"] for r in report["processing"]["retention"]}
     assert retention["metering_readings"] == {"years": 6} and retention["quarantine"] == {"days": 90}
     # Swedish headings, not Finnish or English ones
     assert "<html lang='sv'>" in page
-    for heading in ("Registerutdrag", "Identitets- och kontaktuppgifter", "Avtal och mätpunkter", "Elförbrukning per månad",
-                    "Samtycken och förbud", "Profilering och kundsegment", "Ändamål, mottagare och lagringstider", "Dina rättigheter"):
+    for heading in (
+        "Registerutdrag",
+        "Identitets- och kontaktuppgifter",
+        "Avtal och mätpunkter",
+        "Elförbrukning per månad",
+        "Samtycken och förbud",
+        "Profilering och kundsegment",
+        "Ändamål, mottagare och lagringstider",
+        "Dina rättigheter",
+    ):
         assert heading in page
     assert "Henkilö- ja yhteystiedot" not in page and "Identity and contact data" not in page
     # self-contained, owner-only
@@ -98,7 +134,12 @@ def test_report_by_customer_id_has_every_section_in_the_customers_language(demo,
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in paths)
     # nothing about any other customer
     text = paths[0].read_text("utf-8") + page
-    others = sql(demo, "warehouse", "select customer_id, personal_id, email, phone_e164 from customers where customer_id <> $c", c=cid)
+    others = sql(
+        demo,
+        "warehouse",
+        "select customer_id, personal_id, email, phone_e164 from customers where customer_id <> $c",
+        c=cid,
+    )
     leaked = {v for row in others for v in row if v and v in text}
     assert not leaked
 
@@ -107,8 +148,21 @@ def test_report_by_personal_id_reads_the_code_from_stdin_and_never_prints_it(dem
     cid = profiled(demo, "fi")[1]
     (hetu,) = sql(demo, "warehouse", "select personal_id from customers where customer_id = $c", c=cid)[0]
     var = tmp_path / "var"
-    env = os.environ | {"LUPA_LANDING_DIR": str(demo.landing), "LUPA_DATA_DIR": str(demo.root), "LUPA_VAR_DIR": str(var), "LUPA_ENV": "demo"}
-    done = subprocess.run([str(REPO / ".venv/bin/lupa"), "sar", "--personal-id", "-"], input=f"{hetu.lower()}\n", capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
+    env = os.environ | {
+        "LUPA_LANDING_DIR": str(demo.landing),
+        "LUPA_DATA_DIR": str(demo.root),
+        "LUPA_VAR_DIR": str(var),
+        "LUPA_ENV": "demo",
+    }
+    done = subprocess.run(
+        [str(REPO / ".venv/bin/lupa"), "sar", "--personal-id", "-"],
+        input=f"{hetu.lower()}\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert hetu not in done.stdout + done.stderr and hetu.lower() not in done.stdout + done.stderr
     paths = [Path(line) for line in done.stdout.splitlines() if line.startswith("/")]
@@ -116,7 +170,9 @@ def test_report_by_personal_id_reads_the_code_from_stdin_and_never_prints_it(dem
     assert stat.S_IMODE((var / "access_reports").stat().st_mode) == 0o700
     report = json.loads(paths[0].read_text("utf-8"))
     assert report["report"]["customer_id"] == cid and report["report"]["matched_by"] == "personal_id"
-    assert {i["field"]: i["value"] for i in report["identity"]}["personal_id"] == hetu  # the subject's own code, in the file only
+    assert {i["field"]: i["value"] for i in report["identity"]}[
+        "personal_id"
+    ] == hetu  # the subject's own code, in the file only
 
 
 def test_unknown_customer_gets_a_clear_answer_and_no_files(demo, tmp_path, monkeypatch, capsys):
@@ -138,8 +194,13 @@ def test_a_profiled_customers_report_names_the_segment_and_the_features_that_pla
     report, page, _ = report_for(demo, tmp_path, customer_id=cid)
     p = report["profiling"]
     assert p["profiled"] and not p["objected"]
-    (segment_id, name_fi) = sql(demo, "analytics", "select s.segment_id, c.name_fi from customer_segments s join segment_catalogue c using (segment_id) "
-                                                   "where s.customer_id = $c", c=cid)[0]
+    (segment_id, name_fi) = sql(
+        demo,
+        "analytics",
+        "select s.segment_id, c.name_fi from customer_segments s join segment_catalogue c using (segment_id) "
+        "where s.customer_id = $c",
+        c=cid,
+    )[0]
     assert p["segment"]["segment_id"] == segment_id and name_fi in page
     e = p["explanation"]
     assert e["available"] and e["feature_columns"] == FEATURE_COLUMNS
@@ -147,8 +208,15 @@ def test_a_profiled_customers_report_names_the_segment_and_the_features_that_pla
     for row in e["features"]:
         assert row["population_median"] is not None and row["segment_typical"] is not None
     # the top features are the largest standardised differences from the median, and the segment is the nearest centroid
-    diffs = sorted((abs(r["standardised_difference_from_median"]) for r in e["features"] if not r["imputed"]), reverse=True)
-    assert [abs(r["standardised_difference_from_median"]) for f in e["top_features"] for r in e["features"] if r["feature"] == f] == diffs[:3]
+    diffs = sorted(
+        (abs(r["standardised_difference_from_median"]) for r in e["features"] if not r["imputed"]), reverse=True
+    )
+    assert [
+        abs(r["standardised_difference_from_median"])
+        for f in e["top_features"]
+        for r in e["features"]
+        if r["feature"] == f
+    ] == diffs[:3]
     assert e["distance_to_segment"] <= e["next_segment"]["distance"]
     for feature in e["top_features"]:
         assert sar.FEATURE_LABELS[feature]["fi"] in page
@@ -156,8 +224,15 @@ def test_a_profiled_customers_report_names_the_segment_and_the_features_that_pla
 
 
 def test_an_objectors_report_says_so_and_shows_no_segment(demo, tmp_path):
-    objectors = [c for (c,) in sql(demo, "warehouse", "select customer_id from consent_state where purpose = 'profiling' and state = 'withdrawn' "
-                                                      "and customer_id in (select customer_id from customers) order by 1")]
+    objectors = [
+        c
+        for (c,) in sql(
+            demo,
+            "warehouse",
+            "select customer_id from consent_state where purpose = 'profiling' and state = 'withdrawn' "
+            "and customer_id in (select customer_id from customers) order by 1",
+        )
+    ]
     assert objectors
     report, page, _ = report_for(demo, tmp_path, customer_id=objectors[0], language="en")
     p = report["profiling"]
@@ -169,19 +244,33 @@ def test_an_objectors_report_says_so_and_shows_no_segment(demo, tmp_path):
 
 def test_past_audiences_come_from_audience_history(demo, tmp_path):
     cid = profiled(demo, "fi")[2]
-    current = {ch for (ch,) in sql(demo, "warehouse", "select channel from audience_history where customer_id = $c and business_day = $d", c=cid, d=END)}
+    current = {
+        ch
+        for (ch,) in sql(
+            demo,
+            "warehouse",
+            "select channel from audience_history where customer_id = $c and business_day = $d",
+            c=cid,
+            d=END,
+        )
+    }
     past_channel = next(ch for ch in ("sms", "email", "phone", "letter") if ch not in current)
     past_day = END - dt.timedelta(days=30)
     conn = duckdb.connect(str(demo.warehouse_path))
     try:  # an earlier run's row, as the audiences asset appends it
-        conn.execute("insert into audience_history values ($d, $ch, $c, null, 'consent', '2026.1')", {"d": past_day, "ch": past_channel, "c": cid})
+        conn.execute(
+            "insert into audience_history values ($d, $ch, $c, null, 'consent', '2026.1')",
+            {"d": past_day, "ch": past_channel, "c": cid},
+        )
     finally:
         conn.close()
     try:
         report, page, _ = report_for(demo, tmp_path, customer_id=cid, language="en")
     finally:
         conn = duckdb.connect(str(demo.warehouse_path))
-        conn.execute("delete from audience_history where business_day = $d and customer_id = $c", {"d": past_day, "c": cid})
+        conn.execute(
+            "delete from audience_history where business_day = $d and customer_id = $c", {"d": past_day, "c": cid}
+        )
         conn.close()
     history = {r["channel"]: r for r in report["audiences"]["history"]}
     assert history[past_channel]["first_day"] == past_day.isoformat() and history[past_channel]["current"] is False
@@ -202,13 +291,44 @@ def test_the_processing_register_agrees_with_the_policys_retention_and_has_every
 
 
 def test_a_safety_ban_hides_every_address():
-    current = {"customer_id": "C1", "customer_type": "person", "language": "fi", "email_status": "absent", "phone_status": "absent",
-               "address_source": "suppressed", "safety_ban": True, "birth_date": dt.date(1980, 3, 15), "snapshot_file": "customers_20261124.csv"}
-    crm = {"customer_id": "C1", "customer_type": "person", "personal_id": "150380-123X", "first_name": "A", "last_name": "B", "language": "fi",
-           "email": None, "phone": None, "street_address": "Salainen tie 1", "postal_code": "00100", "city": "Helsinki",
-           "customer_since": dt.date(2020, 1, 1), "ended_on": None, "file": "customers_20261124.csv", "line": 2}
-    vtj = {"personal_id": "150380-123X", "deceased_on": None, "marketing_ban": False, "safety_ban": True, "street_address": None,
-           "postal_code": None, "city": None, "updated_on": dt.date(2026, 1, 1)}
+    current = {
+        "customer_id": "C1",
+        "customer_type": "person",
+        "language": "fi",
+        "email_status": "absent",
+        "phone_status": "absent",
+        "address_source": "suppressed",
+        "safety_ban": True,
+        "birth_date": dt.date(1980, 3, 15),
+        "snapshot_file": "customers_20261124.csv",
+    }
+    crm = {
+        "customer_id": "C1",
+        "customer_type": "person",
+        "personal_id": "150380-123X",
+        "first_name": "A",
+        "last_name": "B",
+        "language": "fi",
+        "email": None,
+        "phone": None,
+        "street_address": "Salainen tie 1",
+        "postal_code": "00100",
+        "city": "Helsinki",
+        "customer_since": dt.date(2020, 1, 1),
+        "ended_on": None,
+        "file": "customers_20261124.csv",
+        "line": 2,
+    }
+    vtj = {
+        "personal_id": "150380-123X",
+        "deceased_on": None,
+        "marketing_ban": False,
+        "safety_ban": True,
+        "street_address": None,
+        "postal_code": None,
+        "city": None,
+        "updated_on": dt.date(2026, 1, 1),
+    }
     items = sar._identity(current, crm, vtj)
     assert "Salainen tie 1" not in json.dumps(items, default=str)
     address = next(i for i in items if i["field"] == "address")

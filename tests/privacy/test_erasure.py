@@ -41,21 +41,56 @@ GONE_PERSONAL = (GONE_HETU, "Poistuva", "gone@example.fi", "050 765 4321", "+358
 
 
 def landing(storage, delivery="20261124", day=D):
-    write(storage.landing, "customers", delivery, [
-        person(KEEP, make_hetu("150380", "-", 201), first_name="Pysyvä", email="keep@example.fi"),
-        person(GONE, GONE_HETU, first_name="Poistuva", last_name="Asiakas", email="gone@example.fi", phone="050 765 4321", street_address="Poistotie 9"),
-    ])
-    write(storage.landing, "contracts", delivery, [
-        f"K1;{KEEP};{GSRN1};SPOT;open_ended;2024-01-01;;apartment;district",
-        f"K2;{GONE};{GSRN2};FIXED24;fixed_term;2024-01-01;2026-12-31;apartment;district",
-    ])
-    write(storage.landing, "consents", delivery, [f"E{c};{c};marketing;email;granted;2026-01-01T10:00:00Z;web_form;v3;f-{c}" for c in (KEEP, GONE)])
-    write(storage.landing, "billing", delivery, [f"I{c};{c};K;2026-10-01;2026-10-15;50,00;2026-10-10;0;0" for c in (KEEP, GONE)])
+    write(
+        storage.landing,
+        "customers",
+        delivery,
+        [
+            person(KEEP, make_hetu("150380", "-", 201), first_name="Pysyvä", email="keep@example.fi"),
+            person(
+                GONE,
+                GONE_HETU,
+                first_name="Poistuva",
+                last_name="Asiakas",
+                email="gone@example.fi",
+                phone="050 765 4321",
+                street_address="Poistotie 9",
+            ),
+        ],
+    )
+    write(
+        storage.landing,
+        "contracts",
+        delivery,
+        [
+            f"K1;{KEEP};{GSRN1};SPOT;open_ended;2024-01-01;;apartment;district",
+            f"K2;{GONE};{GSRN2};FIXED24;fixed_term;2024-01-01;2026-12-31;apartment;district",
+        ],
+    )
+    write(
+        storage.landing,
+        "consents",
+        delivery,
+        [f"E{c};{c};marketing;email;granted;2026-01-01T10:00:00Z;web_form;v3;f-{c}" for c in (KEEP, GONE)],
+    )
+    write(
+        storage.landing,
+        "billing",
+        delivery,
+        [f"I{c};{c};K;2026-10-01;2026-10-15;50,00;2026-10-10;0;0" for c in (KEEP, GONE)],
+    )
     write(storage.landing, "population", delivery, [f"{GONE_HETU};;0;0;Uusitie 1;00100;Helsinki;2026-11-01"])
     start = dt.datetime.combine(day, dt.time(), dt.timezone.utc) - dt.timedelta(hours=2)
-    write(storage.landing, "metering", delivery, [
-        metering_row(g, (start + dt.timedelta(hours=h)).strftime("%Y-%m-%dT%H:%M:%SZ")) for g in (GSRN1, GSRN2) for h in range(24)
-    ])
+    write(
+        storage.landing,
+        "metering",
+        delivery,
+        [
+            metering_row(g, (start + dt.timedelta(hours=h)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+            for g in (GSRN1, GSRN2)
+            for h in range(24)
+        ],
+    )
 
 
 def everything_text(storage) -> str:
@@ -115,9 +150,15 @@ def test_audit_record_holds_no_personal_data(erased):
     assert find_personal_ids(text) == []
     steps = audit_steps(storage)
     assert [s["step"] for s in steps] == ["suppressed", "warehouse_erased", "completed"]
-    assert {s["subject"] for s in steps} == {suppression.pseudonym(GONE)} and {s["erased_on"] for s in steps} == {ERASED_ON.isoformat()}
+    assert {s["subject"] for s in steps} == {suppression.pseudonym(GONE)} and {s["erased_on"] for s in steps} == {
+        ERASED_ON.isoformat()
+    }
     assert steps[0]["identity_code_pseudonyms"] == [suppression.pseudonym(GONE_HETU)]
-    assert steps[1]["kept"] == {"invoices_retained": 1, "basis": INVOICE_RETENTION_BASIS, "last_kept_until": "2032-12-31"}
+    assert steps[1]["kept"] == {
+        "invoices_retained": 1,
+        "basis": INVOICE_RETENTION_BASIS,
+        "last_kept_until": "2032-12-31",
+    }
     assert record["rows_removed"] == {k: v for s in steps[1:] for k, v in s["rows_removed"].items()}
     assert oct(os.stat(audit_log(storage)).st_mode & 0o777) == "0o600"
 
@@ -133,7 +174,12 @@ def test_a_redelivered_old_snapshot_or_backfill_never_brings_the_customer_back(e
     for table in ("audience_email", "audience_letter", "audience_phone", "renewal_offers"):
         assert GONE not in read_published(storage.root, table)["customer_id"].to_list()
     for day in (D, D + dt.timedelta(days=1)):
-        assert GSRN2 not in pl.read_parquet(daily_root(storage) / f"business_day={day}" / "part.parquet")["metering_point_id"].to_list()
+        assert (
+            GSRN2
+            not in pl.read_parquet(daily_root(storage) / f"business_day={day}" / "part.parquet")[
+                "metering_point_id"
+            ].to_list()
+        )
 
 
 def test_erasing_an_unknown_customer_is_a_clear_answer(tmp_path):
@@ -149,7 +195,12 @@ def test_a_withdrawal_arriving_in_the_landing_zone_takes_effect_in_the_next_run(
     landing(storage)
     assert run_day(storage, D).success
     assert GONE in read_published(storage.root, "audience_email")["customer_id"].to_list()
-    write(storage.landing, "consents", "20261125", [f"W1;{GONE};marketing;;withdrawn;2026-11-24T09:00:00+02:00;customer_service;v3;call-1"])
+    write(
+        storage.landing,
+        "consents",
+        "20261125",
+        [f"W1;{GONE};marketing;;withdrawn;2026-11-24T09:00:00+02:00;customer_service;v3;call-1"],
+    )
     assert run_day(storage, D + dt.timedelta(days=1)).success
     for channel in ("email", "sms", "letter", "phone"):
         assert GONE not in read_published(storage.root, f"audience_{channel}")["customer_id"].to_list()
@@ -158,10 +209,17 @@ def test_a_withdrawal_arriving_in_the_landing_zone_takes_effect_in_the_next_run(
 
 
 LAW = {"fi": "kirjanpitolaki 1336/1997", "sv": "bokföringslagen 1336/1997", "en": "Accounting Act 1336/1997"}
-ERASED_TEXT = {"fi": "Tietosi poistettiin 24.11.2026", "sv": "Dina uppgifter raderades 2026-11-24", "en": "Your data was erased on 2026-11-24"}
+ERASED_TEXT = {
+    "fi": "Tietosi poistettiin 24.11.2026",
+    "sv": "Dina uppgifter raderades 2026-11-24",
+    "en": "Your data was erased on 2026-11-24",
+}
 KEPT_UNTIL_TEXT = {"fi": "31.12.2032", "sv": "2032-12-31", "en": "2032-12-31"}
-HEADINGS = {"fi": ("Mitä meillä on yhä tallessa", "Poistomerkintä"), "sv": ("Vad vi fortfarande har", "Raderingsmarkering"),
-            "en": ("What we still hold", "Suppression record")}
+HEADINGS = {
+    "fi": ("Mitä meillä on yhä tallessa", "Poistomerkintä"),
+    "sv": ("Vad vi fortfarande har", "Raderingsmarkering"),
+    "en": ("What we still hold", "Suppression record"),
+}
 
 
 def test_an_erased_customers_access_report_says_when_and_exactly_what_is_kept_in_every_language(erased, tmp_path):
@@ -171,16 +229,34 @@ def test_an_erased_customers_access_report_says_when_and_exactly_what_is_kept_in
         assert code == 0, lines
         report, page = json.loads(Path(lines[0]).read_text("utf-8")), Path(lines[1]).read_text("utf-8")
         assert set(report) == {"report", "erasure", "processing"}  # what is held, and nothing else
-        assert report["report"]["erased"] and report["report"]["customer_id"] == GONE and report["report"]["language"] == lang
+        assert (
+            report["report"]["erased"]
+            and report["report"]["customer_id"] == GONE
+            and report["report"]["language"] == lang
+        )
         erasure = report["erasure"]
         assert erasure["erased_on"] == ERASED_ON.isoformat()
         invoices = erasure["retained_invoices"]
         # the invoice of 2026-10-01 is kept to the end of 2032: 6 years after its financial year, the
         # register's period and what the retention asset enforces (deleted from 2033-01-01)
-        assert [(i["invoice_id"], i["kept_until"], i["restricted_on"]) for i in invoices["items"]] == [(f"I{GONE}", "2032-12-31", ERASED_ON.isoformat())]
-        assert invoices["restricted"] and invoices["retention"]["period"] == {"years": 6} and invoices["kept_until"] == "2032-12-31"
-        assert erasure["suppression_record"] == {"erased_on": ERASED_ON.isoformat(), "pseudonyms": 2, "metering_point_periods": 1, "kept_until": None}
-        assert lines[2] == "  erased on 2026-11-24; still held: invoices kept restricted 1, suppression pseudonyms 2, suppressed metering point periods 1"
+        assert [(i["invoice_id"], i["kept_until"], i["restricted_on"]) for i in invoices["items"]] == [
+            (f"I{GONE}", "2032-12-31", ERASED_ON.isoformat())
+        ]
+        assert (
+            invoices["restricted"]
+            and invoices["retention"]["period"] == {"years": 6}
+            and invoices["kept_until"] == "2032-12-31"
+        )
+        assert erasure["suppression_record"] == {
+            "erased_on": ERASED_ON.isoformat(),
+            "pseudonyms": 2,
+            "metering_point_periods": 1,
+            "kept_until": None,
+        }
+        assert (
+            lines[2]
+            == "  erased on 2026-11-24; still held: invoices kept restricted 1, suppression pseudonyms 2, suppressed metering point periods 1"
+        )
 
         assert f"<html lang='{lang}'>" in page
         for text in (ERASED_TEXT[lang], LAW[lang], KEPT_UNTIL_TEXT[lang], f"I{GONE}", *HEADINGS[lang]):
@@ -193,9 +269,21 @@ def test_an_erased_customers_access_report_says_when_and_exactly_what_is_kept_in
 
 def test_an_erased_customer_asking_by_identity_code_gets_the_same_answer_and_nothing_is_printed(erased, tmp_path):
     storage, _ = erased
-    env = os.environ | {"LUPA_LANDING_DIR": str(storage.landing), "LUPA_DATA_DIR": str(storage.root), "LUPA_VAR_DIR": str(tmp_path / "var"), "LUPA_ENV": "demo"}
-    done = subprocess.run([str(REPO / ".venv/bin/lupa"), "sar", "--personal-id", "-", "--language", "sv"], input=f"{GONE_HETU}\n",
-                          capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
+    env = os.environ | {
+        "LUPA_LANDING_DIR": str(storage.landing),
+        "LUPA_DATA_DIR": str(storage.root),
+        "LUPA_VAR_DIR": str(tmp_path / "var"),
+        "LUPA_ENV": "demo",
+    }
+    done = subprocess.run(
+        [str(REPO / ".venv/bin/lupa"), "sar", "--personal-id", "-", "--language", "sv"],
+        input=f"{GONE_HETU}\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert not any(v in done.stdout + done.stderr for v in GONE_PERSONAL)
     report = json.loads(Path(done.stdout.splitlines()[0]).read_text("utf-8"))
@@ -208,17 +296,27 @@ def test_lupa_erase_says_what_was_kept_and_why_and_prints_nothing_personal(tmp_p
     storage = storage_for(tmp_path)
     landing(storage)
     assert run_day(storage, D).success
-    env = os.environ | {"LUPA_LANDING_DIR": str(storage.landing), "LUPA_DATA_DIR": str(storage.root), "LUPA_VAR_DIR": str(tmp_path / "var"), "LUPA_ENV": "demo"}
+    env = os.environ | {
+        "LUPA_LANDING_DIR": str(storage.landing),
+        "LUPA_DATA_DIR": str(storage.root),
+        "LUPA_VAR_DIR": str(tmp_path / "var"),
+        "LUPA_ENV": "demo",
+    }
     lupa = [str(REPO / ".venv/bin/lupa"), "erase", "--customer-id", GONE]
     done = subprocess.run(lupa, capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
     assert done.returncode == 0, done.stderr
     out = done.stdout
-    assert "kept: 1 invoice(s), restricted to accounting in the invoices_retained table, the last until 2032-12-31" in out
+    assert (
+        "kept: 1 invoice(s), restricted to accounting in the invoices_retained table, the last until 2032-12-31" in out
+    )
     assert "Accounting Act 1336/1997" in out
     assert "kept: the suppression record (2 pseudonym(s), the date, 1 metering point period(s))" in out
     again = subprocess.run(lupa, capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
     assert again.returncode == 1
-    assert f"was already erased on {dt.date.today()}" in again.stderr and "1 restricted invoice(s) and the suppression record" in again.stderr
+    assert (
+        f"was already erased on {dt.date.today()}" in again.stderr
+        and "1 restricted invoice(s) and the suppression record" in again.stderr
+    )
     printed = done.stdout + done.stderr + again.stdout + again.stderr
     assert not any(v in printed for v in GONE_PERSONAL) and find_personal_ids(printed) == []
     assert not any(v in audit_log(storage).read_text() for v in GONE_PERSONAL)
@@ -227,13 +325,17 @@ def test_lupa_erase_says_what_was_kept_and_why_and_prints_nothing_personal(tmp_p
 @pytest.fixture
 def lupa_env(monkeypatch):
     """`lupa` commands run in this process on the test's storage, so a step can be made to fail."""
+
     def use(storage):
         monkeypatch.setenv("LUPA_LANDING_DIR", str(storage.landing))
         monkeypatch.setenv("LUPA_DATA_DIR", str(storage.root))
+
     return use
 
 
-def test_an_erasure_interrupted_while_republishing_the_mart_is_recognised_and_finished_by_running_erase_again(tmp_path, monkeypatch, lupa_env, capsys):
+def test_an_erasure_interrupted_while_republishing_the_mart_is_recognised_and_finished_by_running_erase_again(
+    tmp_path, monkeypatch, lupa_env, capsys
+):
     storage = storage_for(tmp_path)
     landing(storage)
     assert run_day(storage, D).success
@@ -256,7 +358,9 @@ def test_an_erasure_interrupted_while_republishing_the_mart_is_recognised_and_fi
     assert {suppression.pseudonym(GONE), suppression.pseudonym(GONE_HETU)} <= erased.subjects
     with storage.warehouse(read_only=True) as conn:
         assert conn.sql("select invoice_id from invoices_retained").fetchall() == [(f"I{GONE}",)]
-        assert conn.sql("select count(*) from customers where customer_id = $c", params={"c": GONE}).fetchall() == [(0,)]
+        assert conn.sql("select count(*) from customers where customer_id = $c", params={"c": GONE}).fetchall() == [
+            (0,)
+        ]
     assert GONE in read_published(storage.root, "audience_email")["customer_id"].to_list()
     assert [s["step"] for s in audit_steps(storage)] == ["suppressed", "warehouse_erased"]
     for how in ({"customer_id": GONE}, {"personal_id": GONE_HETU}):
@@ -288,7 +392,8 @@ def test_an_erasure_interrupted_while_republishing_the_mart_is_recognised_and_fi
 def run_retention(storage, day: dt.date):
     defs = build_defs(resource_overrides={"storage": storage})
     result = defs.resolve_job_def("daily_job").execute_in_process(
-        asset_selection=[AssetKey("retention")], tags={BUSINESS_DAY_TAG: day.isoformat()})
+        asset_selection=[AssetKey("retention")], tags={BUSINESS_DAY_TAG: day.isoformat()}
+    )
     return result.asset_materializations_for_node("retention")[0].metadata["removed"].value
 
 
@@ -311,7 +416,9 @@ def test_the_invoice_period_of_the_policy_file_decides_every_kept_until_date(tmp
     assert code == 0
     invoices = json.loads(Path(lines[0]).read_text("utf-8"))["erasure"]["retained_invoices"]
     assert [i["kept_until"] for i in invoices["items"]] == ["2036-12-31"] and invoices["kept_until"] == "2036-12-31"
-    assert invoices["retention"]["period"] == {"years": 10} and invoices["retention"]["period_source"].startswith("marketing_policy.yaml")
+    assert invoices["retention"]["period"] == {"years": 10} and invoices["retention"]["period_source"].startswith(
+        "marketing_policy.yaml"
+    )
     assert "2036-12-31" in Path(lines[1]).read_text("utf-8")
 
     for day, kept in ((dt.date(2033, 1, 1), 1), (dt.date(2036, 12, 31), 1), (dt.date(2037, 1, 1), 0)):

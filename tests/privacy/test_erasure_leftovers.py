@@ -25,28 +25,69 @@ REPO = Path(__file__).resolve().parents[2]
 
 def landing(storage) -> None:
     delivery = "20261124"
-    write(storage.landing, "customers", delivery, [
-        person(KEEP, make_hetu("150380", "-", 201), first_name="Pysyvä", email="keep@example.fi"),
-        person(GONE, GONE_HETU, first_name="Poistuva", email="gone@example.fi", phone="050 765 4321", street_address="Poistotie 9"),
-    ])
-    write(storage.landing, "contracts", delivery, [
-        f"K1;{KEEP};{GSRN1};SPOT;open_ended;2024-01-01;;apartment;district",
-        f"K2;{GONE};{GSRN2};FIXED24;fixed_term;2024-01-01;2026-12-31;apartment;district",
-    ])
-    write(storage.landing, "consents", delivery, [f"E{c};{c};marketing;email;granted;2026-01-01T10:00:00Z;web_form;v3;f-{c}" for c in (KEEP, GONE)])
-    write(storage.landing, "billing", delivery, [f"I{c};{c};K;2026-10-01;2026-10-15;50,00;2026-10-10;0;0" for c in (KEEP, GONE)])
+    write(
+        storage.landing,
+        "customers",
+        delivery,
+        [
+            person(KEEP, make_hetu("150380", "-", 201), first_name="Pysyvä", email="keep@example.fi"),
+            person(
+                GONE,
+                GONE_HETU,
+                first_name="Poistuva",
+                email="gone@example.fi",
+                phone="050 765 4321",
+                street_address="Poistotie 9",
+            ),
+        ],
+    )
+    write(
+        storage.landing,
+        "contracts",
+        delivery,
+        [
+            f"K1;{KEEP};{GSRN1};SPOT;open_ended;2024-01-01;;apartment;district",
+            f"K2;{GONE};{GSRN2};FIXED24;fixed_term;2024-01-01;2026-12-31;apartment;district",
+        ],
+    )
+    write(
+        storage.landing,
+        "consents",
+        delivery,
+        [f"E{c};{c};marketing;email;granted;2026-01-01T10:00:00Z;web_form;v3;f-{c}" for c in (KEEP, GONE)],
+    )
+    write(
+        storage.landing,
+        "billing",
+        delivery,
+        [f"I{c};{c};K;2026-10-01;2026-10-15;50,00;2026-10-10;0;0" for c in (KEEP, GONE)],
+    )
     start = dt.datetime.combine(D, dt.time(), dt.timezone.utc) - dt.timedelta(hours=2)
-    hours = [metering_row(g, (start + dt.timedelta(hours=h)).strftime("%Y-%m-%dT%H:%M:%SZ")) for g in (GSRN1, GSRN2) for h in range(24)]
-    write(storage.landing, "metering", delivery, hours + [
-        metering_row(GSRN2, "2026-11-23T05:00:00Z", quantity="paljon"),  # the erased customer's point, in their contract period
-        metering_row(GSRN2, "eilen", quantity="paljon"),                 # no readable time: dated by its delivery, in the period
-        metering_row(GSRN2, "2023-06-01T05:00:00Z", quantity="paljon"),  # before their contract: not theirs
-        metering_row(GSRN1, "2026-11-23T05:00:00Z", quantity="paljon"),  # another customer's point
-    ])
+    hours = [
+        metering_row(g, (start + dt.timedelta(hours=h)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        for g in (GSRN1, GSRN2)
+        for h in range(24)
+    ]
+    write(
+        storage.landing,
+        "metering",
+        delivery,
+        hours
+        + [
+            metering_row(
+                GSRN2, "2026-11-23T05:00:00Z", quantity="paljon"
+            ),  # the erased customer's point, in their contract period
+            metering_row(GSRN2, "eilen", quantity="paljon"),  # no readable time: dated by its delivery, in the period
+            metering_row(GSRN2, "2023-06-01T05:00:00Z", quantity="paljon"),  # before their contract: not theirs
+            metering_row(GSRN1, "2026-11-23T05:00:00Z", quantity="paljon"),  # another customer's point
+        ],
+    )
 
 
 def quarantined_metering(storage) -> list[str]:
-    return sorted(r for p in quarantine_root(storage).glob("delivery=*.parquet") for r in pl.read_parquet(p)["raw"].to_list())
+    return sorted(
+        r for p in quarantine_root(storage).glob("delivery=*.parquet") for r in pl.read_parquet(p)["raw"].to_list()
+    )
 
 
 @pytest.fixture
@@ -83,12 +124,20 @@ def test_erasure_deletes_the_customers_stored_access_reports_and_counts_them(day
 
 def test_lupa_erase_prints_how_many_access_reports_it_deleted(day_run, tmp_path):
     storage = day_run
-    env = os.environ | {"LUPA_LANDING_DIR": str(storage.landing), "LUPA_DATA_DIR": str(storage.root), "LUPA_VAR_DIR": str(tmp_path / "var"),
-                        "LUPA_ENV": "demo"}
+    env = os.environ | {
+        "LUPA_LANDING_DIR": str(storage.landing),
+        "LUPA_DATA_DIR": str(storage.root),
+        "LUPA_VAR_DIR": str(tmp_path / "var"),
+        "LUPA_ENV": "demo",
+    }
     lupa = str(REPO / ".venv/bin/lupa")
-    made = subprocess.run([lupa, "sar", "--customer-id", GONE], capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
+    made = subprocess.run(
+        [lupa, "sar", "--customer-id", GONE], capture_output=True, text=True, env=env, cwd=REPO, timeout=120
+    )
     assert made.returncode == 0, made.stderr
-    done = subprocess.run([lupa, "erase", "--customer-id", GONE], capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
+    done = subprocess.run(
+        [lupa, "erase", "--customer-id", GONE], capture_output=True, text=True, env=env, cwd=REPO, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     counts = {line.split()[0]: line.split()[1] for line in done.stdout.splitlines() if line.startswith("  ")}
     assert counts["access_report_files"] == "2" and counts["metering_quarantine_rows"] == "2"
@@ -134,7 +183,9 @@ def test_erased_customers_rows_are_gone_from_audience_history(day_run):
     assert run_day(storage, D + dt.timedelta(days=1)).success
     with storage.warehouse(read_only=True) as conn:
         assert conn.sql(sql, params={"c": GONE}).fetchall()[0][0] == 0
-        assert conn.sql(sql.replace("count(*)", "count(distinct business_day)"), params={"c": KEEP}).fetchall()[0][0] == 2
+        assert (
+            conn.sql(sql.replace("count(*)", "count(distinct business_day)"), params={"c": KEEP}).fetchall()[0][0] == 2
+        )
 
 
 def test_stored_reports_are_found_by_pseudonym_only_in_the_given_directory(tmp_path, monkeypatch):

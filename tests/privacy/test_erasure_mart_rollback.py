@@ -17,7 +17,12 @@ def mart(day: dt.date, customers: list[str]) -> dict[str, pl.DataFrame]:
 
 def test_a_daily_publish_landing_during_the_erasure_is_kept_and_the_customer_still_leaves(tmp_path, monkeypatch):
     storage = storage_for(tmp_path)
-    publish(storage.root, mart(D - dt.timedelta(days=1), ["C0000001", "C0000002"]), tag="d-1", as_of=D - dt.timedelta(days=1))
+    publish(
+        storage.root,
+        mart(D - dt.timedelta(days=1), ["C0000001", "C0000002"]),
+        tag="d-1",
+        as_of=D - dt.timedelta(days=1),
+    )
     real, calls = pipelines.erasure.publish, []
 
     def daily_publish_lands_first(*args, **kwargs):

@@ -4,7 +4,6 @@ Scanned: everything Dagster stored (event log messages and metadata, run config 
 check results, captured stdout/stderr), every published file, and the zone permissions.
 """
 
-import datetime as dt
 import os
 import stat
 from pathlib import Path
@@ -60,14 +59,24 @@ def test_dagster_event_log_run_config_tags_and_checks_hold_no_personal_data(pipe
 
 def test_captured_stdout_and_stderr_hold_no_personal_data(pipeline_run):
     _, _, root, values = pipeline_run
-    logs = [p for p in (root / "dagster").rglob("*") if p.is_file() and p.suffix in (".out", ".err", ".complete", ".log", "")]
-    text = "\n".join(p.read_text(errors="replace") for p in logs if p.stat().st_size < 50_000_000 and "storage" not in p.parts[-2:])
+    logs = [
+        p
+        for p in (root / "dagster").rglob("*")
+        if p.is_file() and p.suffix in (".out", ".err", ".complete", ".log", "")
+    ]
+    text = "\n".join(
+        p.read_text(errors="replace") for p in logs if p.stat().st_size < 50_000_000 and "storage" not in p.parts[-2:]
+    )
     assert _hits(text, values) == []
 
 
 def published_files(storage) -> list[Path]:
     exports = storage.root / "exports"
-    return [storage.root / "marketing.duckdb", *sorted(exports.resolve().iterdir()), *sorted((storage.root / "reports").iterdir())]
+    return [
+        storage.root / "marketing.duckdb",
+        *sorted(exports.resolve().iterdir()),
+        *sorted((storage.root / "reports").iterdir()),
+    ]
 
 
 def test_every_published_file_and_column_is_free_of_identity_codes(pipeline_run):
@@ -77,7 +86,10 @@ def test_every_published_file_and_column_is_free_of_identity_codes(pipeline_run)
         if path.suffix == ".duckdb":
             conn = duckdb.connect(str(path), read_only=True)
             try:
-                frames = [conn.sql(f'select * from "{t}"').pl() for (t,) in conn.sql("select table_name from duckdb_tables()").fetchall()]
+                frames = [
+                    conn.sql(f'select * from "{t}"').pl()
+                    for (t,) in conn.sql("select table_name from duckdb_tables()").fetchall()
+                ]
             finally:
                 conn.close()
         elif path.suffix == ".parquet":

@@ -15,9 +15,15 @@ D = dt.date(2026, 11, 23)
 def test_retention_removes_what_is_past_its_period_and_ingestion_keeps_it_out(tmp_path):
     storage = storage_for(tmp_path)
     write(storage.landing, "customers", "20261124", [person("C0000001", make_hetu("150380", "-", 201))])
-    write(storage.landing, "consents", "20260101", ["E1;C0000001;spam;email;granted;2025-12-31T10:00:00Z;web_form;v3;f-1"])  # 327 days old
-    write(storage.landing, "consents", "20261120", ["E2;C0000001;spam;email;granted;2026-11-19T10:00:00Z;web_form;v3;f-2"])
-    write(storage.landing, "contacts", "20230105", ["C0000001;email;OLD;marketing;2023-01-04T09:00:00+02:00"])  # > 3 years
+    write(
+        storage.landing, "consents", "20260101", ["E1;C0000001;spam;email;granted;2025-12-31T10:00:00Z;web_form;v3;f-1"]
+    )  # 327 days old
+    write(
+        storage.landing, "consents", "20261120", ["E2;C0000001;spam;email;granted;2026-11-19T10:00:00Z;web_form;v3;f-2"]
+    )
+    write(
+        storage.landing, "contacts", "20230105", ["C0000001;email;OLD;marketing;2023-01-04T09:00:00+02:00"]
+    )  # > 3 years
     write(storage.landing, "contacts", "20261120", ["C0000001;email;NEW;marketing;2026-11-19T09:00:00+02:00"])
     write(storage.landing, "metering", "20261124", [metering_row(GSRN1, "2026-11-22T22:00:00Z")])
     old = readings_root(storage) / "business_day=2019-06-01"
@@ -28,8 +34,15 @@ def test_retention_removes_what_is_past_its_period_and_ingestion_keeps_it_out(tm
     checks = {(c.asset_key.path[-1], c.check_name): c.passed for c in result.get_asset_check_evaluations()}
     assert checks[("ingest_consent_events", "conservation")]  # the expired quarantine row is counted, not stored
     with storage.warehouse(read_only=True) as conn:
-        assert query(conn, "select file from quarantine where source = 'consents'")["file"].to_list() == ["consent_events_20261120.csv"]
-        assert query(conn, "select rows_quarantined from file_registry where file_name = 'consent_events_20260101.csv'").item() == 1
+        assert query(conn, "select file from quarantine where source = 'consents'")["file"].to_list() == [
+            "consent_events_20261120.csv"
+        ]
+        assert (
+            query(
+                conn, "select rows_quarantined from file_registry where file_name = 'consent_events_20260101.csv'"
+            ).item()
+            == 1
+        )
         assert query(conn, "select campaign_id from contact_history")["campaign_id"].to_list() == ["NEW"]
     assert not old.exists()
     removed = result.asset_materializations_for_node("retention")[0].metadata["removed"].value

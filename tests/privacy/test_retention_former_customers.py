@@ -23,7 +23,15 @@ D = dt.date(2026, 11, 23)
 ACTIVE, GONE, JUST_INSIDE, CONTRACT_LATER, CRM_OPEN = "C0000001", "C0000002", "C0000003", "C0000004", "C0000005"
 GONE_HETU = make_hetu("150380", "-", 202)
 #: everything personal the landing zone holds about GONE
-GONE_PERSONAL = (GONE_HETU, "Entinen", "entinen@example.fi", "050 765 4321", "+358507654321", "Lähtijänkatu 9", "Vtj-polku 1")
+GONE_PERSONAL = (
+    GONE_HETU,
+    "Entinen",
+    "entinen@example.fi",
+    "050 765 4321",
+    "+358507654321",
+    "Lähtijänkatu 9",
+    "Vtj-polku 1",
+)
 
 
 def gsrn(n: int) -> str:
@@ -35,31 +43,63 @@ def gsrn(n: int) -> str:
 
 def landing(storage, delivery: str) -> None:
     """A CRM whose former customers ended on either side of D's cutoff (2023-11-23)."""
-    write(storage.landing, "customers", delivery, [
-        person(ACTIVE, make_hetu("150380", "-", 201), email="active@example.fi"),
-        person(GONE, GONE_HETU, first_name="Entinen", email="entinen@example.fi", phone="050 765 4321", street_address="Lähtijänkatu 9",
-               customer_since="2019-01-01", ended_on="2023-11-22"),
-        person(JUST_INSIDE, make_hetu("150380", "-", 203), customer_since="2019-01-01", ended_on="2023-11-23"),
-        # the CRM closed the relationship in 2020, but a later contract ran until 2024
-        person(CONTRACT_LATER, make_hetu("150380", "-", 204), customer_since="2018-01-01", ended_on="2020-06-30"),
-        # every contract ended in 2020, but the CRM still shows the customer as active
-        person(CRM_OPEN, make_hetu("150380", "-", 205), customer_since="2018-01-01"),
-    ])
-    write(storage.landing, "contracts", delivery, [
-        f"K1;{ACTIVE};{GSRN1};SPOT;open_ended;2024-01-01;;apartment;district",
-        f"K2;{GONE};{GSRN2};FIXED24;fixed_term;2019-01-01;2023-11-22;apartment;district",
-        f"K3;{JUST_INSIDE};{gsrn(3)};FIXED24;fixed_term;2019-01-01;2023-11-23;apartment;district",
-        f"K4;{CONTRACT_LATER};{gsrn(4)};FIXED24;fixed_term;2018-01-01;2020-06-30;apartment;district",
-        f"K5;{CONTRACT_LATER};{gsrn(5)};FIXED24;fixed_term;2022-07-01;2024-06-30;row_house;electric",
-        f"K6;{CRM_OPEN};{gsrn(6)};FIXED24;fixed_term;2018-01-01;2020-12-31;apartment;district",
-    ])
-    write(storage.landing, "consents", delivery, [f"E{c};{c};marketing;;granted;2022-01-01T10:00:00Z;web_form;v3;f-{c}"
-                                                  for c in (ACTIVE, GONE, JUST_INSIDE)])
+    write(
+        storage.landing,
+        "customers",
+        delivery,
+        [
+            person(ACTIVE, make_hetu("150380", "-", 201), email="active@example.fi"),
+            person(
+                GONE,
+                GONE_HETU,
+                first_name="Entinen",
+                email="entinen@example.fi",
+                phone="050 765 4321",
+                street_address="Lähtijänkatu 9",
+                customer_since="2019-01-01",
+                ended_on="2023-11-22",
+            ),
+            person(JUST_INSIDE, make_hetu("150380", "-", 203), customer_since="2019-01-01", ended_on="2023-11-23"),
+            # the CRM closed the relationship in 2020, but a later contract ran until 2024
+            person(CONTRACT_LATER, make_hetu("150380", "-", 204), customer_since="2018-01-01", ended_on="2020-06-30"),
+            # every contract ended in 2020, but the CRM still shows the customer as active
+            person(CRM_OPEN, make_hetu("150380", "-", 205), customer_since="2018-01-01"),
+        ],
+    )
+    write(
+        storage.landing,
+        "contracts",
+        delivery,
+        [
+            f"K1;{ACTIVE};{GSRN1};SPOT;open_ended;2024-01-01;;apartment;district",
+            f"K2;{GONE};{GSRN2};FIXED24;fixed_term;2019-01-01;2023-11-22;apartment;district",
+            f"K3;{JUST_INSIDE};{gsrn(3)};FIXED24;fixed_term;2019-01-01;2023-11-23;apartment;district",
+            f"K4;{CONTRACT_LATER};{gsrn(4)};FIXED24;fixed_term;2018-01-01;2020-06-30;apartment;district",
+            f"K5;{CONTRACT_LATER};{gsrn(5)};FIXED24;fixed_term;2022-07-01;2024-06-30;row_house;electric",
+            f"K6;{CRM_OPEN};{gsrn(6)};FIXED24;fixed_term;2018-01-01;2020-12-31;apartment;district",
+        ],
+    )
+    write(
+        storage.landing,
+        "consents",
+        delivery,
+        [f"E{c};{c};marketing;;granted;2022-01-01T10:00:00Z;web_form;v3;f-{c}" for c in (ACTIVE, GONE, JUST_INSIDE)],
+    )
     # GONE's last invoice (2023) must still be kept under the Accounting Act, restricted, until 2029-12-31
-    write(storage.landing, "billing", delivery, [f"I{c};{c};K;2023-10-01;2023-10-15;50,00;2023-10-10;0;0" for c in (ACTIVE, GONE, JUST_INSIDE)])
+    write(
+        storage.landing,
+        "billing",
+        delivery,
+        [f"I{c};{c};K;2023-10-01;2023-10-15;50,00;2023-10-10;0;0" for c in (ACTIVE, GONE, JUST_INSIDE)],
+    )
     write(storage.landing, "population", delivery, [f"{GONE_HETU};;0;0;Vtj-polku 1;00100;Helsinki;2023-01-01"])
     start = dt.datetime(2026, 11, 21, 22, tzinfo=dt.timezone.utc)
-    write(storage.landing, "metering", delivery, [metering_row(GSRN1, (start + dt.timedelta(hours=h)).strftime("%Y-%m-%dT%H:%M:%SZ")) for h in range(48)])
+    write(
+        storage.landing,
+        "metering",
+        delivery,
+        [metering_row(GSRN1, (start + dt.timedelta(hours=h)).strftime("%Y-%m-%dT%H:%M:%SZ")) for h in range(48)],
+    )
 
 
 def tables_text(storage, leave_out: tuple[str, ...] = ()) -> str:
@@ -131,20 +171,37 @@ def test_a_former_customer_past_the_period_is_erased_from_every_zone_and_audienc
     for value in (GONE, *GONE_PERSONAL):
         assert value not in text, value
     with storage.warehouse(read_only=True) as conn:
-        assert conn.sql("select customer_id, retention_basis from invoices_retained").fetchall() == [(GONE, INVOICE_RETENTION_BASIS)]
+        assert conn.sql("select customer_id, retention_basis from invoices_retained").fetchall() == [
+            (GONE, INVOICE_RETENTION_BASIS)
+        ]
     # the mart this run published, its exports, and every audience: no trace of GONE
-    for table in ("audience_exclusions", "audience_email", "audience_sms", "audience_letter", "audience_phone", "renewal_offers"):
+    for table in (
+        "audience_exclusions",
+        "audience_email",
+        "audience_sms",
+        "audience_letter",
+        "audience_phone",
+        "renewal_offers",
+    ):
         assert GONE not in read_published(storage.root, table)["customer_id"].to_list()
     exclusions = read_published(storage.root, "audience_exclusions")
     assert JUST_INSIDE in exclusions.filter(reason="former_customer")["customer_id"].to_list()
 
     # erased the way `lupa erase` erases, for retention, and an access request is answered from that
     held = held_after_erasure(storage, customer_id=GONE)
-    assert held.complete and [i["invoice_id"] for i in held.invoices] == [f"I{GONE}"] and held.metering_point_periods == 0
+    assert (
+        held.complete and [i["invoice_id"] for i in held.invoices] == [f"I{GONE}"] and held.metering_point_periods == 0
+    )
     assert held_after_erasure(storage, personal_id=GONE_HETU).erased_on == held.erased_on
-    assert {suppression.pseudonym(GONE), suppression.pseudonym(GONE_HETU)} <= suppression.load(storage.warehouse_dir).subjects
+    assert {suppression.pseudonym(GONE), suppression.pseudonym(GONE_HETU)} <= suppression.load(
+        storage.warehouse_dir
+    ).subjects
     steps = [json.loads(line) for line in audit_log(storage).read_text().splitlines()]
-    assert [(s["step"], s["reason"]) for s in steps] == [("suppressed", RETENTION), ("warehouse_erased", RETENTION), ("completed", RETENTION)]
+    assert [(s["step"], s["reason"]) for s in steps] == [
+        ("suppressed", RETENTION),
+        ("warehouse_erased", RETENTION),
+        ("completed", RETENTION),
+    ]
     assert steps[1]["kept"]["last_kept_until"] == "2029-12-31"
 
 

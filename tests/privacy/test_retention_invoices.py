@@ -23,15 +23,22 @@ def landing(storage) -> None:
     write(storage.landing, "billing", "20190302", [f"OLD;{C};K1;2019-03-01;2019-03-15;40,00;;0;0"])
     # the old invoice again, paid (billing is an upsert log), and one issued in 2020 that a later
     # delivery corrects back to 2019: the latest version decides which year an invoice belongs to
-    write(storage.landing, "billing", "20200105", [f"OLD;{C};K1;2019-03-01;2019-03-15;40,00;2019-03-20;0;0",
-                                                   f"MOVED;{C};K1;2020-01-04;2020-01-18;30,00;;0;0"])
+    write(
+        storage.landing,
+        "billing",
+        "20200105",
+        [f"OLD;{C};K1;2019-03-01;2019-03-15;40,00;2019-03-20;0;0", f"MOVED;{C};K1;2020-01-04;2020-01-18;30,00;;0;0"],
+    )
     write(storage.landing, "billing", "20200110", [f"MOVED;{C};K1;2019-12-30;2020-01-13;30,00;2020-01-10;0;0"])
     write(storage.landing, "billing", "20251201", [f"NEW;{C};K1;2025-10-01;2025-10-15;50,00;2025-10-10;0;0"])
 
 
 def invoices(storage) -> dict[str, list[str]]:
     with storage.warehouse(read_only=True) as conn:
-        return {t: [i for (i,) in conn.sql(f"select distinct invoice_id from {t} order by 1").fetchall()] for t in ("invoices", "billing_valid")}
+        return {
+            t: [i for (i,) in conn.sql(f"select distinct invoice_id from {t} order by 1").fetchall()]
+            for t in ("invoices", "billing_valid")
+        }
 
 
 def removed(result) -> str:
@@ -39,7 +46,11 @@ def removed(result) -> str:
 
 
 def ingest_check(result) -> tuple[bool, dict]:
-    check = next(c for c in result.get_asset_check_evaluations() if c.asset_key.path[-1] == "ingest_invoices" and c.check_name == "conservation")
+    check = next(
+        c
+        for c in result.get_asset_check_evaluations()
+        if c.asset_key.path[-1] == "ingest_invoices" and c.check_name == "conservation"
+    )
     return check.passed, {k: v.value for k, v in check.metadata.items()}
 
 
@@ -63,8 +74,15 @@ def test_an_old_invoice_leaves_the_core_table_on_the_right_day_and_never_comes_b
         passed, counts = ingest_check(result)
         assert passed and counts["rows_past_retention"] == 4 and counts["rows_read"] == counts["rows_valid"] + 4
     with storage.warehouse(read_only=True) as conn:
-        per_file = dict(conn.sql("select file_name, rows_past_retention from file_registry where source = 'billing'").fetchall())
-    assert per_file == {"invoices_20190302.csv": 1, "invoices_20200105.csv": 2, "invoices_20200110.csv": 1, "invoices_20251201.csv": 0}
+        per_file = dict(
+            conn.sql("select file_name, rows_past_retention from file_registry where source = 'billing'").fetchall()
+        )
+    assert per_file == {
+        "invoices_20190302.csv": 1,
+        "invoices_20200105.csv": 2,
+        "invoices_20200110.csv": 1,
+        "invoices_20251201.csv": 0,
+    }
 
 
 def test_the_mart_is_published_after_retention_so_it_never_holds_a_customer_that_run_erased():

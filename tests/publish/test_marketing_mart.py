@@ -22,8 +22,16 @@ from tests.dagster_helpers import run_day, storage_for
 from tests.landing_builder import write
 
 D1 = D + dt.timedelta(days=1)
-MART_TABLES = ("audience_email", "audience_sms", "audience_letter", "audience_phone", "audience_exclusions", "renewal_offers",
-               "segment_catalogue", "customer_segments")
+MART_TABLES = (
+    "audience_email",
+    "audience_sms",
+    "audience_letter",
+    "audience_phone",
+    "audience_exclusions",
+    "renewal_offers",
+    "segment_catalogue",
+    "customer_segments",
+)
 
 
 def history(storage) -> pl.DataFrame:
@@ -54,19 +62,31 @@ def mart_metadata(result) -> dict:
 def mart_alone(storage, day: dt.date):
     """Materialise only marketing_mart, as a data engineer can from the UI: no audience checks run."""
     job = build_defs(resource_overrides={"storage": storage}).resolve_job_def("daily_job")
-    return job.execute_in_process(instance=DagsterInstance.ephemeral(), partition_key=day.isoformat(), tags={BUSINESS_DAY_TAG: day.isoformat()},
-                                  asset_selection=[AssetKey("marketing_mart")], raise_on_error=False)
+    return job.execute_in_process(
+        instance=DagsterInstance.ephemeral(),
+        partition_key=day.isoformat(),
+        tags={BUSINESS_DAY_TAG: day.isoformat()},
+        asset_selection=[AssetKey("marketing_mart")],
+        raise_on_error=False,
+    )
 
 
 def failure_message(result) -> str:
-    return "\n".join(e.event_specific_data.error.message for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    return "\n".join(
+        e.event_specific_data.error.message for e in result.all_events if e.event_type_value == "STEP_FAILURE"
+    )
 
 
 def test_a_rerun_of_an_older_day_keeps_the_later_mart_and_its_history(tmp_path):
     storage = storage_for(tmp_path)
     landing_zone(storage)
     # C0000014 withdraws email consent on D+1: visible to the run for D+1, not to the one for D
-    write(storage.landing, "consents", "20261125", [consent("W14", "C0000014", "email", "withdrawn", "2026-11-24T10:00:00+02:00")])
+    write(
+        storage.landing,
+        "consents",
+        "20261125",
+        [consent("W14", "C0000014", "email", "withdrawn", "2026-11-24T10:00:00+02:00")],
+    )
     assert run_day(storage, D).success
     assert "C0000014" in read_published(storage.root, "audience_email")["customer_id"].to_list()
     assert run_day(storage, D1).success
@@ -80,8 +100,14 @@ def test_a_rerun_of_an_older_day_keeps_the_later_mart_and_its_history(tmp_path):
     rerun = run_day(storage, D, instance=instance)
     assert rerun.success
     meta = mart_metadata(rerun)
-    assert meta["published"] is False and meta["kept_mart_as_of"] == D1.isoformat() and meta["business_day"] == D.isoformat()
-    logged = [e.user_message for e in instance.all_logs(rerun.run_id) if e.step_key == "marketing_mart" and e.level >= 30]
+    assert (
+        meta["published"] is False
+        and meta["kept_mart_as_of"] == D1.isoformat()
+        and meta["business_day"] == D.isoformat()
+    )
+    logged = [
+        e.user_message for e in instance.all_logs(rerun.run_id) if e.step_key == "marketing_mart" and e.level >= 30
+    ]
     assert any("not published" in m and f"as of {D1.isoformat()}" in m for m in logged), logged
     assert_nothing_published(storage, later, history_before)  # neither D's rows nor D+1's were touched
     assert "C0000014" not in read_published(storage.root, "audience_email")["customer_id"].to_list()
@@ -126,7 +152,12 @@ def test_marketing_mart_alone_refuses_while_a_restricting_row_is_quarantined(tmp
     assert run_day(storage, D).success
     published, history_before = mart(storage), history(storage)
     # the next extract carries an unreadable mail opt-out: the letter audience is held back...
-    write(storage.landing, "asml", "20261125", ["mail;ETU1;SUKU1;Katu 1;00100;;2024-13-45;", "mail;ETU10;suku10;katu  10;00100;;2024-01-01;"])
+    write(
+        storage.landing,
+        "asml",
+        "20261125",
+        ["mail;ETU1;SUKU1;Katu 1;00100;;2024-13-45;", "mail;ETU10;suku10;katu  10;00100;;2024-01-01;"],
+    )
     held = run_day(storage, D1, raise_on_error=False)
     assert "marketing_mart" not in {m.asset_key.path[-1] for m in held.get_asset_materialization_events()}
     # ...and audiences that were never published are not in audience_history

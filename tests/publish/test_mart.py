@@ -1,12 +1,11 @@
 """The mart is replaced atomically: a failed or killed build leaves yesterday's mart readable."""
 
-import os
 import datetime as dt
+import os
 import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import duckdb
 import polars as pl
@@ -17,7 +16,9 @@ from assets.mart import NewerMartPublished, mart_path, publish, published_as_of,
 
 def tables(n: int) -> dict[str, pl.DataFrame]:
     return {
-        "audience_email": pl.DataFrame({"customer_id": [f"C{i:07d}" for i in range(n)], "email": [f"ä{i}@example.fi" for i in range(n)]}),
+        "audience_email": pl.DataFrame(
+            {"customer_id": [f"C{i:07d}" for i in range(n)], "email": [f"ä{i}@example.fi" for i in range(n)]}
+        ),
         "segment_catalogue": pl.DataFrame({"segment_id": [1], "name_fi": ["Kerrostaloasunto"]}),
     }
 
@@ -84,7 +85,11 @@ def test_killing_the_build_midway_leaves_the_previous_mart_intact(tmp_path):
 def test_publish_removes_what_a_killed_publish_of_another_tag_staged(tmp_path):
     publish(tmp_path, tables(3), tag="day1")
     # a killed run of another tag (or an erasure) left a full copy of the mart and its WAL behind
-    for name in (".marketing-day0.duckdb", ".marketing-day0.duckdb.wal", ".marketing-erasure-2026-11-24-abcd1234.duckdb"):
+    for name in (
+        ".marketing-day0.duckdb",
+        ".marketing-day0.duckdb.wal",
+        ".marketing-erasure-2026-11-24-abcd1234.duckdb",
+    ):
         (tmp_path / name).write_bytes(b"staged")
     publish(tmp_path, tables(4), tag="day2")
     assert not list(tmp_path.glob(".marketing-*"))

@@ -20,8 +20,8 @@ from assets.mart import WAREHOUSE_DIR, exports_link, mart_path, publish, publish
 from pipelines import erasure
 from pipelines.erasure import erase
 from tests.dagster_helpers import run_day, storage_for
-from tests.publish.test_marketing_mart import history
 from tests.privacy.test_erasure import ERASED_ON, GONE, KEEP, D, landing
+from tests.publish.test_marketing_mart import history
 
 D1 = D + dt.timedelta(days=1)
 
@@ -151,11 +151,18 @@ def test_a_suppression_recorded_while_the_mart_is_staged_is_honoured_before_the_
 
     def erasure_records_its_suppression():  # step 1 of `lupa erase`, while this publisher holds the lock
         if not swaps:
-            suppression.add(data_dir / WAREHOUSE_DIR, ["C0000002"], pl.DataFrame(schema=suppression.POINTS_SCHEMA), ERASED_ON)
+            suppression.add(
+                data_dir / WAREHOUSE_DIR, ["C0000002"], pl.DataFrame(schema=suppression.POINTS_SCHEMA), ERASED_ON
+            )
         swaps.append(1)
 
-    counts = publish(data_dir, tables, tag="2026-11-24", before_swap=erasure_records_its_suppression,
-                     after_swap=lambda published, erased: after.append((published, erased)))
+    counts = publish(
+        data_dir,
+        tables,
+        tag="2026-11-24",
+        before_swap=erasure_records_its_suppression,
+        after_swap=lambda published, erased: after.append((published, erased)),
+    )
     assert len(swaps) == 2  # staged again, without the customer
     assert counts == {"audience_email": 2, "customer_segments": 2, "segment_catalogue": 2}
     [(published, erased)] = after
@@ -167,5 +174,7 @@ def test_a_suppression_recorded_while_the_mart_is_staged_is_honoured_before_the_
     assert not list(data_dir.glob(".marketing-*"))  # nothing staged is left behind
 
     # a later publication of a stale read (the customer still in it) drops them before staging
-    again = publish(data_dir, tables, tag="2026-11-25", after_swap=lambda published, erased: after.append((published, erased)))
+    again = publish(
+        data_dir, tables, tag="2026-11-25", after_swap=lambda published, erased: after.append((published, erased))
+    )
     assert again["audience_email"] == 2 and after[-1][1] == 1

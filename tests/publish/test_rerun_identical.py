@@ -8,7 +8,6 @@ import shutil
 import duckdb
 
 from assets.mart import exports_link
-
 from tests.conftest import GENERATED_END
 from tests.dagster_helpers import run_day, storage_for
 
@@ -17,8 +16,12 @@ def mart_contents(mart_dir) -> dict[str, object]:
     """Every table of the published mart, row for row in a stable order, plus the bytes of every CSV export."""
     conn = duckdb.connect(str(mart_dir / "marketing.duckdb"), read_only=True)
     try:
-        tables = [name for (name,) in conn.sql("select table_name from information_schema.tables order by 1").fetchall()]
-        contents: dict[str, object] = {t: sorted(map(repr, conn.sql(f'select * from "{t}"').fetchall())) for t in tables}
+        tables = [
+            name for (name,) in conn.sql("select table_name from information_schema.tables order by 1").fetchall()
+        ]
+        contents: dict[str, object] = {
+            t: sorted(map(repr, conn.sql(f'select * from "{t}"').fetchall())) for t in tables
+        }
     finally:
         conn.close()
     for csv in sorted(exports_link(mart_dir).resolve().glob("*.csv")):  # the exports the link points at
