@@ -1,1 +1,3 @@
-"""Dagster assets and checks, one module per layer. Thin: load, call, validate, write, report."""
+"""Dagster assets and checks, one package per layer (ingest, core, features, segments, audiences,
+publish, privacy), beside the shared storage (`assets.storage`) and conventions (`assets.common`).
+Thin: load, call a pure function from `models/`, validate, write, report."""

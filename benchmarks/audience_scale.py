@@ -19,12 +19,12 @@ What it does
        segments         customer_segments for the profiled customers (objectors left out).
      The data is reused by later runs with the same parameters (`--regenerate` forces new data).
   2. Measures in one fresh subprocess (peak RSS from wait4; the running peak is also sampled
-     after each stage), with the inputs as eager polars DataFrames as assets.audiences passes them:
+     after each stage), with the inputs as eager polars DataFrames as assets.audiences.assets passes them:
        load        reading the Parquet inputs (the asset reads them from DuckDB instead; not in
                    the target);
-       build       data_contracts.audience_rules.build_audiences_from;
-       violations  data_contracts.audience_rules.policy_violations (must find none);
-       validate    what assets.publish.validate_mart does to every published table:
+       build       models.audience_rules.build_audiences_from;
+       violations  models.audience_recheck.policy_violations (must find none);
+       validate    what assets.publish.assets.validate_mart does to every published table:
                    data_contracts.published.validate_published against published_schemas(policy,
                    safety_ban_ids), plus contains_personal_id.
      Target: build + violations + validate < 60 s. Measurements, not tests: the run exits 0
@@ -513,9 +513,11 @@ def ensure_data(root: Path, customers: int, seed: int, regenerate: bool, log) ->
 def work_audiences(root: Path) -> dict:
     import polars as pl
 
-    from data_contracts.audience_rules import AudienceInputs, build_audiences_from, policy_violations
     from data_contracts.policy import load_policy
     from data_contracts.published import contains_personal_id, published_schemas, validate_published
+    from models.audience_inputs import AudienceInputs
+    from models.audience_recheck import policy_violations
+    from models.audience_rules import build_audiences_from
 
     stages: dict[str, dict] = {}
 
@@ -660,7 +662,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": h.now_iso(),
         "machine": h.machine(),
         "versions": h.versions(("polars", "pandera", "pyarrow", "numpy")),
-        "sources": h.source_fingerprints(("data_contracts/audience_rules.py", "data_contracts/published.py")),
+        "sources": h.source_fingerprints(("models/audience_inputs.py", "models/audience_rules.py", "models/audience_recheck.py", "data_contracts/audiences.py", "data_contracts/published.py")),
         "loadavg_start": h.loadavg(),
         "as_of": AS_OF.isoformat(),
         "targets": {"seconds": TARGET_SECONDS},

@@ -9,7 +9,7 @@ What it does
      with the same parameters (`--regenerate` forces a new one).
   2. Measures, each in its own subprocess so that the peak RSS belongs to that measurement alone
      (`os.wait4` on the child, i.e. its `ru_maxrss`):
-       ingest  the pipeline's own code path: `assets.metering.ingest_delivery(storage, day)` (read,
+       ingest  the pipeline's own code path: `assets.storage.metering.ingest_delivery(storage, day)` (read,
                validate against the contract incl. pandera, quarantine, write Parquet) followed by
                `aggregate_day(storage, day, cutoff)`, with default arguments, as the assets call them;
        duckdb  the reference limit: DuckDB `read_csv` of the same file + GROUP BY metering point
@@ -236,8 +236,8 @@ def ensure_delivery(scratch: Path, points: int, bad_share: float, seed: int, reg
 
 # ---- the measurements (each runs in its own process) ------------------------------------------
 def work_ingest(landing: Path, data: Path, profile: Path | None) -> dict:
-    from assets.metering import aggregate_day, ingest_delivery, stored_rows
-    from assets.storage import LupaStorage
+    from assets.storage.metering import aggregate_day, ingest_delivery, stored_rows
+    from assets.storage.zones import LupaStorage
 
     storage = LupaStorage(landing_dir=str(landing), data_dir=str(data))
     cutoff = BUSINESS_DAY + dt.timedelta(days=1)

@@ -5,7 +5,7 @@ Also a plain pandas implementation of the same consumption features, at a tier p
 What it does
   1. Synthesises the `metering_daily` table directly (raw readings at this scale would be 17.5
      billion rows): `daily/business_day=YYYY-MM-DD/part.parquet`, one file per day in exactly the
-     layout `assets.metering_aggregate` writes (business_day, metering_point_id, resolution,
+     layout `assets.storage.metering_aggregate` writes (business_day, metering_point_id, resolution,
      kwh_total, kwh_h00..kwh_h23, night_kwh, n_ok, n_estimated, n_missing, n_expected; polars'
      default Parquet settings), one day at a time, so the table is never in memory. Plus
      `metering_point_attribution`, `contracts`, `invoices` and the population as Parquet.
@@ -19,7 +19,7 @@ What it does
      The data is reused by later runs with the same parameters (`--regenerate` forces new data).
   2. Measures, each phase in its own subprocess (peak RSS = that child's own ru_maxrss via wait4):
        features       models.features.compute_customer_features over a lazy scan of the daily
-                      files (as assets.features.daily_aggregates scans them), attribution,
+                      files (as assets.features.assets.daily_aggregates scans them), attribution,
                       contracts, invoices and the population, with default arguments;
        segmentation   models.segmentation.segment_customers on that feature table (default config);
        history_days, monthly_shares (unless --no-extras)
@@ -387,7 +387,7 @@ def synthesise(root: Path, customers: int, seed: int) -> dict:
     def write(day: date, frame) -> None:
         target = daily_root / f"business_day={day.isoformat()}"
         target.mkdir(parents=True, exist_ok=True)
-        frame.write_parquet(target / "part.parquet")  # as assets.metering_aggregate writes it
+        frame.write_parquet(target / "part.parquet")  # as assets.storage.metering_aggregate writes it
 
     # one writer thread: day i is written while day i+1 is computed (at most two days in memory)
     from concurrent.futures import ThreadPoolExecutor
@@ -443,7 +443,7 @@ def ensure_data(root: Path, customers: int, seed: int, regenerate: bool, log) ->
 
 # ---- what the pipeline does (lupa) ----------------------------------------------------------------
 def daily_scan(root: Path):
-    """The daily table as assets.features.daily_aggregates scans it (never loaded whole)."""
+    """The daily table as assets.features.assets.daily_aggregates scans it (never loaded whole)."""
     import polars as pl
 
     files = sorted((root / "daily").glob("business_day=*/part.parquet"))

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 import pandera.polars as pa
 import polars as pl
 
-from .audience_rules import (
+from .audiences import (
     ADDRESS_FIELDS,
     AUDIENCE_TABLES,
     CONTACT_FIELDS,

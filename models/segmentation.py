@@ -49,6 +49,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from threadpoolctl import threadpool_limits
 
 from data_contracts.features import FEATURE_COLUMNS, KEY_CENTROID_COLUMNS
+from models.model_version import compute_model_version as model_version_of
 
 #: How each clustering feature is transformed before scaling. Levels and ratios are skewed and
 #: multiplicative, so they are logged; shares are already bounded.
@@ -305,7 +306,7 @@ def segment_customers(
 
     `features` must already be the profiling population only: the scaler, the fit and the
     outputs see every row it holds and no other."""
-    from models import naming, registry, stable_ids
+    from models import naming, stable_ids
 
     config = config or SegmentationConfig()
     features = features.sort("customer_id")
@@ -317,7 +318,7 @@ def segment_customers(
     profiles = segment_profiles(features, fit.customer_ids, fit.labels)
     names = naming.name_segments(profiles.to_dicts(), fixed_names=dict(assignment.kept_names))
     previous_version = previous.model_version if previous is not None else None
-    model_version = registry.compute_model_version(
+    model_version = model_version_of(
         window=window,
         params=config.params(),
         features=features.select("customer_id", *fit.feature_columns),

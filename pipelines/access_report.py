@@ -46,11 +46,11 @@ import numpy as np
 import polars as pl
 import yaml
 
-from assets.storage import LupaStorage, connect, query, table_exists
+from assets.privacy.erasure import HeldAfterErasure, held_after_erasure
+from assets.storage.zones import LupaStorage, connect, query, table_exists
 from data_contracts.identifiers import personal_id_problem
 from data_contracts.policy import CHANNELS, MarketingPolicy, RetentionPeriod, load_policy
 from data_contracts.profiling import ProfilingRules, candidates, split_population
-from pipelines.erasure import HeldAfterErasure, held_after_erasure
 
 LANGS = ("fi", "sv", "en")
 HELSINKI = ZoneInfo("Europe/Helsinki")
@@ -1392,7 +1392,7 @@ def explain_segment(
     """The customer's clustering features next to their segment's typical values and the population
     median, with standardised distances in the model's own scaled space (after its transforms), the
     features that set the customer apart most, and what separated them from the next closest segment."""
-    from models.registry import load_model
+    from assets.segments.model_store import load_model
 
     version = segment["model_version"]
     try:
@@ -2052,7 +2052,7 @@ def report_key(identifier: str) -> str:
     """The name part that says whose report a file is: a keyed pseudonym of the customer id (or of the
     identity code, for a register-only person), never the identifier itself; erasure finds the
     customer's reports by it (`stored_reports`)."""
-    from assets import suppression
+    from assets.storage import suppression
 
     return suppression.pseudonym(identifier)[:REPORT_KEY_LENGTH]
 

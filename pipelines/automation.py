@@ -25,10 +25,10 @@ from dagster import (
     sensor,
 )
 
-from assets.calendar import BUSINESS_DAY_TAG, yesterday_in_helsinki
-from assets.common import business_days
-from assets.landing import FILE_NAME
-from assets.storage import LupaStorage
+from assets.common.calendar import BUSINESS_DAY_TAG, yesterday_in_helsinki
+from assets.common.conventions import business_days
+from assets.storage.landing import FILE_NAME
+from assets.storage.zones import LupaStorage
 
 
 def make_schedule(job):

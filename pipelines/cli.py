@@ -69,7 +69,7 @@ def _run(job_name: str, partition_key: str | None = None, tags: dict[str, str] |
 
 
 def cmd_daily(args: argparse.Namespace) -> int:
-    from assets.calendar import BUSINESS_DAY_TAG
+    from assets.common.calendar import BUSINESS_DAY_TAG
 
     day = args.date.isoformat()
     return 0 if _run("daily_job", partition_key=day, tags={BUSINESS_DAY_TAG: day}) else 1
@@ -79,7 +79,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     """Load a range: the metering partitions in one run, then the whole graph once for the last day."""
     import time
 
-    from assets.calendar import BUSINESS_DAY_TAG
+    from assets.common.calendar import BUSINESS_DAY_TAG
 
     if args.end < args.start:
         print("--end is before --start", file=sys.stderr)
@@ -156,10 +156,10 @@ def cmd_resolve_quarantine(args: argparse.Namespace) -> int:
 def cmd_erase(args: argparse.Namespace) -> int:
     """Erase (or finish an interrupted erasure), then say what was kept and why, read back the way an
     access request would read it."""
+    from assets.privacy.erasure import INVOICE_RETENTION_BASIS, UnknownCustomer, erase, held_after_erasure
     from data_contracts.policy import load_policy
     from pipelines.access_report import fmt_period
     from pipelines.definitions import storage_resource
-    from pipelines.erasure import INVOICE_RETENTION_BASIS, UnknownCustomer, erase, held_after_erasure
 
     storage = storage_resource(load_settings())
     try:

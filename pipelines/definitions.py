@@ -9,21 +9,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from dagster import (
-    AssetSelection,
-    Definitions,
-    define_asset_job,
-    load_asset_checks_from_modules,
-    load_assets_from_modules,
-)
+from dagster import AssetSelection, Definitions, define_asset_job
 
-from assets import audiences, core, features, ingest, publish, retention, segments
-from assets.common import business_days
-from assets.storage import LupaStorage
+from assets import audiences, core, features, ingest, privacy, publish, segments
+from assets.common.conventions import business_days
+from assets.storage.zones import LupaStorage
 from pipelines.automation import failure_alerts_from_env, make_landing_sensor, make_schedule, run_failure_alert
 from pipelines.settings import Settings, load_settings
 
-ASSET_MODULES = [ingest, core, features, segments, audiences, publish, retention]
+#: the layers, in the order data flows through them
+LAYERS = [ingest, core, features, segments, audiences, publish, privacy]
 
 #: The whole graph for one business day: partitioned metering assets on D's partition, the rest for D.
 daily_job = define_asset_job(
@@ -55,14 +50,13 @@ def build_defs(settings: Settings | None = None, resource_overrides: Mapping[str
         "alerts": failure_alerts_from_env(settings.var_dir),
     }
     resources.update(resource_overrides or {})
-    return Definitions(
-        assets=load_assets_from_modules(ASSET_MODULES),
-        asset_checks=load_asset_checks_from_modules(ASSET_MODULES),
+    orchestration = Definitions(
         jobs=[daily_job, metering_job],
         schedules=[make_schedule(daily_job)],
         sensors=[make_landing_sensor(daily_job), run_failure_alert],
         resources=resources,
     )
+    return Definitions.merge(*(layer.definitions() for layer in LAYERS), orchestration)
 
 
 defs = build_defs()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from assets.metering import manifest_root
-from assets.storage import LupaStorage, query, table_exists
+from assets.storage.metering import manifest_root
+from assets.storage.zones import LupaStorage, query, table_exists
 
 
 def ingest_summary(storage: LupaStorage) -> str:
@@ -71,8 +71,8 @@ def query_parquet_rules(storage: LupaStorage, tag: str) -> Counter:
 
 def mart_summary(storage: LupaStorage) -> list[str]:
     """Audience sizes per channel, exclusions per reason, segments: from the published mart only."""
-    from assets.mart import read_published
-    from data_contracts.audience_rules import AUDIENCE_TABLES
+    from assets.storage.mart import read_published
+    from data_contracts.audiences import AUDIENCE_TABLES
 
     lines = ["", "Published marketing mart"]
     catalogue = read_published(storage.root, "segment_catalogue")

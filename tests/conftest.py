@@ -41,7 +41,7 @@ def generated_pipeline(tmp_path_factory):
     session through Dagster on a persistent instance: a metering range run, then the daily run."""
     from dagster import DagsterInstance
 
-    from assets.calendar import BUSINESS_DAY_TAG
+    from assets.common.calendar import BUSINESS_DAY_TAG
     from pipelines.definitions import build_defs
     from pipelines.demo_data import generate_landing_zone
     from tests.dagster_helpers import storage_for

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from dagster import DagsterInstance
 
-from assets.calendar import BUSINESS_DAY_TAG
-from assets.storage import LupaStorage
+from assets.common.calendar import BUSINESS_DAY_TAG
+from assets.storage.zones import LupaStorage
 from pipelines.definitions import build_defs
 
 

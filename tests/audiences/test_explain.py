@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from assets.mart import mart_path, read_published
+from assets.storage.mart import mart_path, read_published
 from data_contracts.policy import load_policy
 from pipelines import cli
 from pipelines.explain import NO_MART, explain

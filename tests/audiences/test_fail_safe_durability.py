@@ -11,8 +11,8 @@ import datetime as dt
 import pytest
 from dagster import AssetKey
 
-from assets.calendar import BUSINESS_DAY_TAG
-from assets.mart import read_published
+from assets.common.calendar import BUSINESS_DAY_TAG
+from assets.storage.mart import read_published
 from pipelines.definitions import build_defs
 from tests.dagster_helpers import run_day, storage_for
 from tests.landing_builder import make_hetu, person, write
@@ -263,7 +263,7 @@ def test_a_lost_marketing_contact_blocks_only_while_its_delivery_is_inside_the_f
     """An unreadable marketing contact could only have counted toward the frequency cap (the 365 days
     up to D). A contact is delivered after it was sent, so a file delivered before the window holds
     no contact inside it: the row stops blocking then, and ages out like other quarantine."""
-    from assets.audiences import unresolved_blocking_rows
+    from assets.audiences.assets import unresolved_blocking_rows
 
     storage = storage_for(tmp_path)
     write(storage.landing, "contacts", "20251001", ["C0000001;email;CAMP1;marketing;yesterday"])

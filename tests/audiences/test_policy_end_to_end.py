@@ -5,7 +5,7 @@ import datetime as dt
 import duckdb
 import pytest
 
-from assets.mart import read_published
+from assets.storage.mart import read_published
 from tests.dagster_helpers import run_day, storage_for
 from tests.landing_builder import make_hetu, person, write
 

@@ -4,9 +4,9 @@ import datetime as dt
 
 import pytest
 
-from assets.ingestion import read_source
-from assets.metering import ingest_delivery
-from assets.storage import LupaStorage
+from assets.storage.ingestion import read_source
+from assets.storage.metering import ingest_delivery
+from assets.storage.zones import LupaStorage
 from data_contracts import sources
 from tests.landing_builder import COMPANY, GSRN1, GSRN2, make_hetu, metering_row, person, write
 

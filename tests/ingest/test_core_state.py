@@ -6,9 +6,9 @@ import polars as pl
 import pytest
 from stdnum.fi import hetu
 
-from assets.calendar import day_length_hours
-from assets.metering import daily_root
-from assets.storage import query
+from assets.common.calendar import day_length_hours
+from assets.storage.metering import daily_root
+from assets.storage.zones import query
 from data_contracts.identifiers import CENTURY_SIGNS, birth_date, personal_id_problem
 from tests.dagster_helpers import run_day, storage_for
 from tests.landing_builder import GSRN1, GSRN2, make_hetu, metering_row, person, write

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 import polars as pl
 import pytest
 
-from assets.ingestion import read_source
-from assets.metering import ingest_delivery, quarantine_root
-from assets.storage import LupaStorage
+from assets.storage.ingestion import read_source
+from assets.storage.metering import ingest_delivery, quarantine_root
+from assets.storage.zones import LupaStorage
 from data_contracts.contract import SourceContract
 from data_contracts.sources import ALL_SOURCES
 from tests.landing_builder import COMPANY, GSRN1, GSRN2, PERSON, PERSON2, make_hetu, person, write

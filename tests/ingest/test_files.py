@@ -6,10 +6,10 @@ import gzip
 import polars as pl
 import pytest
 
-from assets.ingestion import read_source, write_source
-from assets.landing import LandingFileError
-from assets.metering import ingest_delivery, stored_rows
-from assets.storage import query
+from assets.storage.ingestion import read_source, write_source
+from assets.storage.landing import LandingFileError
+from assets.storage.metering import ingest_delivery, stored_rows
+from assets.storage.zones import query
 from data_contracts import sources
 from tests.dagster_helpers import run_day, storage_for
 from tests.landing_builder import GSRN1, HEADERS, make_hetu, metering_row, person, write

@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import pytest
 
-from assets.metering import aggregate_day, daily_root, ingest_delivery
-from assets.storage import LupaStorage
+from assets.storage.metering import aggregate_day, daily_root, ingest_delivery
+from assets.storage.zones import LupaStorage
 from tests.landing_builder import GSRN1, GSRN2, metering_row, write
 
 HELSINKI = ZoneInfo("Europe/Helsinki")

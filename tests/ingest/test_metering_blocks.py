@@ -12,8 +12,8 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assets.metering import aggregate_day, daily_root, ingest_delivery, manifest_root, quarantine_root
-from assets.storage import LupaStorage
+from assets.storage.metering import aggregate_day, daily_root, ingest_delivery, manifest_root, quarantine_root
+from assets.storage.zones import LupaStorage
 from data_contracts.sources import _repeated_interval
 from tests.landing_builder import GSRN1, GSRN2, metering_row, write
 

@@ -5,7 +5,7 @@ import datetime as dt
 
 from dagster import AssetKey
 
-from assets.calendar import BUSINESS_DAY_TAG
+from assets.common.calendar import BUSINESS_DAY_TAG
 from pipelines.definitions import build_defs
 from tests.dagster_helpers import storage_for
 from tests.landing_builder import write

@@ -17,7 +17,7 @@ from models.features import (
     payment_features,
     profiling_history_days,
 )
-from models.registry import feature_data_digest
+from models.model_version import feature_data_digest
 
 H = [f"kwh_h{h:02d}" for h in range(24)]
 NIGHT = (22, 23, 0, 1, 2, 3, 4, 5, 6)

@@ -10,8 +10,10 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
-from models import registry, report
+from assets.segments import model_store as registry
+from models import report
 from models.features import feature_window, monthly_kwh_shares
+from models.model_version import compute_model_version
 from models.segmentation import SegmentationConfig, feature_matrix, segment_customers
 
 AS_OF = date(2026, 11, 24)
@@ -21,22 +23,22 @@ def test_model_version_is_a_content_hash(synthetic_features, first_result):
     win = feature_window(AS_OF)
     params = SegmentationConfig().params()
     cols = ["customer_id", *first_result.fit.feature_columns]
-    v = registry.compute_model_version(win, params, synthetic_features.select(cols))
+    v = compute_model_version(win, params, synthetic_features.select(cols))
     assert v == first_result.model_version
     assert re.fullmatch(r"[0-9a-f]{16}", v)
     # row order does not matter; data, window, parameters and the predecessor do
     shuffled = synthetic_features.select(cols).sample(fraction=1.0, shuffle=True, seed=1)
-    assert registry.compute_model_version(win, params, shuffled) == v
+    assert compute_model_version(win, params, shuffled) == v
     nudged = synthetic_features.select(cols).with_columns(
         pl.when(pl.int_range(pl.len()) == 0).then(pl.col("annual_kwh") + 0.001).otherwise(pl.col("annual_kwh"))
     )
-    assert registry.compute_model_version(win, params, nudged) != v
+    assert compute_model_version(win, params, nudged) != v
     assert (
-        registry.compute_model_version((win[0], win[1] + timedelta(days=1)), params, synthetic_features.select(cols))
+        compute_model_version((win[0], win[1] + timedelta(days=1)), params, synthetic_features.select(cols))
         != v
     )
-    assert registry.compute_model_version(win, {**params, "seed": 1}, synthetic_features.select(cols)) != v
-    assert registry.compute_model_version(win, params, synthetic_features.select(cols), previous_version="x") != v
+    assert compute_model_version(win, {**params, "seed": 1}, synthetic_features.select(cols)) != v
+    assert compute_model_version(win, params, synthetic_features.select(cols), previous_version="x") != v
 
 
 def test_save_load_round_trip(tmp_path, first_result, synthetic_features):

@@ -102,6 +102,6 @@ class Installation:
         return env
 
     def storage(self):
-        from assets.storage import LupaStorage
+        from assets.storage.zones import LupaStorage
 
         return LupaStorage(landing_dir=str(self.landing), data_dir=str(self.data))

@@ -19,7 +19,7 @@ import polars as pl
 import pytest
 from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus
 
-from assets.calendar import day_length_hours
+from assets.common.calendar import day_length_hours
 from pipelines.definitions import build_defs
 from tests.landing_builder import GSRN1, GSRN2
 from tests.orchestration.helpers import VENV_BIN, days, write_metering_day

@@ -4,8 +4,8 @@ import datetime as dt
 
 from dagster import AssetKey, DagsterEventType
 
-import assets.core
-from assets.calendar import BUSINESS_DAY_TAG
+import assets.core.assets
+from assets.common.calendar import BUSINESS_DAY_TAG
 from pipelines.definitions import build_defs
 from tests.dagster_helpers import storage_for
 from tests.landing_builder import GSRN1, metering_row, write
@@ -26,7 +26,7 @@ def run_metering_daily(storage):
 def test_a_transient_io_error_is_retried_and_the_step_then_succeeds(tmp_path, monkeypatch):
     storage = storage_for(tmp_path)
     write(storage.landing, "metering", "20261124", [metering_row(GSRN1, "2026-11-22T22:00:00Z")])
-    real, calls = assets.core.aggregate_days, []
+    real, calls = assets.core.assets.aggregate_days, []
 
     def flaky(*args, **kwargs):
         calls.append(1)
@@ -34,7 +34,7 @@ def test_a_transient_io_error_is_retried_and_the_step_then_succeeds(tmp_path, mo
             raise OSError("Input/output error (a network file system hiccup)")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(assets.core, "aggregate_days", flaky)
+    monkeypatch.setattr(assets.core.assets, "aggregate_days", flaky)
     result = run_metering_daily(storage)
     assert result.success and len(calls) == 2
     retried = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_UP_FOR_RETRY]

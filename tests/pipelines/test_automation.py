@@ -7,7 +7,7 @@ import sys
 
 from dagster import DagsterInstance, DefaultScheduleStatus, build_sensor_context
 
-from assets.calendar import BUSINESS_DAY_TAG
+from assets.common.calendar import BUSINESS_DAY_TAG
 from pipelines.automation import FailureAlerts
 from pipelines.definitions import build_defs
 from tests.dagster_helpers import run_day, storage_for

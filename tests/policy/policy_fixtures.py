@@ -7,8 +7,9 @@ from typing import Any
 
 import polars as pl
 
-from data_contracts.audience_rules import AudienceInputs, AudienceResult, build_audiences_from
 from data_contracts.policy import MarketingPolicy, load_policy
+from models.audience_inputs import AudienceInputs, AudienceResult
+from models.audience_rules import build_audiences_from
 
 D = dt.date(2026, 11, 24)
 UTC = dt.UTC

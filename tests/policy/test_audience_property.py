@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from policy_fixtures import UTC, D, make_inputs, run
 
-from data_contracts.audience_rules import policy_violations
 from data_contracts.normalise import asml_match_key
 from data_contracts.policy import CHANNELS, MarketingPolicy, load_policy
+from models.audience_recheck import policy_violations
 
 POLICY = load_policy()
 HEL = ZoneInfo("Europe/Helsinki")

@@ -24,16 +24,13 @@ from policy_fixtures import (
     run,
 )
 
-from data_contracts.audience_rules import (
-    AudienceResult,
-    audience_columns,
-    build_audiences,
-    policy_violations,
-    renewal_columns,
-)
+from data_contracts.audiences import audience_columns, renewal_columns
 from data_contracts.normalise import asml_match_key
 from data_contracts.policy import CHANNELS, REASON_CODES, default_policy_path, load_policy, parse_policy
 from data_contracts.published import validate_published
+from models.audience_inputs import AudienceResult
+from models.audience_recheck import policy_violations
+from models.audience_rules import build_audiences
 
 C1, C2, C3 = "C0000001", "C0000002", "C0000003"
 T0 = dt.datetime(2025, 3, 1, 9, tzinfo=UTC)
@@ -719,7 +716,7 @@ def test_duplicate_customers_are_refused():
 def test_as_of_must_be_a_date():
     inputs = make_inputs([customer(C1)])
     with pytest.raises(TypeError):
-        build_audiences_from_datetime = build_audiences(
+        build_audiences(
             **_kw(inputs),
             policy=None,  # noqa: F841
             as_of=dt.datetime(2026, 11, 24, 12),

@@ -19,7 +19,7 @@ import duckdb
 import pytest
 from dagster import DagsterInstance
 
-from assets.calendar import BUSINESS_DAY_TAG
+from assets.common.calendar import BUSINESS_DAY_TAG
 from data_contracts.features import FEATURE_COLUMNS
 from data_contracts.policy import load_policy
 from pipelines import access_report as sar

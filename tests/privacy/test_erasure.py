@@ -18,16 +18,17 @@ import pytest
 import yaml
 from dagster import AssetKey
 
-from assets import suppression
-from assets.calendar import BUSINESS_DAY_TAG
-from assets.mart import read_published
-from assets.metering import daily_root
+from assets.common.calendar import BUSINESS_DAY_TAG
+from assets.privacy import erasure
+from assets.privacy.erasure import INVOICE_RETENTION_BASIS, UnknownCustomer, audit_log, erase, held_after_erasure
+from assets.storage import suppression
+from assets.storage.mart import read_published
+from assets.storage.metering import daily_root
 from data_contracts import policy as policy_file
 from data_contracts.identifiers import find_personal_ids
 from pipelines import access_report as sar
-from pipelines import cli, erasure
+from pipelines import cli
 from pipelines.definitions import build_defs
-from pipelines.erasure import INVOICE_RETENTION_BASIS, UnknownCustomer, audit_log, erase, held_after_erasure
 from tests.dagster_helpers import run_day, storage_for
 from tests.landing_builder import GSRN1, GSRN2, make_hetu, metering_row, person, write
 

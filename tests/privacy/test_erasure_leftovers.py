@@ -11,9 +11,9 @@ import duckdb
 import polars as pl
 import pytest
 
-from assets.metering import ingest_delivery, quarantine_root
+from assets.privacy.erasure import erase
+from assets.storage.metering import ingest_delivery, quarantine_root
 from pipelines import access_report as sar
-from pipelines.erasure import erase
 from tests.dagster_helpers import run_day, storage_for
 from tests.landing_builder import GSRN1, GSRN2, make_hetu, metering_row, person, write
 
@@ -192,7 +192,7 @@ def test_stored_reports_are_found_by_pseudonym_only_in_the_given_directory(tmp_p
     monkeypatch.setenv("LUPA_PSEUDONYM_KEY", "test-key")
     folder = tmp_path / "reports"
     folder.mkdir()
-    from assets import suppression
+    from assets.storage import suppression
 
     mine = folder / f"access_report_{sar.report_key(GONE)}_20261124T100000Z.json"
     theirs = folder / f"access_report_{sar.report_key(KEEP)}_20261124T100000Z.json"

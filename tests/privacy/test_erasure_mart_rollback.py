@@ -4,8 +4,8 @@ import datetime as dt
 
 import polars as pl
 
-import pipelines.erasure
-from assets.mart import publish, published_as_of, read_published
+import assets.privacy.erasure
+from assets.storage.mart import publish, published_as_of, read_published
 from tests.dagster_helpers import storage_for
 
 D = dt.date(2026, 11, 24)
@@ -23,7 +23,7 @@ def test_a_daily_publish_landing_during_the_erasure_is_kept_and_the_customer_sti
         tag="d-1",
         as_of=D - dt.timedelta(days=1),
     )
-    real, calls = pipelines.erasure.publish, []
+    real, calls = assets.privacy.erasure.publish, []
 
     def daily_publish_lands_first(*args, **kwargs):
         # the erasure has read the D-1 mart; the day's run publishes D before the erasure takes the lock
@@ -32,8 +32,8 @@ def test_a_daily_publish_landing_during_the_erasure_is_kept_and_the_customer_sti
             publish(storage.root, mart(D, ["C0000001", "C0000002", "C0000003"]), tag="d", as_of=D)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(pipelines.erasure, "publish", daily_publish_lands_first)
-    pipelines.erasure._republish_mart(storage, ["C0000001"], D)
+    monkeypatch.setattr(assets.privacy.erasure, "publish", daily_publish_lands_first)
+    assets.privacy.erasure._republish_mart(storage, ["C0000001"], D)
 
     assert calls == [D - dt.timedelta(days=1), D]  # refused the older copy, then republished the newer one
     assert published_as_of(storage.root) == D

@@ -4,8 +4,8 @@ import datetime as dt
 
 import polars as pl
 
-from assets.metering import readings_root
-from assets.storage import query
+from assets.storage.metering import readings_root
+from assets.storage.zones import query
 from tests.dagster_helpers import run_day, storage_for
 from tests.landing_builder import GSRN1, make_hetu, metering_row, person, write
 

@@ -12,10 +12,10 @@ import polars as pl
 import pytest
 from dagster import DagsterInstance
 
-from assets import suppression
-from assets.mart import read_published
+from assets.privacy.erasure import INVOICE_RETENTION_BASIS, RETENTION, audit_log, held_after_erasure
+from assets.storage import suppression
+from assets.storage.mart import read_published
 from data_contracts.identifiers import find_personal_ids
-from pipelines.erasure import INVOICE_RETENTION_BASIS, RETENTION, audit_log, held_after_erasure
 from tests.dagster_helpers import run_day, storage_for
 from tests.landing_builder import GSRN1, GSRN2, make_hetu, metering_row, person, write
 

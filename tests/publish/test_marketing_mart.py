@@ -14,8 +14,8 @@ import duckdb
 import polars as pl
 from dagster import AssetKey, DagsterInstance
 
-from assets.calendar import BUSINESS_DAY_TAG
-from assets.mart import published_as_of, read_published
+from assets.common.calendar import BUSINESS_DAY_TAG
+from assets.storage.mart import published_as_of, read_published
 from pipelines.definitions import build_defs
 from tests.audiences.test_policy_end_to_end import D, consent, landing_zone
 from tests.dagster_helpers import run_day, storage_for

@@ -11,7 +11,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from assets.mart import NewerMartPublished, mart_path, publish, published_as_of, read_published
+from assets.storage.mart import NewerMartPublished, mart_path, publish, published_as_of, read_published
 
 
 def tables(n: int) -> dict[str, pl.DataFrame]:
@@ -64,7 +64,7 @@ def test_killing_the_build_midway_leaves_the_previous_mart_intact(tmp_path):
     script = textwrap.dedent(f"""
         import time, polars as pl
         from pathlib import Path
-        from assets.mart import publish
+        from assets.storage.mart import publish
         big = {{"audience_email": pl.DataFrame({{"customer_id": [f"C{{i:07d}}" for i in range(200_000)], "email": ["x@example.fi"] * 200_000}})}}
         publish(Path({str(tmp_path)!r}), big, tag="day2", before_swap=lambda: (print("ready", flush=True), time.sleep(60)))
     """)
@@ -110,8 +110,8 @@ def test_a_failed_publish_also_removes_stale_staged_files(tmp_path):
 
 
 def test_the_erasure_republication_removes_stale_staged_files(tmp_path, monkeypatch):
-    from assets.storage import LupaStorage
-    from pipelines.erasure import _republish_mart
+    from assets.privacy.erasure import _republish_mart
+    from assets.storage.zones import LupaStorage
 
     monkeypatch.setenv("LUPA_PSEUDONYM_KEY", "test-key-" + "0" * 32)
     publish(tmp_path, tables(3), tag="day1")

@@ -14,11 +14,11 @@ import duckdb
 import polars as pl
 from dagster import AssetKey
 
-import assets.publish as publish_asset
-from assets import suppression
-from assets.mart import WAREHOUSE_DIR, exports_link, mart_path, publish, published_as_of, read_published
-from pipelines import erasure
-from pipelines.erasure import erase
+import assets.publish.assets as publish_asset
+from assets.privacy import erasure
+from assets.privacy.erasure import erase
+from assets.storage import suppression
+from assets.storage.mart import WAREHOUSE_DIR, exports_link, mart_path, publish, published_as_of, read_published
 from tests.dagster_helpers import run_day, storage_for
 from tests.privacy.test_erasure import ERASED_ON, GONE, KEEP, D, landing
 from tests.publish.test_marketing_mart import history

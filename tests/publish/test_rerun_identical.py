@@ -7,7 +7,7 @@ import shutil
 
 import duckdb
 
-from assets.mart import exports_link
+from assets.storage.mart import exports_link
 from tests.conftest import GENERATED_END
 from tests.dagster_helpers import run_day, storage_for
 

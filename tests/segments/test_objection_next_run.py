@@ -13,7 +13,7 @@ import shutil
 import duckdb
 import polars as pl
 
-from assets.mart import mart_path, read_published
+from assets.storage.mart import mart_path, read_published
 from pipelines.explain import explain
 from tests.conftest import GENERATED_END
 from tests.dagster_helpers import run_day, storage_for

@@ -6,8 +6,8 @@ import duckdb
 import polars as pl
 from sklearn.metrics import adjusted_rand_score
 
-from assets.calendar import BUSINESS_DAY_TAG
-from assets.mart import read_published
+from assets.common.calendar import BUSINESS_DAY_TAG
+from assets.storage.mart import read_published
 from pipelines.definitions import build_defs
 from tests.conftest import GENERATED_END
 

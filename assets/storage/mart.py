@@ -28,7 +28,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from assets import suppression
+from assets.storage import suppression
 
 SHARED_DIR, SHARED_FILE = 0o755, 0o644
 

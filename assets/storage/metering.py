@@ -23,11 +23,11 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
-from assets import suppression
-from assets.ingestion import malformed_quarantine, validate_contract
-from assets.landing import LandingFile, LandingFileError, RawBatch, iter_metering_chunks, list_files
-from assets.metering_aggregate import aggregate_days
-from assets.storage import LupaStorage
+from assets.storage import suppression
+from assets.storage.ingestion import malformed_quarantine, validate_contract
+from assets.storage.landing import LandingFile, LandingFileError, RawBatch, iter_metering_chunks, list_files
+from assets.storage.metering_aggregate import aggregate_days
+from assets.storage.zones import LupaStorage
 from data_contracts.sources import metering as METERING
 
 BLOCK_WORKERS = 2  # blocks split and stored at once; each holds about 0.3 GB while in flight

@@ -17,15 +17,22 @@ from dagster import (
     asset_check,
 )
 
-from assets import contact_retention, invoice_retention
-from assets.calendar import HELSINKI, run_business_day
-from assets.common import OWNERS, business_days, data_errors_fail_cleanly, io_retry, schema_of_contract, single_run
-from assets.ingestion import known_customer_ids, read_source, stored_conservation, write_source
-from assets.landing import list_files, visible_cutoff
-from assets.metering import ingest_deliveries, manifest_root, quarantine_root, readings_root, stored_rows
-from assets.pruning import QUARANTINE_LOG, quarantine_to_store
-from assets.reporting import conservation_result, counts_table, files_table, quarantine_rate_result
-from assets.storage import DUCKDB_POOL, LupaStorage
+from assets.common.calendar import HELSINKI, run_business_day
+from assets.common.conventions import (
+    OWNERS,
+    business_days,
+    data_errors_fail_cleanly,
+    io_retry,
+    schema_of_contract,
+    single_run,
+)
+from assets.common.reporting import conservation_result, counts_table, files_table, quarantine_rate_result
+from assets.storage import contact_retention, invoice_retention
+from assets.storage.ingestion import known_customer_ids, read_source, stored_conservation, write_source
+from assets.storage.landing import list_files, visible_cutoff
+from assets.storage.metering import ingest_deliveries, manifest_root, quarantine_root, readings_root, stored_rows
+from assets.storage.pruning import QUARANTINE_LOG, quarantine_to_store
+from assets.storage.zones import DUCKDB_POOL, LupaStorage
 from data_contracts import sources
 from data_contracts.contract import SourceContract
 from data_contracts.policy import load_policy

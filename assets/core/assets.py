@@ -7,14 +7,22 @@ import pandera.polars as pa
 import polars as pl
 from dagster import AssetExecutionContext, AssetMaterialization, MaterializeResult, MetadataValue, asset
 
-from assets import core_tables, suppression
-from assets.calendar import run_business_day
-from assets.common import OWNERS, business_days, data_errors_fail_cleanly, io_retry, schema_of_frame, single_run
-from assets.ingest import INGEST_ASSET
-from assets.metering import daily_root, manifest_root, readings_root
-from assets.metering_aggregate import aggregate_days
-from assets.reporting import coverage
-from assets.storage import DUCKDB_POOL, LupaStorage, date_range_of, query, replace_table
+from assets.common.calendar import run_business_day
+from assets.common.conventions import (
+    OWNERS,
+    business_days,
+    data_errors_fail_cleanly,
+    io_retry,
+    schema_of_frame,
+    single_run,
+)
+from assets.common.reporting import coverage
+from assets.core import tables as core_tables
+from assets.ingest.assets import INGEST_ASSET
+from assets.storage import suppression
+from assets.storage.metering import daily_root, manifest_root, readings_root
+from assets.storage.metering_aggregate import aggregate_days
+from assets.storage.zones import DUCKDB_POOL, LupaStorage, date_range_of, query, replace_table
 from data_contracts import core as contracts
 from data_contracts.contract import check_frame
 from data_contracts.normalise import asml_match_key_expr

@@ -13,16 +13,18 @@ from dagster import (
     asset,
 )
 
-from assets.audiences import audience_inputs, history_rows, unresolved_blocking_rows
-from assets.calendar import run_business_day
-from assets.common import OWNERS, data_errors_fail_cleanly, io_retry, schema_of_frame
-from assets.mart import NewerMartPublished, exports_link, mart_path, publish, published_as_of, without_erased
-from assets.reporting import counts_table
-from assets.storage import DUCKDB_POOL, LupaStorage, query
-from data_contracts.audience_rules import AUDIENCE_TABLES, AudienceInputs, AudienceResult, policy_violations
+from assets.audiences.assets import audience_inputs, history_rows, unresolved_blocking_rows
+from assets.common.calendar import run_business_day
+from assets.common.conventions import OWNERS, data_errors_fail_cleanly, io_retry, schema_of_frame
+from assets.common.reporting import counts_table
+from assets.storage.mart import NewerMartPublished, exports_link, mart_path, publish, published_as_of, without_erased
+from assets.storage.zones import DUCKDB_POOL, LupaStorage, query
+from data_contracts.audiences import AUDIENCE_TABLES
 from data_contracts.contract import ContractViolation
 from data_contracts.policy import CHANNELS, MarketingPolicy, load_policy
 from data_contracts.published import PublishedContractError, contains_personal_id, published_schemas, validate_published
+from models.audience_inputs import AudienceInputs, AudienceResult
+from models.audience_recheck import policy_violations
 
 WAREHOUSE_TABLES = [*AUDIENCE_TABLES.values(), "audience_exclusions", "renewal_offers"]
 ANALYTICS_TABLES = ["customer_segments", "segment_catalogue"]

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
-from assets.storage import query, scalar, table_exists
-from data_contracts.fail_safe import RESOLUTION_KEY, held_until_resolved
+from assets.storage.zones import query, scalar, table_exists
+from models.fail_safe import RESOLUTION_KEY, held_until_resolved
 
 #: ingestion's filter: the valid rows of every file in scope in, the rows to keep out
 RetentionFilter = Callable[[pl.DataFrame], pl.DataFrame]
@@ -76,7 +76,7 @@ def quarantine_resolutions(conn: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 
 def quarantine_to_store(conn: duckdb.DuckDBPyConnection, quarantine: pl.DataFrame, since: dt.date) -> pl.DataFrame:
     """Ingestion: the quarantined rows of files delivered on or after `since`, and the older ones the
-    fail safe holds until a person resolves them (`data_contracts.fail_safe.held_until_resolved`)."""
+    fail safe holds until a person resolves them (`models.fail_safe.held_until_resolved`)."""
     held = held_until_resolved(quarantine, quarantine_resolutions(conn))
     return quarantine.filter((pl.col("delivered_on") >= since) | held)
 

@@ -20,8 +20,8 @@ import datetime as dt
 import duckdb
 import polars as pl
 
-from assets.pruning import PruningLog, RetentionFilter
-from assets.storage import scalar, table_exists
+from assets.storage.pruning import PruningLog, RetentionFilter
+from assets.storage.zones import scalar, table_exists
 from data_contracts.policy import RetentionPolicy
 
 PRUNING_LOG = PruningLog("invoice_pruning_log", "invoices_pruned")

@@ -20,7 +20,7 @@ from dagster import (
     TableSchema,
 )
 
-from assets.landing import LandingFileError
+from assets.storage.landing import LandingFileError
 from data_contracts.contract import PARSERS, ContractViolation, SourceContract
 
 # BackfillPolicy is beta in dagster 1.13; we depend on it deliberately (docs/decisions.md).

@@ -15,9 +15,9 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from assets import suppression
-from assets.landing import LandingFile, LandingFileError, list_files, read_small_file, visible_cutoff
-from assets.storage import LupaStorage, query, replace_table, scalar, table_exists
+from assets.storage import suppression
+from assets.storage.landing import LandingFile, LandingFileError, list_files, read_small_file, visible_cutoff
+from assets.storage.zones import LupaStorage, query, replace_table, scalar, table_exists
 from data_contracts.contract import SourceContract, check_frame
 
 QUARANTINE_SCHEMA = {

@@ -5,11 +5,11 @@ import datetime as dt
 import polars as pl
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
-from assets.calendar import run_business_day
-from assets.common import OWNERS, data_errors_fail_cleanly, io_retry, schema_of_frame
-from assets.metering import daily_root
-from assets.reporting import counts_table, read_from
-from assets.storage import DUCKDB_POOL, LupaStorage, replace_table
+from assets.common.calendar import run_business_day
+from assets.common.conventions import OWNERS, data_errors_fail_cleanly, io_retry, schema_of_frame
+from assets.common.reporting import counts_table, read_from
+from assets.storage.metering import daily_root
+from assets.storage.zones import DUCKDB_POOL, LupaStorage, replace_table
 from data_contracts.contract import check_frame
 from data_contracts.features import CustomerFeatures
 from data_contracts.profiling import ProfilingRules, candidates, split_population

@@ -20,7 +20,7 @@ import datetime as dt
 
 import duckdb
 
-from assets.storage import scalar, table_exists
+from assets.storage.zones import scalar, table_exists
 
 # per customer with an end date in the CRM: when the relationship ended, unless a contract is open
 RELATIONSHIP_ENDS_SQL = """

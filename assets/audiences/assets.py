@@ -22,15 +22,18 @@ from dagster import (
     multi_asset,
 )
 
-from assets.calendar import run_business_day
-from assets.common import OWNERS, data_errors_fail_cleanly, io_retry, schema_of_frame
-from assets.landing import visible_cutoff
-from assets.mart import read_published
-from assets.reporting import counts_table, read_from
-from assets.storage import DUCKDB_POOL, LupaStorage, query, replace_table, table_exists
-from data_contracts.audience_rules import AUDIENCE_TABLES, AudienceInputs, build_audiences_from, policy_violations
-from data_contracts.fail_safe import blocking_rows
+from assets.common.calendar import run_business_day
+from assets.common.conventions import OWNERS, data_errors_fail_cleanly, io_retry, schema_of_frame
+from assets.common.reporting import counts_table, read_from
+from assets.storage.landing import visible_cutoff
+from assets.storage.mart import read_published
+from assets.storage.zones import DUCKDB_POOL, LupaStorage, query, replace_table, table_exists
+from data_contracts.audiences import AUDIENCE_TABLES
 from data_contracts.policy import CHANNELS, load_policy
+from models.audience_inputs import AudienceInputs
+from models.audience_recheck import policy_violations
+from models.audience_rules import build_audiences_from
+from models.fail_safe import blocking_rows
 
 CHECKS = {
     "policy": "an independent re-check of every row against every rule finds no violation",

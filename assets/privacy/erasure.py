@@ -35,10 +35,10 @@ from pathlib import Path
 
 import polars as pl
 
-from assets import suppression
-from assets.mart import NewerMartPublished, mart_path, publish, published_as_of
-from assets.metering import daily_root, quarantine_root
-from assets.storage import LupaStorage, connect, query, table_exists
+from assets.storage import suppression
+from assets.storage.mart import NewerMartPublished, mart_path, publish, published_as_of
+from assets.storage.metering import daily_root, quarantine_root
+from assets.storage.zones import LupaStorage, connect, query, table_exists
 from data_contracts.policy import load_policy
 
 #: why invoices survive an erasure; how long is the policy's `retention.invoices` period

@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from assets.calendar import day_length_hours
+from assets.common.calendar import day_length_hours
 
 
 def aggregate_sql(

@@ -20,17 +20,18 @@ import shutil
 import polars as pl
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from assets import contact_retention, customer_retention, invoice_retention, suppression
-from assets.audiences import unresolved_blocking_rows
-from assets.calendar import HELSINKI, run_business_day
-from assets.common import OWNERS, data_errors_fail_cleanly, io_retry
-from assets.ingestion import refresh_quarantine_view
-from assets.metering import daily_root, quarantine_root, readings_root
-from assets.pruning import QUARANTINE_LOG, prune_quarantine
-from assets.reporting import counts_table
-from assets.storage import DUCKDB_POOL, LupaStorage, scalar, table_exists
+from assets.audiences.assets import unresolved_blocking_rows
+from assets.common.calendar import HELSINKI, run_business_day
+from assets.common.conventions import OWNERS, data_errors_fail_cleanly, io_retry
+from assets.common.reporting import counts_table
+from assets.privacy import former_customers as customer_retention
+from assets.privacy.erasure import RETENTION, erase_customers
+from assets.storage import contact_retention, invoice_retention, suppression
+from assets.storage.ingestion import refresh_quarantine_view
+from assets.storage.metering import daily_root, quarantine_root, readings_root
+from assets.storage.pruning import QUARANTINE_LOG, prune_quarantine
+from assets.storage.zones import DUCKDB_POOL, LupaStorage, scalar, table_exists
 from data_contracts.policy import load_policy
-from pipelines.erasure import RETENTION, erase_customers
 
 
 def _day_of(path) -> dt.date:

@@ -6,13 +6,13 @@ import os
 import polars as pl
 from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, MetadataValue, multi_asset
 
-from assets.calendar import run_business_day
-from assets.common import OWNERS, data_errors_fail_cleanly, io_retry, schema_of_frame
-from assets.features import RULES, daily_aggregates
-from assets.metering import daily_root
-from assets.reporting import read_from
-from assets.storage import DUCKDB_POOL, LupaStorage, replace_table
-from models import registry
+from assets.common.calendar import run_business_day
+from assets.common.conventions import OWNERS, data_errors_fail_cleanly, io_retry, schema_of_frame
+from assets.common.reporting import read_from
+from assets.features.assets import RULES, daily_aggregates
+from assets.segments import model_store as registry
+from assets.storage.metering import daily_root
+from assets.storage.zones import DUCKDB_POOL, LupaStorage, replace_table
 from models.features import monthly_kwh_shares
 from models.report import build_report
 from models.segmentation import segment_customers
