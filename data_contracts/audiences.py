@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from data_contracts.policy import CHANNELS, MarketingPolicy
+from data_contracts.policy import MarketingPolicy
+from data_contracts.vocabulary import CHANNELS
 
 #: The columns each input frame must have. Extra columns are ignored.
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -128,4 +129,3 @@ def renewal_columns(policy: MarketingPolicy) -> tuple[str, ...]:
         "policy_version",
         "as_of",
     )
-

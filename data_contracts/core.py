@@ -9,7 +9,8 @@ from __future__ import annotations
 import pandera.polars as pa
 import polars as pl
 
-CHANNELS = ["email", "sms", "phone", "letter"]
+from data_contracts.vocabulary import CHANNELS
+
 UTC = pl.Datetime("us", "UTC")
 
 

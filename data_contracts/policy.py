@@ -17,8 +17,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from data_contracts.vocabulary import CHANNELS, Channel
+
 __all__ = [
-    "CHANNELS",
     "CHANNEL_EXCLUSIONS",
     "CONTACT_REQUIREMENTS",
     "GLOBAL_EXCLUSIONS",
@@ -32,8 +33,6 @@ __all__ = [
     "parse_policy",
 ]
 
-Channel = Literal["email", "sms", "letter", "phone"]
-CHANNELS: tuple[str, ...] = ("email", "sms", "letter", "phone")
 
 ContactRequirement = Literal["valid_email", "valid_mobile", "valid_phone", "valid_postal_address"]
 CONTACT_REQUIREMENTS: tuple[str, ...] = (

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping
 import pandera.polars as pa
 import polars as pl
 
+from data_contracts.vocabulary import CHANNELS, LANGUAGES
+
 from .audiences import (
     ADDRESS_FIELDS,
     AUDIENCE_TABLES,
@@ -27,7 +29,7 @@ from .audiences import (
     renewal_contact_fields,
 )
 from .identifiers import HETU_PATTERN
-from .policy import CHANNELS, REASON_CODES, RENEWAL_CHANNELS, RENEWAL_NO_CHANNEL, MarketingPolicy, load_policy
+from .policy import REASON_CODES, RENEWAL_CHANNELS, RENEWAL_NO_CHANNEL, MarketingPolicy, load_policy
 
 __all__ = [
     "HETU_PATTERN",
@@ -46,7 +48,6 @@ __all__ = [
 #: Case-insensitive and unanchored: anything shaped like a henkilötunnus inside any value fails.
 
 CUSTOMER_ID_PATTERN = r"^C[0-9]{7}$"
-LANGUAGES = ("fi", "sv", "en")
 
 _CONTACT_CHECKS: dict[str, list[pa.Check]] = {
     "email": [pa.Check.str_matches(r"^[^@\s]+@[^@\s]+$")],

@@ -11,10 +11,10 @@ import polars as pl
 
 from data_contracts.contract import Field, Rule, SourceContract
 from data_contracts.identifiers import business_id_problem, gsrn_problem, personal_id_problem
+from data_contracts.vocabulary import CHANNELS, LANGUAGES
 
 DATE = "date"
 TIMESTAMP = "timestamp"
-CHANNELS = ("email", "sms", "phone", "letter")
 FLAG = ("0", "1")
 
 customers = SourceContract(
@@ -30,7 +30,7 @@ customers = SourceContract(
         Field("first_name", required=False),
         Field("last_name", required=False),
         Field("company_name", required=False),
-        Field("language", allowed=("fi", "sv", "en")),
+        Field("language", allowed=LANGUAGES),
         Field("email", required=False),
         Field("phone", required=False),
         Field("street_address", required=False),

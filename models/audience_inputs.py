@@ -13,9 +13,7 @@ from data_contracts.audiences import (
     AUDIENCE_TABLES,
     UTC_US,
 )
-from data_contracts.policy import (
-    CHANNELS,
-)
+from data_contracts.vocabulary import CHANNELS
 
 FrameLike = pl.DataFrame | pl.LazyFrame
 
@@ -120,5 +118,3 @@ def _state_norm(col: str = "state") -> pl.Expr:
 
 def _consent_prefix(purpose: str, channel: str) -> str:
     return f"_c_{purpose}_{channel}_"
-
-

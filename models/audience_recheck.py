@@ -23,12 +23,12 @@ from data_contracts.audiences import (
 )
 from data_contracts.normalise import asml_match_key_expr
 from data_contracts.policy import (
-    CHANNELS,
     REASON_CODES,
     RENEWAL_NO_CHANNEL,
     MarketingPolicy,
     load_policy,
 )
+from data_contracts.vocabulary import CHANNELS
 from models.audience_inputs import (
     AudienceInputs,
     AudienceResult,
@@ -542,4 +542,3 @@ def _renewal_violations(
         "no channel but contact fields set",
     )
     return out
-

@@ -33,13 +33,13 @@ from data_contracts.audiences import (
 )
 from data_contracts.normalise import asml_match_key_expr
 from data_contracts.policy import (
-    CHANNELS,
     REASON_CODES,
     RENEWAL_NO_CHANNEL,
     ChannelPolicy,
     MarketingPolicy,
     load_policy,
 )
+from data_contracts.vocabulary import CHANNELS
 from models.audience_inputs import (
     AudienceInputs,
     AudienceResult,
@@ -592,5 +592,3 @@ def build_audiences_from(inputs: AudienceInputs, policy: MarketingPolicy | None,
         policy_version=policy.version,
         as_of=as_of,
     )
-
-

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import polars as pl
 
-ALL = ["email", "sms", "letter", "phone"]
+from data_contracts.vocabulary import CHANNELS
+
+ALL = list(CHANNELS)
 
 
 def _field(i: int) -> pl.Expr:

@@ -17,7 +17,8 @@ import operator
 from dataclasses import dataclass
 from typing import Any
 
-LANGS = ("fi", "sv", "en")
+from data_contracts.vocabulary import LANGUAGES
+
 NAME_FIELDS = ("name_fi", "name_sv", "name_en", "description_fi", "description_sv", "description_en")
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
@@ -234,7 +235,7 @@ def describe(centroid: dict[str, Any]) -> dict[str, str]:
     frags = [f for f in DESCRIPTION_RULES if all(holds(c, centroid) for c in f.when)]
     return {
         f"description_{lang}": ", ".join(getattr(f, lang) for f in frags) if frags else NO_FRAGMENT[lang]
-        for lang in LANGS
+        for lang in LANGUAGES
     }
 
 
@@ -282,7 +283,7 @@ def name_segments(
                 if quals
                 else {"fi": f"ryhmä {rank + 1}", "sv": f"grupp {rank + 1}", "en": f"group {rank + 1}"}
             )
-            for i, lang in enumerate(LANGS):
+            for i, lang in enumerate(LANGUAGES):
                 out[m][f"name_{lang}"] = f"{names[i]} ({q[lang]})"
     _make_unique(out, fixed_names)
     return out
@@ -295,7 +296,7 @@ def _annual(centroid: dict[str, Any]) -> float:
 
 def _make_unique(out: dict[int, dict[str, str]], fixed: dict[int, Any]) -> None:
     """Last resort: number any remaining duplicate (per language) among the non-fixed names."""
-    for lang in LANGS:
+    for lang in LANGUAGES:
         key = f"name_{lang}"
         seen = {out[c][key] for c in out if c in fixed}
         for c in sorted(c for c in out if c not in fixed):

@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 
 from data_contracts.audiences import AUDIENCE_TABLES
-from data_contracts.policy import CHANNELS
+from data_contracts.vocabulary import CHANNELS
 
 NO_MART = "no marketing mart has been published yet (run `make run` or `lupa daily`)"
 

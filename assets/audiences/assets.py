@@ -29,7 +29,8 @@ from assets.storage.landing import visible_cutoff
 from assets.storage.mart import read_published
 from assets.storage.zones import DUCKDB_POOL, LupaStorage, query, replace_table, table_exists
 from data_contracts.audiences import AUDIENCE_TABLES
-from data_contracts.policy import CHANNELS, load_policy
+from data_contracts.policy import load_policy
+from data_contracts.vocabulary import CHANNELS
 from models.audience_inputs import AudienceInputs
 from models.audience_recheck import policy_violations
 from models.audience_rules import build_audiences_from

@@ -8,9 +8,8 @@ one run evaluates the same D.
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
-HELSINKI = ZoneInfo("Europe/Helsinki")
+from data_contracts.vocabulary import HELSINKI
 
 #: explicit override of the business day (set by `lupa daily`, sensors and tests)
 BUSINESS_DAY_TAG = "lupa/business_day"

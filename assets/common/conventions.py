@@ -22,6 +22,7 @@ from dagster import (
 
 from assets.storage.landing import LandingFileError
 from data_contracts.contract import PARSERS, ContractViolation, SourceContract
+from data_contracts.vocabulary import TIME_ZONE_NAME
 
 # BackfillPolicy is beta in dagster 1.13; we depend on it deliberately (docs/decisions.md).
 warnings.filterwarnings("ignore", category=BetaWarning)
@@ -32,7 +33,7 @@ OWNERS = ["team:lupa-data"]
 #: yesterday (end_offset 0), because a day's deliveries arrive the next morning.
 business_days = DailyPartitionsDefinition(
     start_date=os.environ.get("LUPA_HISTORY_START", "2025-01-01"),
-    timezone="Europe/Helsinki",
+    timezone=TIME_ZONE_NAME,
     fmt="%Y-%m-%d",
 )
 

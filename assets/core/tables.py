@@ -10,8 +10,7 @@ from __future__ import annotations
 import polars as pl
 
 from data_contracts.identifiers import birth_date, email_normalised, map_distinct, phone_e164
-
-CHANNELS = ("email", "sms", "phone", "letter")
+from data_contracts.vocabulary import CHANNELS
 
 
 def population_register(vtj: pl.DataFrame) -> pl.DataFrame:

@@ -21,8 +21,9 @@ from assets.storage.mart import NewerMartPublished, exports_link, mart_path, pub
 from assets.storage.zones import DUCKDB_POOL, LupaStorage, query
 from data_contracts.audiences import AUDIENCE_TABLES
 from data_contracts.contract import ContractViolation
-from data_contracts.policy import CHANNELS, MarketingPolicy, load_policy
+from data_contracts.policy import MarketingPolicy, load_policy
 from data_contracts.published import PublishedContractError, contains_personal_id, published_schemas, validate_published
+from data_contracts.vocabulary import CHANNELS
 from models.audience_inputs import AudienceInputs, AudienceResult
 from models.audience_recheck import policy_violations
 

@@ -13,6 +13,7 @@ from assets.features.assets import RULES, daily_aggregates
 from assets.segments import model_store as registry
 from assets.storage.metering import daily_root
 from assets.storage.zones import DUCKDB_POOL, LupaStorage, replace_table
+from data_contracts.vocabulary import LANGUAGES
 from models.features import monthly_kwh_shares
 from models.report import build_report
 from models.segmentation import segment_customers
@@ -126,7 +127,7 @@ MIN_CUSTOMERS_TO_FIT = 100
 EMPTY_SEGMENTS = {"customer_id": pl.String, "segment_id": pl.Int32, "model_version": pl.String, "as_of": pl.Date}
 EMPTY_CATALOGUE = {
     "segment_id": pl.Int32,
-    **{f"{k}_{lang}": pl.String for k in ("name", "description") for lang in ("fi", "sv", "en")},
+    **{f"{k}_{lang}": pl.String for k in ("name", "description") for lang in LANGUAGES},
     "size": pl.Int64,
     "model_version": pl.String,
 }

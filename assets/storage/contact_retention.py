@@ -17,15 +17,16 @@ import polars as pl
 from assets.storage.pruning import PruningLog, RetentionFilter
 from assets.storage.zones import scalar, table_exists
 from data_contracts.policy import RetentionPolicy
+from data_contracts.vocabulary import TIME_ZONE_NAME
 
 PRUNING_LOG = PruningLog("contact_pruning_log", "contacts_pruned")
 TABLES = ("contact_history", "contacts_valid")
 #: the Helsinki date a contact was sent, in DuckDB and in polars (sent_at is a UTC timestamp)
-SENT_ON_SQL = "timezone('Europe/Helsinki', sent_at)::date"
+SENT_ON_SQL = f"timezone('{TIME_ZONE_NAME}', sent_at)::date"
 
 
 def sent_on(frame: pl.DataFrame) -> pl.Series:
-    return frame["sent_at"].dt.convert_time_zone("Europe/Helsinki").dt.date()
+    return frame["sent_at"].dt.convert_time_zone(TIME_ZONE_NAME).dt.date()
 
 
 def prune(conn: duckdb.DuckDBPyConnection, periods: RetentionPolicy, day: dt.date) -> dict[str, int]:

@@ -29,6 +29,7 @@ from assets.storage.landing import LandingFile, LandingFileError, RawBatch, iter
 from assets.storage.metering_aggregate import aggregate_days
 from assets.storage.zones import LupaStorage
 from data_contracts.sources import metering as METERING
+from data_contracts.vocabulary import TIME_ZONE_NAME
 
 BLOCK_WORKERS = 2  # blocks split and stored at once; each holds about 0.3 GB while in flight
 READING_COLUMNS = [
@@ -137,14 +138,14 @@ def _helsinki_local_time(valid: pl.DataFrame) -> pl.Expr:
     (changes are five and seven months apart), so one fixed offset gives the same wall-clock
     time, as plain arithmetic. Any other batch takes the zone-aware path.
     """
-    zoned = pl.col("Start Time").dt.convert_time_zone("Europe/Helsinki")
+    zoned = pl.col("Start Time").dt.convert_time_zone(TIME_ZONE_NAME)
     span = valid.select(pl.col("Start Time").min().alias("first"), pl.col("Start Time").max().alias("last"))
     first, last = span.row(0)
     if first is None or last - first > dt.timedelta(days=31):
         return zoned
     offsets = span.select(
         (
-            pl.col(c).dt.convert_time_zone("Europe/Helsinki").dt.replace_time_zone(None)
+            pl.col(c).dt.convert_time_zone(TIME_ZONE_NAME).dt.replace_time_zone(None)
             - pl.col(c).dt.replace_time_zone(None)
         )
         for c in ("first", "last")

@@ -18,14 +18,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import polars as pl
 
 from data_contracts.identifiers import map_distinct
+from data_contracts.vocabulary import HELSINKI
 
 SUBJECTS_SCHEMA = {"pseudonym": pl.String, "erased_on": pl.Date}
-HELSINKI = ZoneInfo("Europe/Helsinki")
 POINTS_SCHEMA = {"metering_point_id": pl.String, "valid_from": pl.Date, "valid_to": pl.Date, "erased_on": pl.Date}
 
 

@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from policy_fixtures import UTC, D, make_inputs, run
 
 from data_contracts.normalise import asml_match_key
-from data_contracts.policy import CHANNELS, MarketingPolicy, load_policy
+from data_contracts.policy import MarketingPolicy, load_policy
+from data_contracts.vocabulary import CHANNELS
 from models.audience_recheck import policy_violations
 
 POLICY = load_policy()

@@ -26,8 +26,9 @@ from policy_fixtures import (
 
 from data_contracts.audiences import audience_columns, renewal_columns
 from data_contracts.normalise import asml_match_key
-from data_contracts.policy import CHANNELS, REASON_CODES, default_policy_path, load_policy, parse_policy
+from data_contracts.policy import REASON_CODES, default_policy_path, load_policy, parse_policy
 from data_contracts.published import validate_published
+from data_contracts.vocabulary import CHANNELS
 from models.audience_inputs import AudienceResult
 from models.audience_recheck import policy_violations
 from models.audience_rules import build_audiences
