@@ -662,7 +662,15 @@ def main(argv: list[str] | None = None) -> int:
         "date": h.now_iso(),
         "machine": h.machine(),
         "versions": h.versions(("polars", "pandera", "pyarrow", "numpy")),
-        "sources": h.source_fingerprints(("models/audience_inputs.py", "models/audience_rules.py", "models/audience_recheck.py", "data_contracts/audiences.py", "data_contracts/published.py")),
+        "sources": h.source_fingerprints(
+            (
+                "models/audience_inputs.py",
+                "models/audience_rules.py",
+                "models/audience_recheck.py",
+                "data_contracts/audiences.py",
+                "data_contracts/published.py",
+            )
+        ),
         "loadavg_start": h.loadavg(),
         "as_of": AS_OF.isoformat(),
         "targets": {"seconds": TARGET_SECONDS},

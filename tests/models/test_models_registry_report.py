@@ -33,10 +33,7 @@ def test_model_version_is_a_content_hash(synthetic_features, first_result):
         pl.when(pl.int_range(pl.len()) == 0).then(pl.col("annual_kwh") + 0.001).otherwise(pl.col("annual_kwh"))
     )
     assert compute_model_version(win, params, nudged) != v
-    assert (
-        compute_model_version((win[0], win[1] + timedelta(days=1)), params, synthetic_features.select(cols))
-        != v
-    )
+    assert compute_model_version((win[0], win[1] + timedelta(days=1)), params, synthetic_features.select(cols)) != v
     assert compute_model_version(win, {**params, "seed": 1}, synthetic_features.select(cols)) != v
     assert compute_model_version(win, params, synthetic_features.select(cols), previous_version="x") != v
 

@@ -1,7 +1,6 @@
 """Segments on the generator's data: they recover the household archetypes, leave out objectors and
 minors everywhere, and a re-run of the day gives the same model and the same segment ids."""
 
-
 import duckdb
 import polars as pl
 from sklearn.metrics import adjusted_rand_score
