@@ -17,7 +17,7 @@ export LUPA_DAGSTER_STORAGE ?= $(LUPA_VAR_DIR)/dagster
 export LUPA_DAGSTER_COMPUTE_LOGS ?= $(LUPA_VAR_DIR)/dagster/compute_logs
 export LUPA_ENV ?= demo
 
-.PHONY: install system-packages run test ui demo-data clean benchmarks
+.PHONY: install system-packages run test test-fast lint ui demo-data clean benchmarks
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,10 +35,21 @@ run: demo-data
 	$(BIN)/lupa backfill --start $(DEMO_START) --end $(DEMO_END)
 	$(BIN)/lupa summary
 
-## make test: the whole suite (pytest exits non-zero when it collects no tests)
-test: install system-packages
+## make test: lint, then the whole suite (pytest exits non-zero, 5, when it collects no tests)
+test: install system-packages lint
 	@mkdir -p test-artifacts
 	$(BIN)/python -m pytest
+
+## make test-fast: only tests/unit/ (layer rules, definitions snapshot): no pipeline run, well under a minute
+test-fast: install
+	$(BIN)/python -m pytest --timeout=60 tests/unit
+
+## make lint: ruff's formatting and lint rules (pyproject.toml [tool.ruff]); both run, either failing fails
+lint: install
+	@status=0; \
+	$(BIN)/ruff format --check . || status=1; \
+	$(BIN)/ruff check . || status=1; \
+	exit $$status
 
 ## PostgreSQL and Chromium from Debian, for the instance-storage and webserver tests (when missing)
 system-packages:
