@@ -50,7 +50,7 @@ from benchmarks import _harness as h
 MODULE = "benchmarks.audience_scale"
 AS_OF = dt.date(2026, 11, 24)
 ASML_DATE = dt.date(2026, 11, 20)
-VTJ_DATE = dt.date(2026, 11, 24)
+POPULATION_DATE = dt.date(2026, 11, 24)
 GENERATOR_VERSION = 2
 TARGET_SECONDS = 60.0
 TABLES = ("customers", "consent_state", "asml_register", "contact_history", "contracts", "segments")
@@ -198,7 +198,7 @@ def synthesise(root: Path, customers: int, seed: int) -> dict:
             "deceased_on": np.where(deceased, _dates(AS_OF, -rng.integers(0, 600, size=n)), np.datetime64("NaT")),
             "marketing_ban": rng.random(n) < 0.04,
             "safety_ban": safety,
-            "vtj_updated_on": _dates(VTJ_DATE, -rng.integers(0, 1500, size=n)),
+            "vtj_updated_on": _dates(POPULATION_DATE, -rng.integers(0, 1500, size=n)),
         }
     )
     p = pl.col("_person")
@@ -540,7 +540,7 @@ def work_audiences(root: Path) -> dict:
         segments=frames["segments"].select("customer_id", "segment_id"),
         contracts=frames["contracts"],
         asml_date=frames["asml_register"]["extract_date"].max(),
-        vtj_date=VTJ_DATE,
+        population_date=POPULATION_DATE,
     )
     stage("load", c0, t0)
 

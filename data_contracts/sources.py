@@ -119,7 +119,7 @@ contracts = SourceContract(
     ),
 )
 
-invoices = SourceContract(
+billing = SourceContract(
     source="billing",
     file_prefix="invoices",
     semantics="upsert",
@@ -352,6 +352,6 @@ metering = SourceContract(
 )
 
 SMALL_SOURCES: dict[str, SourceContract] = {
-    c.source: c for c in (customers, contracts, invoices, consents, asml, population, contacts)
+    c.source: c for c in (customers, contracts, billing, consents, asml, population, contacts)
 }
 ALL_SOURCES: dict[str, SourceContract] = SMALL_SOURCES | {"metering": metering}

@@ -32,7 +32,7 @@ class AudienceInputs:
     segments: FrameLike | None = None
     contracts: FrameLike | None = None
     asml_date: dt.date | None = None
-    vtj_date: dt.date | None = None
+    population_date: dt.date | None = None
 
 
 @dataclass(frozen=True)

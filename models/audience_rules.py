@@ -402,7 +402,7 @@ def _audience_query(
     channel: str,
     as_of: dt.date,
     asml_date: dt.date | None,
-    vtj_date: dt.date | None,
+    population_date: dt.date | None,
 ) -> pl.LazyFrame:
     ctx = RuleContext(policy, as_of, channel)
     cp = policy.channel(channel)
@@ -441,7 +441,7 @@ def _audience_query(
             rule.cast(pl.String).alias("rule"),
             *evidence,
             pl.lit(asml_date, pl.Date).alias("asml_checked_on"),
-            pl.lit(vtj_date, pl.Date).alias("vtj_checked_on"),
+            pl.lit(population_date, pl.Date).alias("vtj_checked_on"),
             pl.lit(policy.version, pl.String).alias("policy_version"),
             pl.lit(as_of, pl.Date).alias("as_of"),
         )
@@ -555,7 +555,7 @@ def build_audiences(
     policy: MarketingPolicy | None,
     as_of: dt.date,
     asml_date: dt.date | None,
-    vtj_date: dt.date | None,
+    population_date: dt.date | None,
     contracts: FrameLike | None = None,
 ) -> AudienceResult:
     """Apply the marketing policy on run day `as_of` (D) to the core tables."""
@@ -567,7 +567,7 @@ def build_audiences(
         segments=segments,
         contracts=contracts,
         asml_date=asml_date,
-        vtj_date=vtj_date,
+        population_date=population_date,
     )
     return build_audiences_from(inputs, policy, as_of)
 
@@ -577,7 +577,7 @@ def build_audiences_from(inputs: AudienceInputs, policy: MarketingPolicy | None,
         raise TypeError("as_of must be a datetime.date (the business day D)")
     policy = policy if policy is not None else load_policy()
     facts = _facts(inputs, policy, as_of).lazy()
-    queries = [_audience_query(facts, policy, ch, as_of, inputs.asml_date, inputs.vtj_date) for ch in CHANNELS]
+    queries = [_audience_query(facts, policy, ch, as_of, inputs.asml_date, inputs.population_date) for ch in CHANNELS]
     queries.append(_exclusions_query(facts, policy, as_of))
     queries.append(_renewal_query(facts, inputs.contracts, policy, as_of))
     frames = pl.collect_all(queries)

@@ -31,7 +31,7 @@ daily_job = define_asset_job(
 #: Only the metering partitions; used for history loads (a range in one run).
 metering_job = define_asset_job(
     "metering_job",
-    selection=AssetSelection.assets("metering_readings", "metering_daily"),
+    selection=AssetSelection.assets("ingest_metering", "metering_daily"),
     partitions_def=business_days,
     description="Metering deliveries and daily aggregates for a range of business days (one run per range).",
 )

@@ -93,7 +93,7 @@ def audience_inputs(storage: LupaStorage, day: dt.date) -> AudienceInputs:
     with storage.analytics() as conn:
         segments = query(conn, "select customer_id, segment_id from customer_segments")
     asml = _core(storage, "select * from asml_register")
-    vtj_date = _core(storage, "select max(updated_on) as d from population_register")["d"][0]
+    population_date = _core(storage, "select max(updated_on) as d from population_register")["d"][0]
     return AudienceInputs(
         customers=_core(storage, "select * from customers"),
         consent_state=_core(storage, "select * from consent_state"),
@@ -102,7 +102,7 @@ def audience_inputs(storage: LupaStorage, day: dt.date) -> AudienceInputs:
         segments=segments,
         contracts=_core(storage, "select * from contracts"),
         asml_date=asml["extract_date"].max() if asml.height else None,
-        vtj_date=vtj_date,
+        population_date=population_date,
     )
 
 

@@ -218,7 +218,7 @@ def contact_history(storage: LupaStorage) -> MaterializeResult:
     kinds={"duckdb", "parquet"},
     partitions_def=business_days,
     backfill_policy=single_run,
-    deps=["metering_readings"],
+    deps=["ingest_metering"],
     retry_policy=io_retry,
     description=(
         "Per metering point and Helsinki business day: kWh total, kWh per local hour, night kWh (22–07), "

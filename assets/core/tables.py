@@ -13,14 +13,14 @@ from data_contracts.identifiers import birth_date, email_normalised, map_distinc
 from data_contracts.vocabulary import CHANNELS
 
 
-def population_register(vtj: pl.DataFrame) -> pl.DataFrame:
+def population_register(population_valid: pl.DataFrame) -> pl.DataFrame:
     """Carry VTJ state forward per person.
 
     Flags come from the latest row (latest updated_on; on a tie, the later delivery, then the
     later line). Empty address columns mean "no change", so the address is the one from the
     latest row that had one. A recorded death is never undone by a later row without one.
     """
-    ordered = vtj.sort("updated_on", "delivered_on", "line")
+    ordered = population_valid.sort("updated_on", "delivered_on", "line")
     has_address = pl.col("street_address").is_not_null()
     return (
         ordered.group_by("personal_id", maintain_order=True)

@@ -37,12 +37,12 @@ from data_contracts import sources
 from data_contracts.contract import SourceContract
 from data_contracts.policy import load_policy
 
-#: asset name per source; the contracts ingest needs the customer snapshot for its orphan rule
-INGEST_ASSET = {c.source: f"ingest_{c.file_prefix}" for c in sources.ALL_SOURCES.values()}
-INGEST_ASSET["metering"] = "metering_readings"
+#: asset name per source: `ingest_<source>` (docs/naming.md); the contracts ingest needs the customer
+#: snapshot for its orphan rule
+INGEST_ASSET = {c.source: f"ingest_{c.source}" for c in sources.ALL_SOURCES.values()}
 #: the sources rebuilt from every delivery whose rows retention removes: ingestion keeps those out
 KEEP_UNPRUNED = {
-    sources.invoices.source: invoice_retention.keep_unpruned,
+    sources.billing.source: invoice_retention.keep_unpruned,
     sources.contacts.source: contact_retention.keep_unpruned,
 }
 
@@ -79,7 +79,7 @@ def build_ingest_asset(contract: SourceContract, deps: tuple[str, ...] = ()):
         deps=list(deps),
         retry_policy=io_retry,
         check_specs=ingest_checks(name),
-        description=f"{contract.description} Validated against `data_contracts.sources.{contract.file_prefix if contract.source != 'billing' else 'invoices'}`; "
+        description=f"{contract.description} Validated against `data_contracts.sources.{contract.source}`; "
         f"valid rows go to `{contract.source}_valid`, rejected rows to `quarantine` (restricted).",
         metadata={"dagster/column_schema": schema_of_contract(contract), "semantics": contract.semantics},
     )
@@ -146,22 +146,22 @@ def build_ingest_asset(contract: SourceContract, deps: tuple[str, ...] = ()):
 
 ingest_customers = build_ingest_asset(sources.customers)
 ingest_contracts = build_ingest_asset(sources.contracts, deps=(INGEST_ASSET["customers"],))
-ingest_invoices = build_ingest_asset(sources.invoices)
-ingest_consent_events = build_ingest_asset(sources.consents)
+ingest_billing = build_ingest_asset(sources.billing)
+ingest_consents = build_ingest_asset(sources.consents)
 ingest_asml = build_ingest_asset(sources.asml)
-ingest_vtj = build_ingest_asset(sources.population)
+ingest_population = build_ingest_asset(sources.population)
 ingest_contacts = build_ingest_asset(sources.contacts)
 
 
 @asset(
-    name="metering_readings",
+    name="ingest_metering",
     group_name="ingest",
     owners=OWNERS,
     kinds={"polars", "parquet"},
     partitions_def=business_days,
     backfill_policy=single_run,
     retry_policy=io_retry,
-    check_specs=ingest_checks("metering_readings"),
+    check_specs=ingest_checks("ingest_metering"),
     description=(
         "Datahub metering delivery for business day D (the file dated D+1), validated against "
         "`data_contracts.sources.metering` and stored as hive-partitioned Parquet per Helsinki business day. "
@@ -170,7 +170,7 @@ ingest_contacts = build_ingest_asset(sources.contacts)
     metadata={"dagster/column_schema": schema_of_contract(sources.metering)},
 )
 @data_errors_fail_cleanly
-def metering_readings(context: AssetExecutionContext, storage: LupaStorage) -> MaterializeResult:
+def ingest_metering(context: AssetExecutionContext, storage: LupaStorage) -> MaterializeResult:
     days = list(context.partition_keys) if context.has_partition_key_range else [context.partition_key]
     read = valid = quarantined = suppressed = 0
     rules: dict[str, int] = {}
@@ -210,9 +210,9 @@ def metering_readings(context: AssetExecutionContext, storage: LupaStorage) -> M
             "manifests": MetadataValue.path(str(manifest_root(storage))),
         },
         check_results=[
-            conservation_result(AssetKey("metering_readings"), read, valid, quarantined, stored_ok, suppressed),
+            conservation_result(AssetKey("ingest_metering"), read, valid, quarantined, stored_ok, suppressed),
             quarantine_rate_result(
-                AssetKey("metering_readings"), [(f[0], f[1], f[3]) for f in files], storage.quarantine_rate_threshold
+                AssetKey("ingest_metering"), [(f[0], f[1], f[3]) for f in files], storage.quarantine_rate_threshold
             ),
         ],
     )

@@ -1,6 +1,6 @@
 """Metering: Datahub deliveries into hive-partitioned Parquet, and per-day aggregates per point.
 
-Partition D of `metering_readings` is the delivery that arrives on the morning of D+1. It mostly
+Partition D of `ingest_metering` is the delivery that arrives on the morning of D+1. It mostly
 holds day D, but may also re-send earlier intervals as corrections; those rows are written under
 their own business day, as a separate delivery part. Reading a day means taking, per (point,
 start time), the row of the latest delivery visible to the run. Each partition writes only its

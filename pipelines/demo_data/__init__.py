@@ -27,7 +27,7 @@ from .consents import write_consents
 from .contacts import write_contacts
 from .crm import write_crm
 from .metering import write_metering
-from .registers import write_asml, write_vtj
+from .registers import write_asml, write_population
 from .truth import write_truth
 from .world import Window, build_world
 from .writer import FILE_PREFIX, LandingWriter
@@ -89,7 +89,7 @@ def generate_landing_zone(
     n_invoices = write_billing(world, writer, met.daily_kwh, seed, bad_rate)
     events = write_consents(world, writer, seed, bad_rate, restrictive_bad_rows)
     asml = write_asml(world, writer, seed, restrictive_bad_rows)
-    vtj = write_vtj(world, writer, seed, restrictive_bad_rows)
+    population = write_population(world, writer, seed, restrictive_bad_rows)
     contacts = write_contacts(world, writer, seed, events)
 
     files_by_source = Counter(f.split("/")[0] for f in writer.files)
@@ -118,13 +118,13 @@ def generate_landing_zone(
         "invoices": n_invoices,
         "consent_events": len(events),
         "asml_entries": len(asml),
-        "vtj_rows": len(vtj),
+        "population_rows": len(population),
         "contact_duplicates": contacts["duplicates"],
         "bad_rows_total": len(writer.bad),
         "bad_rows": writer.bad_counts(),
         "restrictive_bad_rows": sum(1 for b in writer.bad if b[3]),
         "gzip_sources": sorted(writer.gzip),
     }
-    write_truth(truth, world, writer, events, asml, vtj)
+    write_truth(truth, world, writer, events, asml, population)
     (truth / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return summary

@@ -205,7 +205,7 @@ def write_asml(world: World, writer: LandingWriter, seed: int, restrictive_bad_r
 
 # ----------------------------------------------------------------------------------------- VTJ
 @dataclass
-class VtjRow:
+class PopulationRow:
     person: int
     updated_on: dt.date
     delivery: dt.date
@@ -235,12 +235,12 @@ def _death_probability(age: float, years: float) -> float:
     return min(1.0, base * years)
 
 
-def vtj_rows(world: World, seed: int) -> list[VtjRow]:
+def population_rows(world: World, seed: int) -> list[PopulationRow]:
     rng = rng_for(seed, "vtj")
     win = world.window
     years = win.days / 365.0
     addr = AddressMaker(rng_for(seed, "vtj-addr"), faker_for("fi_FI", seed, "vtj"))
-    out: list[VtjRow] = []
+    out: list[PopulationRow] = []
     persons = [c for c in world.customers if c.is_person]
     n = len(persons)
     safety_new = set()
@@ -256,7 +256,7 @@ def vtj_rows(world: World, seed: int) -> list[VtjRow]:
     for c in persons:
         mb = sb = 0
         dead = None
-        events: list[VtjRow] = []
+        events: list[PopulationRow] = []
         age = (win.end - c.birth_date).days / 365.25
         last = min(win.end, c.ended_on or win.end)
         start = max(win.first_day, c.customer_since)
@@ -268,7 +268,7 @@ def vtj_rows(world: World, seed: int) -> list[VtjRow]:
             sb = 1
         if mb or sb:
             upd = day_in(dt.date(2005, 1, 1), win.first_day - DAY)
-            events.append(VtjRow(c.idx, upd, deliver(upd), None, mb, sb, tag="initial"))
+            events.append(PopulationRow(c.idx, upd, deliver(upd), None, mb, sb, tag="initial"))
         if start > last:
             out += events
             continue
@@ -278,7 +278,7 @@ def vtj_rows(world: World, seed: int) -> list[VtjRow]:
                 address = None  # under a safety ban no address is disclosed
             a = address
             events.append(
-                VtjRow(
+                PopulationRow(
                     c.idx,
                     upd,
                     deliver(upd),
@@ -299,7 +299,7 @@ def vtj_rows(world: World, seed: int) -> list[VtjRow]:
             r = emit(upd, "address_change", address=c.address_on(c.moved_on))
             if rng.random() < 0.15 and not sb:
                 # first delivered with a typo, corrected with the same updated_on: the later delivery wins
-                fixed = VtjRow(
+                fixed = PopulationRow(
                     c.idx,
                     r.updated_on,
                     r.delivery + dt.timedelta(days=int(rng.integers(1, 4))),
@@ -347,10 +347,10 @@ def vtj_rows(world: World, seed: int) -> list[VtjRow]:
     return out
 
 
-def write_vtj(world: World, writer: LandingWriter, seed: int, restrictive_bad_rows: bool) -> list[VtjRow]:
+def write_population(world: World, writer: LandingWriter, seed: int, restrictive_bad_rows: bool) -> list[PopulationRow]:
     win = world.window
-    rows_all = [r for r in vtj_rows(world, seed) if r.delivery <= win.last_delivery]
-    by_day: dict[dt.date, list[VtjRow]] = defaultdict(list)
+    rows_all = [r for r in population_rows(world, seed) if r.delivery <= win.last_delivery]
+    by_day: dict[dt.date, list[PopulationRow]] = defaultdict(list)
     for r in rows_all:
         by_day[r.delivery].append(r)
     rng = rng_for(seed, "vtj-bad")

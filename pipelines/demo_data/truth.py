@@ -10,7 +10,7 @@
   the customers snapshot of the same day ("must exist in customers").
 - pii.csv: every personal id, name, email, phone and street address generated (customers, register
   entries of non-customers, VTJ addresses), so privacy tests can scan outputs for any of them.
-- consent_cases.csv, vtj_cases.csv, asml_cases.csv: the edge cases produced on purpose.
+- consent_cases.csv, population_cases.csv, asml_cases.csv: the edge cases produced on purpose.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import datetime as dt
 from pathlib import Path
 
 from .consents import Event
-from .registers import AsmlEntry, VtjRow
+from .registers import AsmlEntry, PopulationRow
 from .timeutil import fmt_ts
 from .world import World
 from .writer import LandingWriter, csv_line, fmt_date
@@ -31,7 +31,12 @@ def _write(path: Path, header: list[str], rows) -> None:
 
 
 def write_truth(
-    truth: Path, world: World, writer: LandingWriter, events: list[Event], asml: list[AsmlEntry], vtj: list[VtjRow]
+    truth: Path,
+    world: World,
+    writer: LandingWriter,
+    events: list[Event],
+    asml: list[AsmlEntry],
+    population: list[PopulationRow],
 ) -> None:
     truth.mkdir(parents=True, exist_ok=True)
     pts = world.points
@@ -122,7 +127,7 @@ def write_truth(
         ):
             if value:
                 pii.add((cid, kind, value))
-    for r in vtj:
+    for r in population:
         if r.street:
             pii.add((ids[r.person], "street_address", r.street))
     pii |= writer.extra_pii
@@ -147,11 +152,11 @@ def write_truth(
         ],
     )
     _write(
-        truth / "vtj_cases.csv",
+        truth / "population_cases.csv",
         ["personal_id", "customer_id", "tag", "updated_on", "delivery"],
         [
             [world.customers[r.person].personal_id, ids[r.person], r.tag, fmt_date(r.updated_on), fmt_date(r.delivery)]
-            for r in vtj
+            for r in population
         ],
     )
     _write(

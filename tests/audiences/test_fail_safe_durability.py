@@ -200,7 +200,7 @@ def test_a_fresh_install_loading_old_deliveries_stores_and_blocks_on_an_old_unre
     assert quarantined(storage, "consents") == [("consent_events_20260401.csv", 2)]  # not the grant
     assert quarantined(storage, "contacts") == []
     checks = {(c.asset_key.path[-1], c.check_name): c for c in first.get_asset_check_evaluations()}
-    for asset in ("ingest_vtj", "ingest_consent_events", "ingest_contacts"):
+    for asset in ("ingest_population", "ingest_consents", "ingest_contacts"):
         assert checks[(asset, "conservation")].passed, asset  # kept rows are stored, aged ones counted
     assert "`population/vtj_20260302.csv`, line 2" in fail_safe_rows(first, "phone")
 
@@ -221,7 +221,7 @@ def test_a_fresh_install_loading_old_deliveries_stores_and_blocks_on_an_old_unre
     assert quarantined(storage, "consents") == [("consent_events_20260401.csv", 2)]
     assert quarantined(storage, "population") == []
     checks = {(c.asset_key.path[-1], c.check_name): c.passed for c in backfill.get_asset_check_evaluations()}
-    assert checks[("ingest_consent_events", "conservation")] and checks[("ingest_vtj", "conservation")]
+    assert checks[("ingest_consents", "conservation")] and checks[("ingest_population", "conservation")]
 
 
 # ---- (c) per-channel mapping, end to end ---------------------------------------------------------
@@ -245,7 +245,7 @@ def test_a_fresh_install_loading_old_deliveries_stores_and_blocks_on_an_old_unre
         ("consents", "20261120", consent("G5", "C0000005", "email", "granted", "yesterday"), set()),
     ],
 )
-def test_a_quarantined_vtj_row_or_consent_withdrawal_blocks_the_channels_it_could_restrict(
+def test_a_quarantined_population_row_or_consent_withdrawal_blocks_the_channels_it_could_restrict(
     tmp_path, source, day, row, blocked
 ):
     storage = storage_for(tmp_path)

@@ -97,7 +97,7 @@ def test_contract_rules_including_orphans(storage):
     }
 
 
-def test_invoice_consent_vtj_asml_contact_rules(storage):
+def test_billing_consents_population_asml_contacts_rules(storage):
     write(
         storage.landing,
         "billing",

@@ -69,7 +69,7 @@ def test_consent_state_orders_by_time_not_file_and_ties_resolve_to_withdrawn(sto
     assert deciding["occurred_at"][0] == dt.datetime(2026, 11, 19, 8, tzinfo=dt.UTC)
 
 
-def test_vtj_state_carries_forward_and_a_safety_ban_suppresses_every_address(storage):
+def test_population_state_carries_forward_and_a_safety_ban_suppresses_every_address(storage):
     a, b, c = make_hetu("131052", "-", 308), make_hetu("020701", "B", 233), make_hetu("150590", "-", 412)
     write(
         storage.landing, "customers", "20261124", [person("C0000001", a), person("C0000002", b), person("C0000003", c)]

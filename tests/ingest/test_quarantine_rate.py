@@ -20,7 +20,7 @@ def consent(n: int, occurred_at: str = "2026-11-01T10:00:00Z") -> str:
 def rate_check(storage, day: dt.date):
     defs = build_defs(resource_overrides={"storage": storage})
     result = defs.resolve_job_def("daily_job").execute_in_process(
-        asset_selection=[AssetKey("ingest_consent_events")],
+        asset_selection=[AssetKey("ingest_consents")],
         tags={BUSINESS_DAY_TAG: day.isoformat()},
         raise_on_error=False,
     )

@@ -47,7 +47,7 @@ def test_every_step_that_opens_a_duckdb_file_holds_the_one_duckdb_pool():
     without the pool, so that they run in parallel."""
     job = build_defs().resolve_job_def("daily_job")
     pools = {node.name: node.pool for node in job.all_node_defs}
-    without_duckdb = {"metering_readings", "metering_daily"} | {
+    without_duckdb = {"ingest_metering", "metering_daily"} | {
         name for name in pools if name.endswith("_source_freshness")
     }
     assert {name for name, pool in pools.items() if pool is None} == without_duckdb

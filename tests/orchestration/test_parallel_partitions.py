@@ -25,7 +25,7 @@ from tests.landing_builder import GSRN1, GSRN2
 from tests.orchestration.helpers import VENV_BIN, days, write_metering_day
 from tests.orchestration.reconstructable_jobs import run_metering_partition
 
-METERING_ASSETS = [AssetKey("metering_readings"), AssetKey("metering_daily")]
+METERING_ASSETS = [AssetKey("ingest_metering"), AssetKey("metering_daily")]
 #: kWh per point per hour in the hand-made deliveries (metering_row's default "0,500")
 KWH_PER_HOUR = 0.5
 #: what a DuckDB, SQLite or file lock conflict says (not "blocking", which asset checks mention)
@@ -138,7 +138,7 @@ def test_a_30_day_range_from_the_command_line_is_one_run(installation):
         "-m",
         "pipelines.definitions",
         "--select",
-        "metering_readings,metering_daily",
+        "ingest_metering,metering_daily",
         "--partition-range",
         f"{partitions[0]}...{partitions[-1]}",
     ]

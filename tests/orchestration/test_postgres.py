@@ -248,14 +248,14 @@ def test_daily_job_run_is_recorded_in_postgres(production, postgres):
 
         asset_keys = set(job.asset_layer.executable_asset_keys)
         check_keys = set(job.asset_layer.asset_graph.asset_check_keys)
-        assert {AssetKey("metering_readings"), AssetKey("customers")} <= asset_keys
+        assert {AssetKey("ingest_metering"), AssetKey("customers")} <= asset_keys
         assert check_keys, "the daily job evaluates asset checks"
         for key in asset_keys:
             latest = instance.fetch_materializations(key, limit=1).records
             assert latest and latest[0].run_id == result.run_id, (
                 f"{key.to_user_string()} has no materialisation from the run"
             )
-        metering = instance.fetch_materializations(AssetKey("metering_readings"), limit=1).records[0]
+        metering = instance.fetch_materializations(AssetKey("ingest_metering"), limit=1).records[0]
         assert metering.partition_key == DAY.isoformat()
         assert metering.asset_materialization.metadata["rows_read"].value == 48
         evaluations = instance.event_log_storage.get_latest_asset_check_execution_by_key(list(check_keys))

@@ -16,7 +16,7 @@ DAY = dt.date(2026, 11, 23)
 def run_metering_daily(storage):
     defs = build_defs(resource_overrides={"storage": storage})
     return defs.resolve_job_def("metering_job").execute_in_process(
-        asset_selection=[AssetKey("metering_readings"), AssetKey("metering_daily")],
+        asset_selection=[AssetKey("ingest_metering"), AssetKey("metering_daily")],
         partition_key=DAY.isoformat(),
         tags={BUSINESS_DAY_TAG: DAY.isoformat()},
         raise_on_error=False,

@@ -142,17 +142,17 @@ def test_source_freshness_fails_when_the_metering_delivery_is_missing_or_late(tm
     day = dt.date(2026, 11, 23)
     result = run_day(storage, day)
     checks = {(c.asset_key.path[-1], c.check_name): c for c in result.get_asset_check_evaluations()}
-    assert not checks[("metering_readings", "source_freshness")].passed
-    assert checks[("metering_readings", "source_freshness")].metadata["problem"].value == "missing"
-    assert checks[("ingest_consent_events", "source_freshness")].passed  # event-driven source
+    assert not checks[("ingest_metering", "source_freshness")].passed
+    assert checks[("ingest_metering", "source_freshness")].metadata["problem"].value == "missing"
+    assert checks[("ingest_consents", "source_freshness")].passed  # event-driven source
     path = write(storage.landing, "metering", "20261124", [metering_row(GSRN1, "2026-11-22T22:00:00Z")])
     on_time = dt.datetime(2026, 11, 24, 4, 30, tzinfo=dt.timezone(dt.timedelta(hours=2))).timestamp()
     os.utime(path, (on_time, on_time))
     checks = {(c.asset_key.path[-1], c.check_name): c for c in run_day(storage, day).get_asset_check_evaluations()}
-    assert checks[("metering_readings", "source_freshness")].passed
+    assert checks[("ingest_metering", "source_freshness")].passed
     late = on_time + 3 * 3600
     os.utime(path, (late, late))
     check = {(c.asset_key.path[-1], c.check_name): c for c in run_day(storage, day).get_asset_check_evaluations()}[
-        ("metering_readings", "source_freshness")
+        ("ingest_metering", "source_freshness")
     ]
     assert not check.passed and check.metadata["problem"].value == "late"

@@ -14,7 +14,7 @@ from models.audience_rules import build_audiences_from
 D = dt.date(2026, 11, 24)
 UTC = dt.UTC
 ASML_DATE = dt.date(2026, 11, 20)
-VTJ_DATE = dt.date(2026, 11, 24)
+POPULATION_DATE = dt.date(2026, 11, 24)
 
 CUSTOMER_SCHEMA: dict[str, pl.DataType] = {
     "customer_id": pl.String(),
@@ -231,7 +231,7 @@ def make_inputs(
         segments=frame(list(segments), SEGMENT_SCHEMA),
         contracts=frame(list(contracts), CONTRACT_SCHEMA),
         asml_date=ASML_DATE,
-        vtj_date=VTJ_DATE,
+        population_date=POPULATION_DATE,
     )
 
 

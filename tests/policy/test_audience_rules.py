@@ -9,8 +9,8 @@ import pytest
 import yaml
 from policy_fixtures import (
     ASML_DATE,
+    POPULATION_DATE,
     UTC,
-    VTJ_DATE,
     D,
     asml,
     consent,
@@ -70,7 +70,7 @@ def test_granted_customer_is_in_every_channel_with_evidence():
     assert email["consent_source"] == "web_form"
     assert email["consent_wording_version"] == "v3"
     assert email["consent_evidence_ref"] == f"form/{C1}/20250101"
-    assert (email["asml_checked_on"], email["vtj_checked_on"]) == (ASML_DATE, VTJ_DATE)
+    assert (email["asml_checked_on"], email["vtj_checked_on"]) == (ASML_DATE, POPULATION_DATE)
     assert (email["policy_version"], email["as_of"]) == ("2026.1", D)
     letter = r.audience_letter.row(0, named=True)
     assert letter["legal_basis"] == "opt_out" and letter["rule"] == "opt_out:marketing/letter"
@@ -246,7 +246,7 @@ def _kw(inputs):
         contact_history=inputs.contact_history,
         segments=inputs.segments,
         asml_date=inputs.asml_date,
-        vtj_date=inputs.vtj_date,
+        population_date=inputs.population_date,
         contracts=inputs.contracts,
     )
 

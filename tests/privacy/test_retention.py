@@ -32,7 +32,7 @@ def test_retention_removes_what_is_past_its_period_and_ingestion_keeps_it_out(tm
 
     result = run_day(storage, D)
     checks = {(c.asset_key.path[-1], c.check_name): c.passed for c in result.get_asset_check_evaluations()}
-    assert checks[("ingest_consent_events", "conservation")]  # the expired quarantine row is counted, not stored
+    assert checks[("ingest_consents", "conservation")]  # the expired quarantine row is counted, not stored
     with storage.warehouse(read_only=True) as conn:
         assert query(conn, "select file from quarantine where source = 'consents'")["file"].to_list() == [
             "consent_events_20261120.csv"

@@ -49,7 +49,7 @@ def ingest_check(result) -> tuple[bool, dict]:
     check = next(
         c
         for c in result.get_asset_check_evaluations()
-        if c.asset_key.path[-1] == "ingest_invoices" and c.check_name == "conservation"
+        if c.asset_key.path[-1] == "ingest_billing" and c.check_name == "conservation"
     )
     return check.passed, {k: v.value for k, v in check.metadata.items()}
 
