@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from data_contracts.vocabulary import CHANNELS, Channel
+from data_contracts.vocabulary import CHANNELS, TIME_ZONE_NAME, Channel
 
 __all__ = [
     "CHANNEL_EXCLUSIONS",
@@ -221,7 +221,7 @@ class RetentionPolicy(_Model):
     audience_history: RetentionPeriod
     #: counted from the end of the invoice's financial year, not back from today (`invoice_kept_until`)
     invoices: RetentionPeriod
-    #: counted from the end of the customer relationship (`assets/customer_retention.py` says when that is)
+    #: counted from the end of the customer relationship (`assets/privacy/former_customers.py` says when that is)
     customer_data: RetentionPeriod
 
     @field_validator("invoices")
@@ -248,14 +248,55 @@ def _after(day: date, period: RetentionPeriod) -> date:
     return day + relativedelta(**period.model_dump(exclude_none=True))
 
 
+class ProfilingPolicy(_Model):
+    """Who may be profiled, and when a clustering says anything at all."""
+
+    #: the trailing window of metering days the features and the clustering read
+    window_days: int = Field(ge=1)
+    #: a customer with fewer days of readings in the window is not profiled (insufficient_history)
+    min_history_days: int = Field(ge=1)
+    #: with fewer profiled customers no model is fitted and no segments are published
+    min_customers_to_fit: int = Field(ge=2)
+    #: minors are never profiled; the age of majority on D
+    adult_age: int = Field(ge=1, le=120)
+
+    @model_validator(mode="after")
+    def _history_fits_window(self) -> ProfilingPolicy:
+        if self.min_history_days > self.window_days:
+            raise ValueError("min_history_days cannot exceed window_days")
+        return self
+
+
+class DataQualityPolicy(_Model):
+    """When a delivery counts as bad or late."""
+
+    #: a source fails its quarantine-rate check when a delivered file quarantines more than this share
+    quarantine_rate_threshold: float = Field(gt=0, le=1)
+    #: local time on D+1 by which each source's delivery for D is expected (HH:MM)
+    expected_delivery_time: str = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    #: how often each source must deliver, in days (1 = every morning); sources not listed are
+    #: event-driven (a day without consent events is normal) and have no freshness expectation
+    delivery_cadence_days: dict[str, int]
+
+    @field_validator("delivery_cadence_days")
+    @classmethod
+    def _positive(cls, v: dict[str, int]) -> dict[str, int]:
+        bad = [source for source, days in v.items() if days < 1]
+        if bad:
+            raise ValueError(f"cadence must be at least 1 day: {', '.join(bad)}")
+        return v
+
+
 class MarketingPolicy(_Model):
     version: str = Field(min_length=1)
-    timezone: str = "Europe/Helsinki"
+    timezone: str = TIME_ZONE_NAME
     channels: dict[Channel, ChannelPolicy]
     global_exclusions: GlobalExclusions
     renewal: RenewalPolicy
     anomaly: AnomalyPolicy
     retention: RetentionPolicy
+    profiling: ProfilingPolicy
+    data_quality: DataQualityPolicy
 
     @field_validator("version", mode="before")
     @classmethod

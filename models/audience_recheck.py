@@ -26,7 +26,6 @@ from data_contracts.policy import (
     REASON_CODES,
     RENEWAL_NO_CHANNEL,
     MarketingPolicy,
-    load_policy,
 )
 from data_contracts.vocabulary import CHANNELS
 from models.audience_inputs import (
@@ -201,7 +200,6 @@ def policy_violations(
     It also checks that audiences and exclusions partition customers x channels. `detail` never
     holds personal data.
     """
-    policy = policy if policy is not None else load_policy()
     ref = _ref_customer_facts(inputs, policy, as_of)
     ge = policy.global_exclusions
     found: list[pl.DataFrame] = []

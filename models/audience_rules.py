@@ -37,7 +37,6 @@ from data_contracts.policy import (
     RENEWAL_NO_CHANNEL,
     ChannelPolicy,
     MarketingPolicy,
-    load_policy,
 )
 from data_contracts.vocabulary import CHANNELS
 from models.audience_inputs import (
@@ -552,7 +551,7 @@ def build_audiences(
     asml_register: FrameLike,
     contact_history: FrameLike,
     segments: FrameLike | None,
-    policy: MarketingPolicy | None,
+    policy: MarketingPolicy,
     as_of: dt.date,
     asml_date: dt.date | None,
     population_date: dt.date | None,
@@ -572,10 +571,9 @@ def build_audiences(
     return build_audiences_from(inputs, policy, as_of)
 
 
-def build_audiences_from(inputs: AudienceInputs, policy: MarketingPolicy | None, as_of: dt.date) -> AudienceResult:
+def build_audiences_from(inputs: AudienceInputs, policy: MarketingPolicy, as_of: dt.date) -> AudienceResult:
     if isinstance(as_of, dt.datetime) or not isinstance(as_of, dt.date):
         raise TypeError("as_of must be a datetime.date (the business day D)")
-    policy = policy if policy is not None else load_policy()
     facts = _facts(inputs, policy, as_of).lazy()
     queries = [_audience_query(facts, policy, ch, as_of, inputs.asml_date, inputs.population_date) for ch in CHANNELS]
     queries.append(_exclusions_query(facts, policy, as_of))

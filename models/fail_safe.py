@@ -11,14 +11,17 @@ by the `retention` asset nor left out by ingestion (a backfill, a fresh install 
 deliveries), because a block that lifted when its row aged out would let the pipeline contact a
 customer who said no. `held_until_resolved` says which rows (ingestion stores them from files of any
 age); the `retention` asset spares the rows the `fail_safe` check blocks on for the day, the same
-rule within the extract in force for ASML (assets/pruning.py). Once resolved, or if it never could
+rule within the extract in force for ASML (assets/storage/pruning.py). Once resolved, or if it never could
 restrict, a row ages out with the rest of the quarantine.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+
 import polars as pl
 
+from data_contracts.policy import MarketingPolicy
 from data_contracts.vocabulary import CHANNELS
 
 ALL = list(CHANNELS)
@@ -47,7 +50,7 @@ RESTRICTING_ROWS: dict[str, tuple[pl.Expr, pl.Expr]] = {
         pl.when(_field(3).is_in(ALL)).then(pl.concat_list(_field(3))).otherwise(pl.lit(ALL)),
     ),
     # a lost marketing contact could let the frequency cap be exceeded on any channel, while its
-    # file's delivery is inside the cap window (the day-dependent part: assets/audiences.py)
+    # file's delivery is inside the cap window (the day-dependent part: `in_scope`)
     "contacts": (_field(3).fill_null("") != "customer_communication", pl.lit(ALL)),
 }
 
@@ -78,3 +81,42 @@ def blocking_rows(quarantine: pl.DataFrame) -> pl.DataFrame:
         rows = quarantine.filter(pl.col("source") == source).filter(restricts)
         parts.append(rows.select("source", "file", "line", "rule", channels.alias("channel")).explode("channel"))
     return pl.concat(parts).sort("channel", "source", "file", "line") if parts else pl.DataFrame()
+
+
+BLOCKER_SCHEMA = {"source": pl.String, "file": pl.String, "line": pl.Int64, "rule": pl.String, "channel": pl.String}
+
+
+def in_scope(
+    quarantine: pl.DataFrame,
+    resolved: pl.DataFrame,
+    asml_file: str | None,
+    day: dt.date,
+    cutoff: dt.date,
+    policy: MarketingPolicy,
+) -> pl.DataFrame:
+    """The quarantined rows (delivered up to `cutoff`, D+1) that matter on D: unresolved; for ASML only
+    the extract in force (`asml_file`); for contacts only files delivered inside the frequency-cap window,
+    because a contact is delivered after it was sent, so an older file holds only older contacts that
+    the cap no longer counts. Without a cap, a lost contact restricts nothing."""
+    cap = policy.global_exclusions.frequency_cap
+    cap_start = day - dt.timedelta(days=cap.window_days - 1) if cap is not None else cutoff + dt.timedelta(days=1)
+    done = resolved.select(pl.concat_str(RESOLUTION_KEY, separator="\x1f").alias("key")).to_series()
+    unresolved = ~pl.concat_str(RESOLUTION_KEY, separator="\x1f").is_in(done.implode())
+    return quarantine.filter(
+        unresolved.fill_null(True)
+        & (pl.col("delivered_on") <= cutoff)
+        & ((pl.col("source") != "asml") | (pl.col("file") == asml_file).fill_null(False))
+        & ((pl.col("source") != "contacts") | (pl.col("delivered_on") >= cap_start))
+    )
+
+
+def blocking_on(
+    quarantine: pl.DataFrame,
+    resolved: pl.DataFrame,
+    asml_file: str | None,
+    day: dt.date,
+    cutoff: dt.date,
+    policy: MarketingPolicy,
+) -> pl.DataFrame:
+    """The fail safe on D: every unresolved, in-scope quarantined row that could restrict a channel."""
+    return blocking_rows(in_scope(quarantine, resolved, asml_file, day, cutoff, policy))

@@ -13,6 +13,7 @@ from dagster import AssetSelection, Definitions, define_asset_job
 
 from assets import audiences, core, features, ingest, privacy, publish, segments
 from assets.common.conventions import business_days
+from assets.common.resources import PolicyResource
 from assets.storage.zones import LupaStorage
 from pipelines.automation import failure_alerts_from_env, make_landing_sensor, make_schedule, run_failure_alert
 from pipelines.settings import Settings, load_settings
@@ -48,6 +49,7 @@ def build_defs(settings: Settings | None = None, resource_overrides: Mapping[str
     resources: dict[str, Any] = {
         "storage": storage_resource(settings),
         "alerts": failure_alerts_from_env(settings.var_dir),
+        "policy": PolicyResource(),
     }
     resources.update(resource_overrides or {})
     orchestration = Definitions(

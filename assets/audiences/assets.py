@@ -25,16 +25,15 @@ from dagster import (
 from assets.common.calendar import run_business_day
 from assets.common.conventions import OWNERS, data_errors_fail_cleanly, io_retry, schema_of_frame
 from assets.common.reporting import counts_table, read_from
-from assets.storage.landing import visible_cutoff
+from assets.common.resources import PolicyResource
 from assets.storage.mart import read_published
+from assets.storage.quarantine import unresolved_blocking_rows
 from assets.storage.zones import DUCKDB_POOL, LupaStorage, query, replace_table, table_exists
 from data_contracts.audiences import AUDIENCE_TABLES
-from data_contracts.policy import load_policy
 from data_contracts.vocabulary import CHANNELS
 from models.audience_inputs import AudienceInputs
 from models.audience_recheck import policy_violations
 from models.audience_rules import build_audiences_from
-from models.fail_safe import blocking_rows
 
 CHECKS = {
     "policy": "an independent re-check of every row against every rule finds no violation",
@@ -69,17 +68,6 @@ AUDIENCE_SPECS = [
         deps=["customers", "contracts", "retention"],
         description="Customer communication: household fixed-term contracts ending within the renewal window, with the chosen channel or the reason for none.",
     ),
-    AssetSpec(
-        "audience_history",
-        group_name="audiences",
-        owners=OWNERS,
-        kinds={"duckdb"},
-        description=(
-            "Restricted, append-only: who was in which audience on which day (the access report and audits read it). "
-            "Only published audiences are recorded: `marketing_mart` appends the day's rows once its mart swap succeeded; "
-            "this step only reports how many rows the day would add."
-        ),
-    ),
 ]
 
 
@@ -106,61 +94,6 @@ def audience_inputs(storage: LupaStorage, day: dt.date) -> AudienceInputs:
     )
 
 
-def history_rows(day: dt.date, audiences: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    """The audience_history rows of day D: one per (channel, customer) in the audience of each channel."""
-    return pl.concat(
-        [
-            audiences[ch].select(
-                pl.lit(day, pl.Date).alias("business_day"),
-                pl.lit(ch, pl.String).alias("channel"),
-                "customer_id",
-                "segment_id",
-                "legal_basis",
-                "policy_version",
-            )
-            for ch in CHANNELS
-        ]
-    )
-
-
-def unresolved_blocking_rows(storage: LupaStorage, day: dt.date) -> pl.DataFrame:
-    """Quarantined rows in scope for D that could restrict contact and nobody has resolved."""
-    with storage.warehouse() as conn:
-        if not table_exists(conn, "quarantine"):
-            return pl.DataFrame(
-                schema={
-                    "source": pl.String,
-                    "file": pl.String,
-                    "line": pl.Int64,
-                    "rule": pl.String,
-                    "channel": pl.String,
-                }
-            )
-        resolved = (
-            "and (source, file, line) not in (select source, file, line from quarantine_resolutions)"
-            if table_exists(conn, "quarantine_resolutions")
-            else ""
-        )
-        # snapshots: only the extract in force; event logs: every delivery up to D+1; a lost contact
-        # only matters to the frequency cap, so only if its file was delivered inside the cap window
-        # (a contact is delivered after it was sent, so an older file holds only older contacts)
-        cap = load_policy().global_exclusions.frequency_cap
-        cap_start = (
-            day - dt.timedelta(days=cap.window_days - 1)
-            if cap is not None
-            else visible_cutoff(day) + dt.timedelta(days=1)
-        )
-        quarantine = query(
-            conn,
-            f"""select * from quarantine q where delivered_on <= $cutoff {resolved}
-                and (source <> 'asml' or file = (select max(file_name) from file_registry where source = 'asml' and delivered_on <= $cutoff))
-                and (source <> 'contacts' or delivered_on >= $cap_start)""",
-            cutoff=visible_cutoff(day),
-            cap_start=cap_start,
-        )
-    return blocking_rows(quarantine)
-
-
 def confirmed_channels(storage: LupaStorage, day: dt.date) -> set[str]:
     with storage.warehouse() as conn:
         if not table_exists(conn, "audience_confirmations"):
@@ -183,19 +116,17 @@ def confirmed_channels(storage: LupaStorage, day: dt.date) -> set[str]:
     retry_policy=io_retry,
 )
 @data_errors_fail_cleanly
-def audiences(context: AssetExecutionContext, storage: LupaStorage):
+def audiences(context: AssetExecutionContext, storage: LupaStorage, policy: PolicyResource):
     day = run_business_day(context)
-    policy = load_policy()
+    policy = policy.load()
     inputs = audience_inputs(storage, day)
     result = build_audiences_from(inputs, policy, day)
     violations = policy_violations(result, inputs, policy, day)
-    blockers = unresolved_blocking_rows(storage, day)
+    blockers = unresolved_blocking_rows(storage, day, policy)
     confirmed = confirmed_channels(storage, day)
     with storage.warehouse() as conn:
         for name, frame in result.tables().items():
             replace_table(conn, name, frame)
-    # audience_history is appended by marketing_mart once the mart is published: an audience held
-    # back by a check, or a re-run of an older day that keeps the later mart, is never recorded
     summary = result.summary()
     for ch in CHANNELS:
         table = AUDIENCE_TABLES[ch]
@@ -237,16 +168,6 @@ def audiences(context: AssetExecutionContext, storage: LupaStorage):
             "dagster/row_count": result.renewal_offers.height,
             "dagster/column_schema": schema_of_frame(result.renewal_offers),
             "per_channel": MetadataValue.json(dict(sorted(result.renewal_offers.group_by("channel").len().rows()))),
-        },
-    )
-    pending = history_rows(day, result.audiences)
-    yield MaterializeResult(
-        asset_key=AssetKey("audience_history"),
-        metadata={
-            "business_day": day.isoformat(),
-            "rows_if_published": pending.height,
-            "dagster/column_schema": schema_of_frame(pending),
-            "recorded_by": "marketing_mart, after the mart swap succeeded",
         },
     )
 

@@ -8,24 +8,13 @@ from dagster import AssetExecutionContext, MaterializeResult, asset
 from assets.common.calendar import run_business_day
 from assets.common.conventions import OWNERS, data_errors_fail_cleanly, io_retry, schema_of_frame
 from assets.common.reporting import counts_table, read_from
-from assets.storage.metering import daily_root
+from assets.common.resources import PolicyResource
+from assets.storage.metering import daily_aggregates, daily_root
 from assets.storage.zones import DUCKDB_POOL, LupaStorage, replace_table
 from data_contracts.contract import check_frame
 from data_contracts.features import CustomerFeatures
-from data_contracts.profiling import ProfilingRules, candidates, split_population
 from models.features import compute_customer_features, profiling_history_days
-
-RULES = ProfilingRules()
-
-
-def daily_aggregates(storage: LupaStorage) -> pl.LazyFrame:
-    """Every per-day metering aggregate, scanned lazily (never loaded whole)."""
-    files = sorted(daily_root(storage).glob("business_day=*/part.parquet"))
-    if not files:
-        from data_contracts.core import metering_daily
-
-        return pl.DataFrame(schema={c: col.dtype.type for c, col in metering_daily.columns.items()}).lazy()
-    return pl.scan_parquet(files, hive_partitioning=False)
+from models.profiling import candidates, split_population
 
 
 def _core(storage: LupaStorage, table: str) -> pl.DataFrame:
@@ -41,20 +30,23 @@ def _core(storage: LupaStorage, table: str) -> pl.DataFrame:
     retry_policy=io_retry,
     description=(
         "Customers who may be profiled on day D: household customers, adult, alive, with an active contract "
-        f"and at least {RULES.min_history_days} days with readings in the trailing {RULES.window_days}, and without "
-        "a profiling objection. Only customer_id is stored; exclusions are counted per reason."
+        "and enough days with readings in the trailing window (the policy file's `profiling` section), and "
+        "without a profiling objection. Only customer_id is stored; exclusions are counted per reason."
     ),
 )
 @data_errors_fail_cleanly
-def profiling_population(context: AssetExecutionContext, storage: LupaStorage) -> MaterializeResult:
+def profiling_population(
+    context: AssetExecutionContext, storage: LupaStorage, policy: PolicyResource
+) -> MaterializeResult:
     as_of = run_business_day(context)
+    rules = policy.load().profiling
     history = profiling_history_days(
-        daily_aggregates(storage), _core(storage, "metering_point_attribution"), as_of, RULES.window_days
+        daily_aggregates(storage), _core(storage, "metering_point_attribution"), as_of, rules.window_days
     )
     frame = candidates(
         _core(storage, "customers"), _core(storage, "consent_state"), _core(storage, "contracts"), history, as_of
     )
-    population, exclusions = split_population(frame, as_of, RULES)
+    population, exclusions = split_population(frame, as_of, rules)
     stored = population.with_columns(pl.lit(as_of).alias("as_of"))
     with storage.analytics() as conn:
         replace_table(conn, "profiling_population", stored)
@@ -81,13 +73,16 @@ def profiling_population(context: AssetExecutionContext, storage: LupaStorage) -
     retry_policy=io_retry,
     description=(
         "One row per profiled customer: consumption level and shape, seasonality, timing, data quality, payment "
-        "behaviour and contract, over the trailing 365 days. Validated by data_contracts.features; identifiers, "
+        "behaviour and contract, over the trailing `profiling.window_days`. Validated by data_contracts.features; identifiers, "
         "names, addresses and the identity code are never features."
     ),
 )
 @data_errors_fail_cleanly
-def customer_features(context: AssetExecutionContext, storage: LupaStorage) -> MaterializeResult:
+def customer_features(
+    context: AssetExecutionContext, storage: LupaStorage, policy: PolicyResource
+) -> MaterializeResult:
     as_of = run_business_day(context)
+    window_days = policy.load().profiling.window_days
     with storage.analytics() as conn:
         population = conn.sql("select customer_id from profiling_population").pl()
     features = compute_customer_features(
@@ -97,12 +92,12 @@ def customer_features(context: AssetExecutionContext, storage: LupaStorage) -> M
         _core(storage, "invoices"),
         population,
         as_of,
-        RULES.window_days,
+        window_days,
     )
     check_frame(CustomerFeatures, features)  # strict: an identifier column would fail it
     with storage.analytics() as conn:
         replace_table(conn, "customer_features", features)
-    start = as_of - dt.timedelta(days=RULES.window_days - 1)
+    start = as_of - dt.timedelta(days=window_days - 1)
     return MaterializeResult(
         metadata={
             "dagster/row_count": features.height,

@@ -17,7 +17,7 @@ from dagster import (
     asset_check,
 )
 
-from assets.common.calendar import HELSINKI, run_business_day
+from assets.common.calendar import run_business_day
 from assets.common.conventions import (
     OWNERS,
     business_days,
@@ -27,6 +27,7 @@ from assets.common.conventions import (
     single_run,
 )
 from assets.common.reporting import conservation_result, counts_table, files_table, quarantine_rate_result
+from assets.common.resources import PolicyResource
 from assets.storage import contact_retention, invoice_retention
 from assets.storage.ingestion import known_customer_ids, read_source, stored_conservation, write_source
 from assets.storage.landing import list_files, visible_cutoff
@@ -35,7 +36,7 @@ from assets.storage.pruning import QUARANTINE_LOG, quarantine_to_store
 from assets.storage.zones import DUCKDB_POOL, LupaStorage
 from data_contracts import sources
 from data_contracts.contract import SourceContract
-from data_contracts.policy import load_policy
+from data_contracts.vocabulary import HELSINKI
 
 #: asset name per source: `ingest_<source>` (docs/naming.md); the contracts ingest needs the customer
 #: snapshot for its orphan rule
@@ -58,7 +59,7 @@ def ingest_checks(key: str) -> list[AssetCheckSpec]:
         AssetCheckSpec(
             "quarantine_rate",
             asset=key,
-            description="each file of the run's own delivery (D+1) quarantines at most the configured share of its records (default 2 %)",
+            description="each file of the run's own delivery (D+1) quarantines at most the policy's `data_quality.quarantine_rate_threshold` of its records",
         ),
     ]
 
@@ -84,9 +85,10 @@ def build_ingest_asset(contract: SourceContract, deps: tuple[str, ...] = ()):
         metadata={"dagster/column_schema": schema_of_contract(contract), "semantics": contract.semantics},
     )
     @data_errors_fail_cleanly
-    def _ingest(context: AssetExecutionContext, storage: LupaStorage) -> MaterializeResult:
+    def _ingest(context: AssetExecutionContext, storage: LupaStorage, policy: PolicyResource) -> MaterializeResult:
         day = run_business_day(context)
-        periods = load_policy().retention
+        rules = policy.load()
+        periods = rules.retention
         with storage.warehouse() as conn:
             reference = {"known_customer_ids": known_customer_ids(conn)} if contract is sources.contracts else {}
             pruned = KEEP_UNPRUNED[contract.source](conn, periods) if contract.source in KEEP_UNPRUNED else None
@@ -136,7 +138,7 @@ def build_ingest_asset(contract: SourceContract, deps: tuple[str, ...] = ()):
                         for f in outcome.files
                         if f.delivered_on == visible_cutoff(day)
                     ],
-                    storage.quarantine_rate_threshold,
+                    rules.data_quality.quarantine_rate_threshold,
                 ),
             ],
         )
@@ -170,7 +172,7 @@ ingest_contacts = build_ingest_asset(sources.contacts)
     metadata={"dagster/column_schema": schema_of_contract(sources.metering)},
 )
 @data_errors_fail_cleanly
-def ingest_metering(context: AssetExecutionContext, storage: LupaStorage) -> MaterializeResult:
+def ingest_metering(context: AssetExecutionContext, storage: LupaStorage, policy: PolicyResource) -> MaterializeResult:
     days = list(context.partition_keys) if context.has_partition_key_range else [context.partition_key]
     read = valid = quarantined = suppressed = 0
     rules: dict[str, int] = {}
@@ -212,7 +214,9 @@ def ingest_metering(context: AssetExecutionContext, storage: LupaStorage) -> Mat
         check_results=[
             conservation_result(AssetKey("ingest_metering"), read, valid, quarantined, stored_ok, suppressed),
             quarantine_rate_result(
-                AssetKey("ingest_metering"), [(f[0], f[1], f[3]) for f in files], storage.quarantine_rate_threshold
+                AssetKey("ingest_metering"),
+                [(f[0], f[1], f[3]) for f in files],
+                policy.load().data_quality.quarantine_rate_threshold,
             ),
         ],
     )
@@ -227,9 +231,12 @@ def build_freshness_check(source: str):
         name="source_freshness",
         description="The delivery expected for business day D (by D+1 at the configured Helsinki time) is there and was on time.",
     )
-    def _freshness(context: AssetCheckExecutionContext, storage: LupaStorage) -> AssetCheckResult:
+    def _freshness(
+        context: AssetCheckExecutionContext, storage: LupaStorage, policy: PolicyResource
+    ) -> AssetCheckResult:
         day = run_business_day(context)
-        cadence = storage.delivery_cadence_days.get(source)
+        quality = policy.load().data_quality
+        cadence = quality.delivery_cadence_days.get(source)
         files = list_files(storage.landing, sources.ALL_SOURCES[source], up_to=visible_cutoff(day))
         latest = files[-1] if files else None
         if cadence is None:
@@ -243,11 +250,11 @@ def build_freshness_check(source: str):
         due_by = visible_cutoff(day) - dt.timedelta(days=cadence - 1)
         expected_at = dt.datetime.combine(
             latest.delivered_on if latest else visible_cutoff(day),
-            dt.time.fromisoformat(storage.expected_delivery_time),
+            dt.time.fromisoformat(quality.expected_delivery_time),
             HELSINKI,
         )
         metadata = {
-            "expected": f"a delivery dated {due_by} or later, by {storage.expected_delivery_time} Helsinki time",
+            "expected": f"a delivery dated {due_by} or later, by {quality.expected_delivery_time} Helsinki time",
             "latest_delivery": latest.name if latest else "none",
         }
         if latest is None or latest.delivered_on < due_by:

@@ -19,8 +19,9 @@ from __future__ import annotations
 import datetime as dt
 
 import duckdb
+import polars as pl
 
-from assets.storage.zones import scalar, table_exists
+from assets.storage.zones import query, scalar, table_exists
 
 # per customer with an end date in the CRM: when the relationship ended, unless a contract is open
 RELATIONSHIP_ENDS_SQL = """
@@ -46,15 +47,11 @@ def _core_tables_exist(conn: duckdb.DuckDBPyConnection) -> bool:
     return table_exists(conn, "customers") and table_exists(conn, "contracts")
 
 
-def ended_before(conn: duckdb.DuckDBPyConnection, cutoff: dt.date) -> list[str]:
-    """Customers whose relationship ended before `cutoff` (the policy's period counted back from D)."""
+def relationship_ends(conn: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Former customers and the day their relationship ended (models/retention.py decides who is past)."""
     if not _core_tables_exist(conn):
-        return []
-    rows = conn.sql(
-        f"select customer_id from ({RELATIONSHIP_ENDS_SQL}) where relationship_ended_on < $cutoff order by 1",
-        params={"cutoff": cutoff},
-    ).fetchall()
-    return [r[0] for r in rows]
+        return pl.DataFrame(schema={"customer_id": pl.String, "relationship_ended_on": pl.Date})
+    return query(conn, RELATIONSHIP_ENDS_SQL)
 
 
 def open_without_contract(conn: duckdb.DuckDBPyConnection, cutoff: dt.date) -> int:

@@ -2,9 +2,9 @@
 
 Periods come from `retention:` in the marketing policy; what was removed is reported in counts.
 Former customers whose relationship ended longer ago than `customer_data` are erased the way
-`lupa erase` erases (assets/customer_retention.py says who, pipelines/erasure.py how), invoices
-leave the warehouse after the Accounting Act's period (assets/invoice_retention.py), contacts after
-theirs (assets/contact_retention.py; ingestion keeps both out afterwards, assets/pruning.py), and
+`lupa erase` erases (assets/privacy/former_customers.py says who, assets/privacy/erasure.py how), invoices
+leave the warehouse after the Accounting Act's period (assets/storage/invoice_retention.py), contacts after
+theirs (assets/storage/contact_retention.py; ingestion keeps both out afterwards, assets/storage/pruning.py), and
 compaction physically removes the readings of erased customers' metering point periods, which
 every read already filtered out.
 
@@ -16,35 +16,47 @@ already published (and its exports) loses them even when the run's own mart is h
 import datetime as dt
 import json
 import shutil
+from pathlib import Path
 
 import polars as pl
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from assets.audiences.assets import unresolved_blocking_rows
-from assets.common.calendar import HELSINKI, run_business_day
+from assets.common.calendar import run_business_day
 from assets.common.conventions import OWNERS, data_errors_fail_cleanly, io_retry
 from assets.common.reporting import counts_table
-from assets.privacy import former_customers as customer_retention
+from assets.common.resources import PolicyResource
+from assets.privacy import former_customers
 from assets.privacy.erasure import RETENTION, erase_customers
 from assets.storage import contact_retention, invoice_retention, suppression
 from assets.storage.ingestion import refresh_quarantine_view
 from assets.storage.metering import daily_root, quarantine_root, readings_root
 from assets.storage.pruning import QUARANTINE_LOG, prune_quarantine
+from assets.storage.quarantine import unresolved_blocking_rows
 from assets.storage.zones import DUCKDB_POOL, LupaStorage, scalar, table_exists
-from data_contracts.policy import load_policy
+from data_contracts.vocabulary import HELSINKI
+from models.retention import days_before, former_customers_past, plan_retention
 
 
 def _day_of(path) -> dt.date:
     return dt.date.fromisoformat(path.name.split("=")[1])
 
 
-def drop_old_partitions(root, before: dt.date) -> int:
-    removed = 0
-    for folder in root.glob("business_day=*"):
-        if _day_of(folder) < before:
-            shutil.rmtree(folder)
-            removed += 1
-    return removed
+def drop_partitions(root, days: list[dt.date]) -> int:
+    """Delete the business-day partitions of these days under `root` (the plan chose them)."""
+    for day in days:
+        shutil.rmtree(root / f"business_day={day.isoformat()}")
+    return len(days)
+
+
+def partition_days(root) -> list[dt.date]:
+    return [_day_of(folder) for folder in root.glob("business_day=*")]
+
+
+def quarantine_files(storage: LupaStorage) -> dict[dt.date, Path]:
+    """The metering quarantine's files by delivery date."""
+    root = quarantine_root(storage)
+    paths = root.glob("delivery=*.parquet") if root.exists() else []
+    return {dt.datetime.strptime(p.stem.split("=")[1], "%Y%m%d").date(): p for p in paths}
 
 
 def compact_erased_readings(storage: LupaStorage) -> int:
@@ -115,34 +127,33 @@ def erase_former_customers(storage: LupaStorage, former: list[str]) -> dict[str,
     ),
 )
 @data_errors_fail_cleanly
-def retention(context: AssetExecutionContext, storage: LupaStorage) -> MaterializeResult:
+def retention(context: AssetExecutionContext, storage: LupaStorage, policy: PolicyResource) -> MaterializeResult:
     day = run_business_day(context)
-    periods = load_policy().retention
+    periods = policy.load().retention
+    plan = plan_retention(periods, day)
     removed: dict[str, int] = {}
-    readings_before = periods.metering_readings.cutoff(day)
-    removed["metering reading days"] = drop_old_partitions(readings_root(storage), readings_before)
-    removed["metering aggregate days"] = drop_old_partitions(daily_root(storage), readings_before)
-    quarantine_before = periods.quarantine.cutoff(day)
-    removed["metering quarantine files"] = 0
-    for path in quarantine_root(storage).glob("delivery=*.parquet") if quarantine_root(storage).exists() else []:
-        if dt.datetime.strptime(path.stem.split("=")[1], "%Y%m%d").date() < quarantine_before:
-            path.unlink()
-            removed["metering quarantine files"] += 1
-    customers_before = periods.customer_data.cutoff(day)
+    for label, root in (
+        ("metering reading days", readings_root(storage)),
+        ("metering aggregate days", daily_root(storage)),
+    ):
+        removed[label] = drop_partitions(root, days_before(partition_days(root), plan.metering_readings_from))
+    quarantined = quarantine_files(storage)
+    expired_files = days_before(quarantined, plan.quarantine_from)
+    for delivered_on in expired_files:
+        quarantined[delivered_on].unlink()
+    removed["metering quarantine files"] = len(expired_files)
     with storage.warehouse() as conn:
         # before the erasures, so that no invoice past its period is moved to the restricted table
         removed["invoices past the Accounting Act period"] = invoice_retention.prune(conn, periods, day)
-        former = customer_retention.ended_before(conn, customers_before)
-        open_without_contract = customer_retention.open_without_contract(conn, customers_before)
+        former = former_customers_past(former_customers.relationship_ends(conn), plan)
+        open_without_contract = former_customers.open_without_contract(conn, plan.customer_data_from)
     removed |= erase_former_customers(storage, former)
-    deletions = {
-        "audience history rows": ("audience_history", "business_day", periods.audience_history.cutoff(day)),
-    }
+    deletions = {"audience history rows": ("audience_history", "business_day", plan.audience_history_from)}
     # the fail safe: quarantined rows that still block publication on D stay until a person resolves them
-    blocking = unresolved_blocking_rows(storage, day)
+    blocking = unresolved_blocking_rows(storage, day, policy.load())
     with storage.warehouse() as conn:
         removed["invoices retained after erasure"] = invoice_retention.expire_retained(conn, periods, day)
-        removed["quarantine rows"], held = prune_quarantine(conn, quarantine_before, blocking)
+        removed["quarantine rows"], held = prune_quarantine(conn, plan.quarantine_from, blocking)
         for label, (table, column, before) in deletions.items():
             if table_exists(conn, table):
                 removed[label] = scalar(conn, f'select count(*) from "{table}" where {column} < $b', b=before)
@@ -163,14 +174,6 @@ def retention(context: AssetExecutionContext, storage: LupaStorage) -> Materiali
             "quarantine_kept_until_resolved_total": sum(held.values()),
             # kept, because the CRM shows them as active; someone should ask the CRM's owners why
             "active_in_crm_without_a_contract_since_cutoff": open_without_contract,
-            "kept_since": MetadataValue.json(
-                {
-                    "metering_readings": str(readings_before),
-                    "quarantine": str(quarantine_before),
-                    "contact_history": str(periods.contact_history.cutoff(day)),
-                    "audience_history": str(periods.audience_history.cutoff(day)),
-                    "customer_data": str(customers_before),
-                }
-            ),
+            "kept_since": MetadataValue.json(plan.kept_since()),
         }
     )

@@ -7,21 +7,24 @@ import polars as pl
 from dagster import (
     AssetExecutionContext,
     AssetMaterialization,
+    AssetSpec,
     FreshnessPolicy,
     MaterializeResult,
     MetadataValue,
     asset,
 )
 
-from assets.audiences.assets import audience_inputs, history_rows, unresolved_blocking_rows
+from assets.audiences.assets import audience_inputs
 from assets.common.calendar import run_business_day
 from assets.common.conventions import OWNERS, data_errors_fail_cleanly, io_retry, schema_of_frame
 from assets.common.reporting import counts_table
+from assets.common.resources import PolicyResource
 from assets.storage.mart import NewerMartPublished, exports_link, mart_path, publish, published_as_of, without_erased
+from assets.storage.quarantine import unresolved_blocking_rows
 from assets.storage.zones import DUCKDB_POOL, LupaStorage, query
 from data_contracts.audiences import AUDIENCE_TABLES
 from data_contracts.contract import ContractViolation
-from data_contracts.policy import MarketingPolicy, load_policy
+from data_contracts.policy import MarketingPolicy
 from data_contracts.published import PublishedContractError, contains_personal_id, published_schemas, validate_published
 from data_contracts.vocabulary import CHANNELS
 from models.audience_inputs import AudienceInputs, AudienceResult
@@ -29,6 +32,21 @@ from models.audience_recheck import policy_violations
 
 WAREHOUSE_TABLES = [*AUDIENCE_TABLES.values(), "audience_exclusions", "renewal_offers"]
 ANALYTICS_TABLES = ["customer_segments", "segment_catalogue"]
+
+#: Declared here, in the one layer that writes it: `marketing_mart` appends the day's published
+#: audiences once its mart swap succeeded and records the materialization then. An audience held back
+#: by a check, or a re-run of an older day that keeps the later mart, is never recorded.
+audience_history = AssetSpec(
+    "audience_history",
+    group_name="publish",
+    owners=OWNERS,
+    kinds={"duckdb"},
+    deps=["marketing_mart"],
+    description=(
+        "Restricted, append-only: who was in which published audience on which day, with the legal basis "
+        "(the access report and audits read it). Appended by `marketing_mart` after each successful publication."
+    ),
+)
 
 
 def validate_mart(
@@ -38,7 +56,7 @@ def validate_mart(
     day: dt.date | None = None,
     inputs: AudienceInputs | None = None,
     blockers: pl.DataFrame | None = None,
-    policy: MarketingPolicy | None = None,
+    policy: MarketingPolicy,
 ) -> None:
     """Re-open the staged file and check what would be published; raise to refuse publication.
 
@@ -48,7 +66,6 @@ def validate_mart(
     `marketing_mart` alone (say, from the UI) skips the audiences' blocking checks: these are the
     same checks, run on the very rows about to be published. Errors give counts, never values.
     """
-    policy = policy if policy is not None else load_policy()
     schemas = published_schemas(policy, safety_ban_ids)
     conn = duckdb.connect(str(path), read_only=True)
     try:
@@ -100,6 +117,23 @@ def _fail_safe_refusal(blockers: pl.DataFrame) -> str:
     )
 
 
+def history_rows(day: dt.date, audiences: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """The audience_history rows of day D: one per (channel, customer) in the audience of each channel."""
+    return pl.concat(
+        [
+            audiences[ch].select(
+                pl.lit(day, pl.Date).alias("business_day"),
+                pl.lit(ch, pl.String).alias("channel"),
+                "customer_id",
+                "segment_id",
+                "legal_basis",
+                "policy_version",
+            )
+            for ch in CHANNELS
+        ]
+    )
+
+
 def append_audience_history(storage: LupaStorage, day: dt.date, tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
     """Record who was in which published audience on day D (restricted, append-only).
 
@@ -148,12 +182,12 @@ def append_audience_history(storage: LupaStorage, day: dt.date, tables: dict[str
     ),
 )
 @data_errors_fail_cleanly
-def marketing_mart(context: AssetExecutionContext, storage: LupaStorage) -> MaterializeResult:
+def marketing_mart(context: AssetExecutionContext, storage: LupaStorage, policy: PolicyResource) -> MaterializeResult:
     day = run_business_day(context)
     kept = published_as_of(storage.root)
     if kept is not None and kept > day:  # checked again under the publish lock
         return _kept(context, storage, day, kept)
-    policy = load_policy()
+    policy = policy.load()
     with storage.warehouse() as conn:
         tables = {name: query(conn, f'select * from "{name}"') for name in WAREHOUSE_TABLES}
         safety_ban_ids = query(conn, "select customer_id from customers where safety_ban")["customer_id"].to_list()
@@ -166,7 +200,7 @@ def marketing_mart(context: AssetExecutionContext, storage: LupaStorage) -> Mate
             safety_ban_ids,
             day=day,
             inputs=audience_inputs(storage, day),
-            blockers=unresolved_blocking_rows(storage, day),
+            blockers=unresolved_blocking_rows(storage, day, policy),
             policy=policy,
         )
 

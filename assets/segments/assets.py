@@ -9,9 +9,9 @@ from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResul
 from assets.common.calendar import run_business_day
 from assets.common.conventions import OWNERS, data_errors_fail_cleanly, io_retry, schema_of_frame
 from assets.common.reporting import read_from
-from assets.features.assets import RULES, daily_aggregates
+from assets.common.resources import PolicyResource
 from assets.segments import model_store as registry
-from assets.storage.metering import daily_root
+from assets.storage.metering import daily_aggregates, daily_root
 from assets.storage.zones import DUCKDB_POOL, LupaStorage, replace_table
 from data_contracts.vocabulary import LANGUAGES
 from models.features import monthly_kwh_shares
@@ -54,13 +54,14 @@ from models.segmentation import segment_customers
     retry_policy=io_retry,
 )
 @data_errors_fail_cleanly
-def segments(context: AssetExecutionContext, storage: LupaStorage):
+def segments(context: AssetExecutionContext, storage: LupaStorage, policy: PolicyResource):
     as_of = run_business_day(context)
+    rules = policy.load().profiling
     with storage.analytics() as conn:
         features = conn.sql("select * from customer_features").pl()
-    window = (as_of - dt.timedelta(days=RULES.window_days - 1), as_of)
-    if features.height < MIN_CUSTOMERS_TO_FIT:
-        yield from _not_fitted(storage, features.height, as_of)
+    window = (as_of - dt.timedelta(days=rules.window_days - 1), as_of)
+    if features.height < rules.min_customers_to_fit:
+        yield from _not_fitted(storage, features.height, as_of, rules.min_customers_to_fit)
         return
     previous = registry.load_previous_state(storage.models_dir, before=as_of)
     result = segment_customers(features, as_of, window, previous)
@@ -70,7 +71,7 @@ def segments(context: AssetExecutionContext, storage: LupaStorage):
         daily_aggregates(storage),
         attribution.join(features.select("customer_id"), on="customer_id", how="semi"),
         as_of,
-        RULES.window_days,
+        rules.window_days,
     )
     report = build_report(result, features, monthly)
     report_path = storage.reports_dir / "segment_report.html"
@@ -121,9 +122,6 @@ def segments(context: AssetExecutionContext, storage: LupaStorage):
     )
 
 
-#: below this many profiled customers a clustering says nothing; no model version is made
-MIN_CUSTOMERS_TO_FIT = 100
-
 EMPTY_SEGMENTS = {"customer_id": pl.String, "segment_id": pl.Int32, "model_version": pl.String, "as_of": pl.Date}
 EMPTY_CATALOGUE = {
     "segment_id": pl.Int32,
@@ -133,12 +131,12 @@ EMPTY_CATALOGUE = {
 }
 
 
-def _not_fitted(storage: LupaStorage, profiled: int, as_of: dt.date):
+def _not_fitted(storage: LupaStorage, profiled: int, as_of: dt.date, needed: int):
     """Too few customers to cluster: publish no segments rather than meaningless ones."""
     with storage.analytics() as conn:
         replace_table(conn, "customer_segments", pl.DataFrame(schema=EMPTY_SEGMENTS))
         replace_table(conn, "segment_catalogue", pl.DataFrame(schema=EMPTY_CATALOGUE))
-    reason = f"not fitted: {profiled} profiled customers on {as_of}, at least {MIN_CUSTOMERS_TO_FIT} needed"
+    reason = f"not fitted: {profiled} profiled customers on {as_of}, at least {needed} needed (profiling.min_customers_to_fit)"
     yield MaterializeResult(
         asset_key=AssetKey("segment_model"), metadata={"status": reason, "profiled_customers": profiled}
     )

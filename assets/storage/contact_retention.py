@@ -4,7 +4,7 @@ A contact counts on the Helsinki date it was sent: on run day D it is kept while
 after `contact_history.cutoff(D)`. Two tables hold contacts: `contact_history` and its ingest-layer
 copy `contacts_valid`, which ingestion rebuilds from every contact delivery on every run. The
 `retention` asset deletes the contacts past the period from both and records D in
-`contact_pruning_log`; ingestion then keeps them out (assets/pruning.py).
+`contact_pruning_log`; ingestion then keeps them out (assets/storage/pruning.py).
 """
 
 from __future__ import annotations

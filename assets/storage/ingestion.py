@@ -40,9 +40,9 @@ class FileOutcome:
     rows_read: int
     rows_valid: int
     rows_quarantined: int
-    #: rows of erased customers, dropped before anything is written (see assets/suppression.py)
+    #: rows of erased customers, dropped before anything is written (see assets/storage/suppression.py)
     rows_suppressed: int = 0
-    #: rows the `retention` asset has already removed for good (see assets/invoice_retention.py)
+    #: rows the `retention` asset has already removed for good (see assets/storage/invoice_retention.py)
     rows_past_retention: int = 0
 
 

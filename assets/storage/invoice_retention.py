@@ -8,7 +8,7 @@ Billing is an upsert log and the landing zone is read-only: every run re-reads e
 delivery ever made, so deleting an invoice from the warehouse alone would last only until the next
 run. The `retention` asset therefore deletes the invoices past their last day and records the day
 it enforced (`invoice_pruning_log`); ingestion then drops every version of those invoices before
-anything is written (`keep_unpruned`, with assets/pruning.py), on every later run and on a backfill
+anything is written (`keep_unpruned`, with assets/storage/pruning.py), on every later run and on a backfill
 of an earlier day alike. Which version decides is the one the core table would hold: the latest
 delivery wins.
 """
@@ -23,16 +23,9 @@ import polars as pl
 from assets.storage.pruning import PruningLog, RetentionFilter
 from assets.storage.zones import scalar, table_exists
 from data_contracts.policy import RetentionPolicy
+from models.retention import invoice_dates_past
 
 PRUNING_LOG = PruningLog("invoice_pruning_log", "invoices_pruned")
-
-
-def _past(periods: RetentionPolicy, issued: list[dt.date], day: dt.date) -> list[dt.date]:
-    """The issue dates whose invoices are past their last day on `day`.
-
-    Checked per distinct issue date (a few thousand at most) rather than restating the rule in SQL.
-    """
-    return [d for d in issued if d is not None and periods.invoice_kept_until(d) < day]
 
 
 def _expired_dates(
@@ -40,7 +33,9 @@ def _expired_dates(
 ) -> list[dt.date]:
     if not table_exists(conn, table):
         return []
-    return _past(periods, [d for (d,) in conn.sql(f'select distinct issued_on from "{table}"').fetchall()], day)
+    return invoice_dates_past(
+        periods, [d for (d,) in conn.sql(f'select distinct issued_on from "{table}"').fetchall()], day
+    )
 
 
 def prune(conn: duckdb.DuckDBPyConnection, periods: RetentionPolicy, day: dt.date) -> int:
@@ -75,7 +70,7 @@ def keep_unpruned(conn: duckdb.DuckDBPyConnection, periods: RetentionPolicy) -> 
     def past(billing: pl.DataFrame, enforced: dt.date) -> pl.Series:
         # the version core_tables.INVOICES_SQL keeps: the latest delivery, then the latest line
         latest = billing.sort("delivered_on", "line").unique("invoice_id", keep="last")
-        expired = _past(periods, latest["issued_on"].unique().to_list(), enforced)
+        expired = invoice_dates_past(periods, latest["issued_on"].unique().to_list(), enforced)
         gone = latest.filter(pl.col("issued_on").is_in(pl.Series(expired, dtype=pl.Date).implode()))["invoice_id"]
         return billing["invoice_id"].is_in(gone.implode())
 

@@ -28,6 +28,7 @@ from assets.storage.ingestion import malformed_quarantine, validate_contract
 from assets.storage.landing import LandingFile, LandingFileError, RawBatch, iter_metering_chunks, list_files
 from assets.storage.metering_aggregate import aggregate_days
 from assets.storage.zones import LupaStorage
+from data_contracts.core import metering_daily as METERING_DAILY
 from data_contracts.sources import metering as METERING
 from data_contracts.vocabulary import TIME_ZONE_NAME
 
@@ -343,3 +344,11 @@ def stored_rows(storage: LupaStorage, delivered_on: dt.date) -> tuple[int, int]:
     valid = sum(pq.read_metadata(p).num_rows for p in _delivery_parts(storage, delivered_on))
     q = quarantine_root(storage) / f"delivery={tag}.parquet"
     return valid, pq.read_metadata(q).num_rows if q.exists() else 0
+
+
+def daily_aggregates(storage: LupaStorage) -> pl.LazyFrame:
+    """Every per-day metering aggregate, scanned lazily (never loaded whole)."""
+    files = sorted(daily_root(storage).glob("business_day=*/part.parquet"))
+    if not files:
+        return pl.DataFrame(schema={c: col.dtype.type for c, col in METERING_DAILY.columns.items()}).lazy()
+    return pl.scan_parquet(files, hive_partitioning=False)

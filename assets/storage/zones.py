@@ -42,13 +42,6 @@ class LupaStorage(ConfigurableResource):
     landing_dir: str
     data_dir: str
     env: str = "demo"
-    #: a source fails its quarantine-rate check above this share of quarantined records
-    quarantine_rate_threshold: float = 0.02
-    #: local Helsinki time on D+1 by which each source's delivery for D is expected
-    expected_delivery_time: str = "05:00"
-    #: how often each source must deliver, in days (1 = every morning); sources not listed are
-    #: event-driven (a day without consent events is normal) and have no freshness expectation
-    delivery_cadence_days: dict[str, int] = {"metering": 1, "customers": 7, "contracts": 7, "asml": 7}
 
     # ---- zones ---------------------------------------------------------------------------
     @property

@@ -1,5 +1,5 @@
 """The fail safe outlives the quarantine period: an unresolved quarantined row that could restrict
-contact (data_contracts/fail_safe.py, RESTRICTING_ROWS) keeps blocking its channels however old it
+contact (models/fail_safe.py, RESTRICTING_ROWS) keeps blocking its channels however old it
 is, neither deleted by `retention` nor left out by ingestion (a backfill, a fresh install loading old
 deliveries); once resolved it ages out like the rest of the quarantine. And, end to end, a
 quarantined VTJ row and a quarantined consent withdrawal each block the channels the per-channel
@@ -263,7 +263,10 @@ def test_a_lost_marketing_contact_blocks_only_while_its_delivery_is_inside_the_f
     """An unreadable marketing contact could only have counted toward the frequency cap (the 365 days
     up to D). A contact is delivered after it was sent, so a file delivered before the window holds
     no contact inside it: the row stops blocking then, and ages out like other quarantine."""
-    from assets.audiences.assets import unresolved_blocking_rows
+    from assets.storage.quarantine import unresolved_blocking_rows
+    from data_contracts.policy import load_policy
+
+    policy = load_policy()
 
     storage = storage_for(tmp_path)
     write(storage.landing, "contacts", "20251001", ["C0000001;email;CAMP1;marketing;yesterday"])
@@ -274,10 +277,10 @@ def test_a_lost_marketing_contact_blocks_only_while_its_delivery_is_inside_the_f
         .execute_in_process(asset_selection=[AssetKey("ingest_contacts")], tags={BUSINESS_DAY_TAG: day.isoformat()})
         .success
     )
-    assert set(unresolved_blocking_rows(storage, day)["channel"]) == set(
+    assert set(unresolved_blocking_rows(storage, day, policy)["channel"]) == set(
         CHANNELS
     )  # delivered 2025-10-01, window from 2025-09-02
     assert (
-        unresolved_blocking_rows(storage, dt.date(2026, 9, 30)).height == 4
+        unresolved_blocking_rows(storage, dt.date(2026, 9, 30), policy).height == 4
     )  # the window's first day is the delivery day
-    assert unresolved_blocking_rows(storage, dt.date(2026, 10, 1)).is_empty()  # the window starts 2025-10-02
+    assert unresolved_blocking_rows(storage, dt.date(2026, 10, 1), policy).is_empty()  # the window starts 2025-10-02

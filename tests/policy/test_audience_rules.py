@@ -705,7 +705,9 @@ def test_policy_violations_catches_bad_renewals():
 def test_missing_input_column_is_named():
     inputs = make_inputs([customer(C1)])
     with pytest.raises(ValueError, match=r"customers: missing required column\(s\) safety_ban"):
-        build_audiences(**{**_kw(inputs), "customers": inputs.customers.drop("safety_ban")}, policy=None, as_of=D)
+        build_audiences(
+            **{**_kw(inputs), "customers": inputs.customers.drop("safety_ban")}, policy=load_policy(), as_of=D
+        )
 
 
 def test_duplicate_customers_are_refused():
@@ -719,7 +721,7 @@ def test_as_of_must_be_a_date():
     with pytest.raises(TypeError):
         build_audiences(
             **_kw(inputs),
-            policy=None,  # noqa: F841
+            policy=load_policy(),
             as_of=dt.datetime(2026, 11, 24, 12),
         )
 

@@ -2,25 +2,20 @@
 
 A customer is in the population only when no reason applies. Every reason that applies is
 recorded (counts go to Dagster metadata, never ids). An objection to profiling (GDPR Art. 21(2))
-keeps the customer out of the features, the scaling and the fit alike.
+keeps the customer out of the features, the scaling and the fit alike. The thresholds are the
+policy file's `profiling` section.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 import polars as pl
 
-
-@dataclass(frozen=True)
-class ProfilingRules:
-    min_history_days: int = 180
-    window_days: int = 365
-    adult_age: int = 18
+from data_contracts.policy import ProfilingPolicy
 
 
-def exclusion_reasons(as_of: dt.date, rules: ProfilingRules) -> dict[str, pl.Expr]:
+def exclusion_reasons(as_of: dt.date, rules: ProfilingPolicy) -> dict[str, pl.Expr]:
     """Reason code → expression that is True when the reason applies (columns from `candidates`)."""
     return {
         "company": pl.col("customer_type") == "company",
@@ -54,9 +49,7 @@ def candidates(
     )
 
 
-def split_population(
-    frame: pl.DataFrame, as_of: dt.date, rules: ProfilingRules = ProfilingRules()
-) -> tuple[pl.DataFrame, pl.DataFrame]:
+def split_population(frame: pl.DataFrame, as_of: dt.date, rules: ProfilingPolicy) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(population: customer_id, exclusions: customer_id + reason, one row per reason that applies)."""
     reasons = exclusion_reasons(as_of, rules)
     flagged = frame.with_columns([expr.alias(f"_x_{code}") for code, expr in reasons.items()])
