@@ -170,4 +170,6 @@ def gib(n: float | None) -> str:
 def table(rows: list[tuple[str, ...]]) -> list[str]:
     """Plain aligned text table: first column left, the rest right."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
+    return [
+        "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))) for r in rows
+    ]

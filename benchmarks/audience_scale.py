@@ -164,7 +164,7 @@ def synthesise(root: Path, customers: int, seed: int) -> dict:
     check = (dd * 10**7 + mm * 10**5 + (yy % 100) * 10**3 + hetu_num) % 31
     personal_id = [
         f"{d:02d}{m:02d}{y % 100:02d}{c}{k:03d}{HETU_CHECK[x]}"
-        for d, m, y, c, k, x in zip(dd, mm, yy, century, hetu_num, check)
+        for d, m, y, c, k, x in zip(dd, mm, yy, century, hetu_num, check, strict=True)
     ]
     first = rng.integers(0, len(FIRST_NAMES), size=n)
     last = rng.integers(0, len(LAST_NAMES), size=n)

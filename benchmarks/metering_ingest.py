@@ -99,7 +99,7 @@ def gsrn_strings(points: int, seed: int) -> list[str]:
         bodies = np.unique(np.concatenate([bodies, extra]))
     bodies = bodies[:points]
     checks = gs1_check_digits(bodies)
-    return [f"{b:017d}{c}" for b, c in zip(bodies.tolist(), checks.tolist())]
+    return [f"{b:017d}{c}" for b, c in zip(bodies.tolist(), checks.tolist(), strict=True)]
 
 
 def synthesise(path: Path, points: int, bad_share: float, seed: int) -> dict:
@@ -430,7 +430,9 @@ def report(result: dict) -> str:
         f"best of {result['repeat']} run(s) each; wall and CPU s (user + system, all threads) of the measured calls, imports excluded",
         "",
     ]
-    lines += ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
+    lines += [
+        "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))) for r in rows
+    ]
     if "ingest" in result:
         i = result["ingest"]
         lines += [

@@ -130,7 +130,7 @@ def _gsrn_problems(values: pl.Series) -> pl.Series:
     )
     if fast["digits"].all():
         return fast["code"].cast(pl.String)
-    slow = [None if d else gsrn_problem(v) for v, d in zip(values.to_list(), fast["digits"].to_list())]
+    slow = [None if d else gsrn_problem(v) for v, d in zip(values.to_list(), fast["digits"].to_list(), strict=True)]
     return fast.select(pl.coalesce("code", pl.Series(slow, dtype=pl.String))).to_series().cast(pl.String)
 
 

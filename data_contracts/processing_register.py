@@ -65,25 +65,30 @@ def load_processing_register(path: str | Path | None = None, policy: MarketingPo
                 item[f] = require_languages(item.get(f), f"{REGISTER_FILE}: {section}.{item['id']}.{f}")
     policy_retention = policy.retention.model_dump(exclude_none=True)
     for item in data["retention"]:
-        rid = item.get("id", "?")
-        item["name"] = require_languages(item.get("name"), f"{REGISTER_FILE}: retention.{rid}.name")
-        if "after" in item:
-            item["after"] = require_languages(item["after"], f"{REGISTER_FILE}: retention.{rid}.after")
-        if ("policy_key" in item) == ("period" in item):
-            raise AccessReportError(f"{REGISTER_FILE}: retention.{rid} needs exactly one of policy_key or period")
-        if "policy_key" in item:
-            if item["policy_key"] not in policy_retention:
-                raise AccessReportError(
-                    f"{REGISTER_FILE}: retention.{rid}.policy_key {item['policy_key']!r} "
-                    "is not in the policy's retention section"
-                )
-            period = getattr(policy.retention, item["policy_key"])
-            item["period_source"] = f"marketing_policy.yaml retention.{item['policy_key']} (policy {policy.version})"
-        else:
-            period = RetentionPeriod.model_validate(item["period"])
-            item["period_source"] = REGISTER_FILE
-        item["period"] = period.model_dump(exclude_none=True)
+        _resolve_retention(item, policy, policy_retention)
     rights = data["rights"]
     if not isinstance(rights, dict) or any(not rights.get(lang) for lang in LANGUAGES):
         raise AccessReportError(f"{REGISTER_FILE}: rights needs a list in {', '.join(LANGUAGES)}")
     return data
+
+
+def _resolve_retention(item: dict[str, Any], policy: MarketingPolicy, policy_retention: dict[str, Any]) -> None:
+    """Check one retention entry and give it its `period` and `period_source`."""
+    rid = item.get("id", "?")
+    item["name"] = require_languages(item.get("name"), f"{REGISTER_FILE}: retention.{rid}.name")
+    if "after" in item:
+        item["after"] = require_languages(item["after"], f"{REGISTER_FILE}: retention.{rid}.after")
+    if ("policy_key" in item) == ("period" in item):
+        raise AccessReportError(f"{REGISTER_FILE}: retention.{rid} needs exactly one of policy_key or period")
+    if "policy_key" in item:
+        if item["policy_key"] not in policy_retention:
+            raise AccessReportError(
+                f"{REGISTER_FILE}: retention.{rid}.policy_key {item['policy_key']!r} "
+                "is not in the policy's retention section"
+            )
+        period = getattr(policy.retention, item["policy_key"])
+        item["period_source"] = f"marketing_policy.yaml retention.{item['policy_key']} (policy {policy.version})"
+    else:
+        period = RetentionPeriod.model_validate(item["period"])
+        item["period_source"] = REGISTER_FILE
+    item["period"] = period.model_dump(exclude_none=True)

@@ -220,7 +220,7 @@ def _accumulate(
     each result to its sink."""
     for chunk in cd.chunks():
         results = pl.collect_all(queries(chunk), engine="streaming")
-        for sink, df in zip(sinks, results):
+        for sink, df in zip(sinks, results, strict=True):
             sink(df)
 
 
@@ -459,7 +459,7 @@ def _finalise(df: pl.DataFrame) -> pl.DataFrame:
         _safe_div(pl.col("wkday_daytime"), pl.col("wkday_kwh")).clip(0.0, 1.0).alias("weekday_daytime_share"),
         robust_ratio("wkday", "wkend", MIN_WEEKPART_DAYS, WEEKDAY_WEEKEND_CAP).alias("weekday_weekend_ratio"),
         pl.when(hour_total > 0).then(peak).alias("peak_hour"),
-        *(_safe_div(pl.col(c), hour_total).clip(0.0, 1.0).alias(s) for c, s in zip(HOUR_COLS, SHARE_COLS)),
+        *(_safe_div(pl.col(c), hour_total).clip(0.0, 1.0).alias(s) for c, s in zip(HOUR_COLS, SHARE_COLS, strict=True)),
         pl.col("base_load_kwh"),
         _safe_div(_safe_div(pl.col("kwh"), pl.col("cov_days") * 24.0), pl.col("max_h"))
         .clip(0.0, 1.0)

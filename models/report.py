@@ -81,7 +81,7 @@ def plot_monthly_profiles(monthly: pl.DataFrame, catalogue: pl.DataFrame | None 
     labels = _labels(catalogue, lang)
     fig, ax = plt.subplots(figsize=(9, 4.5))
     for (sid,), part in monthly.sort("segment_id", "month").group_by("segment_id", maintain_order=True):
-        m = dict(zip(part["month"].to_list(), part["share"].to_list()))
+        m = dict(zip(part["month"].to_list(), part["share"].to_list(), strict=True))
         ax.plot(
             range(1, 13),
             [100 * (m.get(i) or 0.0) for i in range(1, 13)],

@@ -127,7 +127,9 @@ def match_segments(
         old_pts = (np.array([[s.centroid[c] for c in common] for s in prev_segments]) - mean) / scale
         dist = cdist(new_pts, old_pts) / math.sqrt(len(common))
         rows, cols = linear_sum_assignment(dist)
-        pairs = [(int(r), int(c), float(dist[r, c])) for r, c in zip(rows, cols) if dist[r, c] <= max_distance]
+        pairs = [
+            (int(r), int(c), float(dist[r, c])) for r, c in zip(rows, cols, strict=True) if dist[r, c] <= max_distance
+        ]
     out = SegmentAssignment(cluster_to_segment={}, common_features=common)
     for r, c, d in pairs:
         seg = prev_segments[c]

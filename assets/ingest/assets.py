@@ -179,7 +179,7 @@ def ingest_metering(context: AssetExecutionContext, storage: LupaStorage, policy
     files, corrected, missing = [], set(), []
     stored_ok = True
     outcomes = ingest_deliveries(storage, [dt.date.fromisoformat(k) for k in days])
-    for key, outcome in zip(days, outcomes):
+    for key, outcome in zip(days, outcomes, strict=True):
         if outcome.file is None:
             missing.append(key)
             continue

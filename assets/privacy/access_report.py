@@ -219,9 +219,7 @@ def _analytics_rows(zones: Zones, customer_id: str, objected: bool) -> content.A
             if has("profiling_population")
             else None
         )
-        population = (
-            query(conn, "select * from customer_features") if (features and segment and not objected) else None
-        )
+        population = query(conn, "select * from customer_features") if (features and segment and not objected) else None
         catalogue = (
             _one(
                 conn,

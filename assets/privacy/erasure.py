@@ -35,6 +35,7 @@ from pathlib import Path
 
 import polars as pl
 
+from assets.privacy.report_files import delete_stored_reports
 from assets.storage import suppression
 from assets.storage.mart import NewerMartPublished, mart_path, publish, published_as_of
 from assets.storage.metering import daily_root, quarantine_root
@@ -262,8 +263,6 @@ def erase_customers(storage: LupaStorage, customer_ids: list[str], today: dt.dat
     quarantined_rows = compact_metering_quarantine(storage, points)
     for c, tables in _republish_mart(storage, customer_ids, today).items():
         removed[c] |= tables
-    from pipelines.access_report import delete_stored_reports  # it imports this module
-
     for c in customer_ids:
         # access reports `lupa sar` stored for them (full personal data), found by pseudonym
         removed[c]["access_report_files"] = delete_stored_reports(

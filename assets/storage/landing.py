@@ -174,7 +174,9 @@ def read_small_file(file: LandingFile, contract: SourceContract) -> RawBatch:
     last_was_malformed = bool(malformed) and (not lines or malformed[-1][0] > lines[-1])
     if not text.endswith("\n") and last_was_malformed:
         raise LandingFileError(label, malformed[-1][0], "a complete last record (the file is truncated)")
-    records = pl.DataFrame({name: pl.Series(name, col, dtype=pl.String) for name, col in zip(contract.header, columns)})
+    records = pl.DataFrame(
+        {name: pl.Series(name, col, dtype=pl.String) for name, col in zip(contract.header, columns, strict=True)}
+    )
     records = records.with_columns(pl.Series("_line", lines, dtype=pl.Int64))
     bad = pl.DataFrame(malformed, schema=MALFORMED_SCHEMA, orient="row")
     return RawBatch(file, records, bad, rows_read=len(lines) + len(malformed))

@@ -120,7 +120,7 @@ class Suppressions:
             if "delivered_on" in quarantine.columns
             else pl.Series([None] * quarantine.height)
         )
-        hit = [bool(m) and erased(raw, d) for m, raw, d in zip(mentions, quarantine["raw"], delivered)]
+        hit = [bool(m) and erased(raw, d) for m, raw, d in zip(mentions, quarantine["raw"], delivered, strict=True)]
         return quarantine.filter(~pl.Series(hit, dtype=pl.Boolean))
 
 

@@ -65,7 +65,7 @@ def individual_number(rng: np.random.Generator, female: bool) -> int:
 
 # ------------------------------------------------------------------------------------ ytunnus
 def ytunnus_check_digit(body: str) -> int | None:
-    s = sum(w * int(c) for w, c in zip((7, 9, 10, 5, 8, 4, 2), body)) % 11
+    s = sum(w * int(c) for w, c in zip((7, 9, 10, 5, 8, 4, 2), body, strict=True)) % 11
     if s == 1:
         return None  # no valid check digit: such bodies are never issued
     return 0 if s == 0 else 11 - s

@@ -74,7 +74,7 @@ def row(source: str, text: str) -> dict[str, str]:
     header = ALL_SOURCES[source].header
     values = text.split(";")
     assert len(values) == len(header), (source, text)
-    return dict(zip(header, values))
+    return dict(zip(header, values, strict=True))
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ def day_row(day: date, mp: str, hours, n_estimated: int = 0, n_missing: int = 0)
         "metering_point_id": mp,
         "resolution": "PT1H",
         "kwh_total": sum(present),
-        **dict(zip(H, vals)),
+        **dict(zip(H, vals, strict=True)),
         "night_kwh": sum(vals[h] for h in NIGHT if vals[h] is not None),
         "n_ok": 24 - n_estimated - n_missing,
         "n_estimated": n_estimated,
@@ -256,7 +256,7 @@ def test_profiling_history_days_for_the_180_day_rule():
     rows += [day_row(d, MP3, [None] * 24, n_missing=24) for d in days(AS_OF - timedelta(days=9), 10)]
     attr = attribution((MP1, "C1", *OPEN), (MP2, "C2", *OPEN), (MP3, "C3", *OPEN))
     hist = profiling_history_days(daily_frame(rows).lazy(), attr, AS_OF)
-    got = dict(zip(hist["customer_id"], hist["days_with_readings"]))
+    got = dict(zip(hist["customer_id"], hist["days_with_readings"], strict=True))
     assert got == {"C1": 200, "C2": 100, "C3": 0}
     assert {c for c, n in got.items() if n >= 180} == {"C1"}
 

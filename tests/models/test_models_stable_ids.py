@@ -77,7 +77,7 @@ def test_vanished_cluster_is_retired_and_new_one_never_reuses_an_id(first_result
     assert r2.segment_catalogue.filter(pl.col("segment_id") == 8)["name_en"].item() == "Summer cottage"
     assert cottage_id not in r2.segment_catalogue["segment_id"].to_list()
     assert r2.state.max_segment_id == 8
-    status = dict(zip(r2.size_movement["segment_id"], r2.size_movement["status"]))
+    status = dict(zip(r2.size_movement["segment_id"], r2.size_movement["status"], strict=True))
     assert status[8] == "new"
 
 
@@ -89,8 +89,8 @@ def _scaler(mean, scale) -> StandardScaler:
 
 def _prev(centroids, ids, feature_columns=("a", "b"), max_id=None, retired=()):
     segs = tuple(
-        PreviousSegment(i, f"fi{i}", f"sv{i}", f"en{i}", dict(zip(feature_columns, c)), size=10 * i)
-        for i, c in zip(ids, centroids)
+        PreviousSegment(i, f"fi{i}", f"sv{i}", f"en{i}", dict(zip(feature_columns, c, strict=True)), size=10 * i)
+        for i, c in zip(ids, centroids, strict=True)
     )
     return PreviousModel("prev", tuple(feature_columns), segs, max_id or max(ids), tuple(retired))
 

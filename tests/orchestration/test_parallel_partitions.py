@@ -80,7 +80,7 @@ def test_four_partitions_materialise_concurrently_on_the_multiprocess_executor(i
 
     with DagsterInstance.get() as instance:
         windows = []
-        for day, (run_id, success) in zip(partitions, outcomes):
+        for day, (run_id, success) in zip(partitions, outcomes, strict=True):
             run = instance.get_run_by_id(run_id)
             events = run_events(instance, run_id)
             failures = [
