@@ -42,7 +42,9 @@ def make_schedule(job):
         hour_of_day=6,
         minute_of_hour=0,
         default_status=DefaultScheduleStatus.RUNNING,
-        description="Runs the whole graph at 06:00 Helsinki time for the previous business day, after the night's deliveries.",
+        description=(
+            "Runs the whole graph at 06:00 Helsinki time for the previous business day, after the night's deliveries."
+        ),
     )
 
 
@@ -137,7 +139,10 @@ def failure_alerts_from_env(var_dir: Path) -> FailureAlerts:
     name="run_failure_alert",
     monitor_all_code_locations=False,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Records every failed run in the alert log and calls the configured hook (LUPA_ALERT_COMMAND / LUPA_ALERT_WEBHOOK).",
+    description=(
+        "Records every failed run in the alert log and calls the configured hook "
+        "(LUPA_ALERT_COMMAND / LUPA_ALERT_WEBHOOK)."
+    ),
 )
 def run_failure_alert(context: RunFailureSensorContext, alerts: FailureAlerts) -> None:
     run = context.dagster_run

@@ -42,7 +42,8 @@ def _path(name: str, default: Path) -> Path:
     value = os.environ.get(name)
     if value and "://" in value:
         raise ConfigurationError(
-            f"{name} must be a local or mounted directory, not a URL (object storage is not supported yet; see docs/deploy.md)"
+            f"{name} must be a local or mounted directory, not a URL "
+            "(object storage is not supported yet; see docs/deploy.md)"
         )
     return Path(value).resolve() if value else default
 

@@ -1,4 +1,5 @@
-"""Audiences layer: the marketing policy applied, one audience per channel, exclusions and renewal offers, with their checks."""
+"""Audiences layer: the marketing policy applied, one audience per channel, exclusions and renewal offers,
+with their blocking checks."""
 
 from dagster import Definitions, load_asset_checks_from_modules, load_assets_from_modules
 

@@ -37,8 +37,14 @@ from models.audience_rules import build_audiences_from
 
 CHECKS = {
     "policy": "an independent re-check of every row against every rule finds no violation",
-    "fail_safe": "no unresolved quarantined row (ASML, VTJ, consent withdrawal, marketing contact) could have restricted this channel",
-    "size_anomaly": "the audience size moved less than the policy's anomaly threshold since the published mart, or a person confirmed it",
+    "fail_safe": (
+        "no unresolved quarantined row (ASML, VTJ, consent withdrawal, marketing contact) could have restricted "
+        "this channel"
+    ),
+    "size_anomaly": (
+        "the audience size moved less than the policy's anomaly threshold since the published mart, "
+        "or a person confirmed it"
+    ),
 }
 
 AUDIENCE_SPECS = [
@@ -48,7 +54,9 @@ AUDIENCE_SPECS = [
         owners=OWNERS,
         kinds={"polars", "duckdb"},
         deps=["customers", "consent_state", "asml_register", "contact_history", "customer_segments", "retention"],
-        description=f"Customers who may receive {ch} marketing on day D, each with the rule that let them in and its evidence.",
+        description=(
+            f"Customers who may receive {ch} marketing on day D, each with the rule that let them in and its evidence."
+        ),
     )
     for ch in CHANNELS
 ] + [
@@ -58,7 +66,10 @@ AUDIENCE_SPECS = [
         owners=OWNERS,
         kinds={"polars", "duckdb"},
         deps=["customers", "consent_state", "asml_register", "contact_history", "retention"],
-        description="Every (customer, channel, reason) that keeps a customer out of a marketing audience: all reasons, not only the first.",
+        description=(
+            "Every (customer, channel, reason) that keeps a customer out of a marketing audience: "
+            "all reasons, not only the first."
+        ),
     ),
     AssetSpec(
         "renewal_offers",
@@ -66,7 +77,10 @@ AUDIENCE_SPECS = [
         owners=OWNERS,
         kinds={"polars", "duckdb"},
         deps=["customers", "contracts", "retention"],
-        description="Customer communication: household fixed-term contracts ending within the renewal window, with the chosen channel or the reason for none.",
+        description=(
+            "Customer communication: household fixed-term contracts ending within the renewal window, "
+            "with the chosen channel or the reason for none."
+        ),
     ),
 ]
 

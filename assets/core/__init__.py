@@ -1,4 +1,5 @@
-"""Core layer: current state per source (customers with VTJ, contracts, invoices, consents, ASML, contacts) and metering per business day."""
+"""Core layer: current state per source (customers with the population register, contracts, invoices,
+consents, ASML, contacts) and metering per business day."""
 
 from dagster import Definitions, load_asset_checks_from_modules, load_assets_from_modules
 

@@ -73,7 +73,8 @@ def profiling_population(
     retry_policy=io_retry,
     description=(
         "One row per profiled customer: consumption level and shape, seasonality, timing, data quality, payment "
-        "behaviour and contract, over the trailing `profiling.window_days`. Validated by data_contracts.features; identifiers, "
+        "behaviour and contract, over the trailing `profiling.window_days`. Validated by data_contracts.features; "
+        "identifiers, "
         "names, addresses and the identity code are never features."
     ),
 )

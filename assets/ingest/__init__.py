@@ -1,4 +1,5 @@
-"""Ingest layer: every landing-zone source read once, validated against its contract, split into valid and quarantined rows."""
+"""Ingest layer: every landing-zone source read once, validated against its contract, split into valid
+and quarantined rows."""
 
 from dagster import Definitions, load_asset_checks_from_modules, load_assets_from_modules
 

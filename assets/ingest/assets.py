@@ -59,7 +59,10 @@ def ingest_checks(key: str) -> list[AssetCheckSpec]:
         AssetCheckSpec(
             "quarantine_rate",
             asset=key,
-            description="each file of the run's own delivery (D+1) quarantines at most the policy's `data_quality.quarantine_rate_threshold` of its records",
+            description=(
+                "each file of the run's own delivery (D+1) quarantines at most the policy's "
+                "`data_quality.quarantine_rate_threshold` of its records"
+            ),
         ),
     ]
 
@@ -229,7 +232,10 @@ def build_freshness_check(source: str):
     @asset_check(
         asset=name,
         name="source_freshness",
-        description="The delivery expected for business day D (by D+1 at the configured Helsinki time) is there and was on time.",
+        description=(
+            "The delivery expected for business day D (by D+1 at the policy's Helsinki delivery time) "
+            "is there and was on time."
+        ),
     )
     def _freshness(
         context: AssetCheckExecutionContext, storage: LupaStorage, policy: PolicyResource

@@ -122,8 +122,9 @@ def erase_former_customers(storage: LupaStorage, former: list[str]) -> dict[str,
     retry_policy=io_retry,
     description=(
         "Enforces the retention periods of the policy file (metering readings, quarantine, contact history, audience "
-        "history, invoices, invoices kept after an erasure, former customers' data: erased like `lupa erase`) and compacts "
-        "erased customers' readings out of the metering Parquet. Runs before the mart is published. Reports counts only."
+        "history, invoices, invoices kept after an erasure, former customers' data: erased like `lupa erase`) "
+        "and compacts erased customers' readings out of the metering Parquet. Runs before the mart is published. "
+        "Reports counts only."
     ),
 )
 @data_errors_fail_cleanly
@@ -169,7 +170,8 @@ def retention(context: AssetExecutionContext, storage: LupaStorage, policy: Poli
         metadata={
             "business_day": day.isoformat(),
             "removed": counts_table(removed, "what", "removed"),
-            # past the quarantine period but unresolved and able to restrict contact: kept, the fail_safe check still blocks on them
+            # past the quarantine period but unresolved and able to restrict contact: kept, the fail_safe
+            # check still blocks on them
             "quarantine_kept_until_resolved": counts_table(held, "source", "rows kept"),
             "quarantine_kept_until_resolved_total": sum(held.values()),
             # kept, because the CRM shows them as active; someone should ask the CRM's owners why

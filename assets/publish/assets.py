@@ -112,8 +112,9 @@ def _fail_safe_refusal(blockers: pl.DataFrame) -> str:
     where = ", ".join(f"{r['source']}/{r['file']} line {r['line']}" for r in rows.head(10).to_dicts())
     more = f" and {rows.height - 10} more" if rows.height > 10 else ""
     return (
-        f"marketing mart not published: the fail_safe check found {rows.height} unresolved quarantined row(s) that could "
-        f"restrict contact ({listed}) at {where}{more}. Resolve them (lupa resolve-quarantine) or have the source re-deliver."
+        f"marketing mart not published: the fail_safe check found {rows.height} unresolved quarantined row(s) "
+        f"that could restrict contact ({listed}) at {where}{more}. Resolve them (lupa resolve-quarantine) "
+        "or have the source re-deliver."
     )
 
 
@@ -258,7 +259,8 @@ def _kept(context: AssetExecutionContext, storage: LupaStorage, day: dt.date, ke
     """A re-run or backfill of an older day never replaces a later mart (it would bring back customers
     who withdrew consent since): nothing is published and audience_history is not touched."""
     context.log.warning(
-        f"marketing_mart for {day.isoformat()} not published: the published mart is as of {kept.isoformat()}, a later business day; "
+        f"marketing_mart for {day.isoformat()} not published: the published mart is as of {kept.isoformat()}, "
+        "a later business day; "
         "it is kept in place, and audience_history is unchanged. Re-run the latest day to publish corrections."
     )
     return MaterializeResult(

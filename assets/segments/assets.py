@@ -28,7 +28,8 @@ from models.segmentation import segment_customers
             kinds={"scikit-learn"},
             deps=["customer_features"],
             description=(
-                "Scaling + KMeans over the profiled customers' features, k chosen by silhouette and bootstrap stability; "
+                "Scaling + KMeans over the profiled customers' features, k chosen by silhouette and bootstrap "
+                "stability; "
                 "clusters matched to the previous model (Hungarian) so segment ids and names stay stable. "
                 "Model versions are stored under the analytics zone; the HTML report under reports/."
             ),
@@ -47,7 +48,9 @@ from models.segmentation import segment_customers
             owners=OWNERS,
             kinds={"duckdb"},
             deps=["segment_model"],
-            description="Each segment's names and descriptions in Finnish, Swedish and English, size and key centroid features.",
+            description=(
+                "Each segment's names and descriptions in Finnish, Swedish and English, size and key centroid features."
+            ),
         ),
     ],
     pool=DUCKDB_POOL,
@@ -136,7 +139,10 @@ def _not_fitted(storage: LupaStorage, profiled: int, as_of: dt.date, needed: int
     with storage.analytics() as conn:
         replace_table(conn, "customer_segments", pl.DataFrame(schema=EMPTY_SEGMENTS))
         replace_table(conn, "segment_catalogue", pl.DataFrame(schema=EMPTY_CATALOGUE))
-    reason = f"not fitted: {profiled} profiled customers on {as_of}, at least {needed} needed (profiling.min_customers_to_fit)"
+    reason = (
+        f"not fitted: {profiled} profiled customers on {as_of}, "
+        f"at least {needed} needed (profiling.min_customers_to_fit)"
+    )
     yield MaterializeResult(
         asset_key=AssetKey("segment_model"), metadata={"status": reason, "profiled_customers": profiled}
     )
@@ -151,7 +157,8 @@ def _not_fitted(storage: LupaStorage, profiled: int, as_of: dt.date, needed: int
 def _movement_table(movement: pl.DataFrame) -> str:
     lines = ["| segment | status | size | previous | change |", "|---:|---|---:|---:|---:|"]
     for r in movement.sort("segment_id").to_dicts():
+        change = r.get("change") if r.get("change") is not None else "—"
         lines.append(
-            f"| {r['segment_id']} | {r['status']} | {r.get('size') or 0} | {r.get('previous_size') or '—'} | {r.get('change') if r.get('change') is not None else '—'} |"
+            f"| {r['segment_id']} | {r['status']} | {r.get('size') or 0} | {r.get('previous_size') or '—'} | {change} |"
         )
     return "\n".join(lines)

@@ -247,8 +247,9 @@ def write_source(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome) -> Non
         conn.unregister("_q")
         for f in outcome.files:
             conn.execute(
-                "insert or replace into file_registry (source, file_name, sha256, delivered_on, rows_read, rows_valid, rows_quarantined, "
-                "rows_suppressed, rows_past_retention) values ($source, $file, $sha, $day, $r, $v, $q, $x, $p)",
+                "insert or replace into file_registry (source, file_name, sha256, delivered_on, rows_read, rows_valid, "
+                "rows_quarantined, rows_suppressed, rows_past_retention) "
+                "values ($source, $file, $sha, $day, $r, $v, $q, $x, $p)",
                 {
                     "source": f.source,
                     "file": f.file,

@@ -47,7 +47,8 @@ AS_OF_TABLES = (
 
 STAGED_PREFIX = ".marketing-"
 LOCK_NAME = ".marketing.lock"
-#: the restricted warehouse under the data directory (as `LupaStorage.warehouse_dir` lays it out), where the suppression records are
+#: the restricted warehouse under the data directory (as `LupaStorage.warehouse_dir` lays it out),
+#: where the suppression records are
 WAREHOUSE_DIR = "warehouse"
 
 

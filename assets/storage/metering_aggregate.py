@@ -29,21 +29,27 @@ def aggregate_sql(
     files = ", ".join(f"'{p}'" for p in parts)
     lengths = ", ".join(f"(date '{d.isoformat()}', {day_length_hours(d)})" for d in days)
     latest = (
-        "select business_day, metering_point_id, unnest(arg_max(reading, version)) from versions group by business_day, metering_point_id, start_utc"
+        "select business_day, metering_point_id, unnest(arg_max(reading, version)) from versions "
+        "group by business_day, metering_point_id, start_utc"
         if dedupe
         else "select business_day, metering_point_id, unnest(reading) from versions"
     )
+    erased = (
+        "and not exists (select 1 from erased e where e.metering_point_id = r.metering_point_id "
+        "and r.business_day between e.valid_from and coalesce(e.valid_to, date '9999-12-31'))"
+    )
+    reading = "{'resolution': resolution, 'quantity_kwh': quantity_kwh, 'quality': quality, 'local_hour': local_hour}"
     hours = ",\n           ".join(
         f"coalesce(sum(quantity_kwh) filter (where local_hour = {h}), 0)::double as kwh_h{h:02d}" for h in range(24)
     )
     return f"""
     with versions as (
         select business_day, metering_point_id, start_utc,
-               {{'resolution': resolution, 'quantity_kwh': quantity_kwh, 'quality': quality, 'local_hour': local_hour}} as reading,
+               {reading} as reading,
                (delivery - date '2000-01-01')::bigint * 10000000000 - line as version
         from read_parquet([{files}], hive_partitioning = true, hive_types = {{'business_day': date}}) r
         where delivery <= date '{cutoff.isoformat()}'
-        {"and not exists (select 1 from erased e where e.metering_point_id = r.metering_point_id and r.business_day between e.valid_from and coalesce(e.valid_to, date '9999-12-31'))" if suppress else ""}
+        {erased if suppress else ""}
     ),
     -- the latest delivery wins per interval, and within it the first line, which the duplicate
     -- rule keeps too (a repeat it cannot see, across blocks of an unordered file, lands here);
