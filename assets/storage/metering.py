@@ -17,6 +17,7 @@ import shutil
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import repeat
 from pathlib import Path
 
@@ -204,22 +205,7 @@ def ingest_delivery(
     keys = KeyOrder()
     carry = None
 
-    def store_block(n: int, batch: RawBatch, records: pl.DataFrame, carried: int | None) -> tuple:
-        """Split, validate and stage one block: (batch, quarantined, readings, suppressed, rows per day)."""
-        valid, quarantined = METERING.split(records)
-        if carried is not None:
-            valid, quarantined = valid.filter(pl.col("_line") != carried), quarantined.filter(pl.col("line") != carried)
-        if validate:
-            validate_contract(METERING, valid, {})
-        quarantined = pl.concat([quarantined, malformed_quarantine(batch.malformed, len(METERING.header))])
-        readings = erased.keep_readings(to_readings(valid, file))
-        per_day = {}
-        for (day,), part in _by_business_day(readings).items():
-            target = staging / f"business_day={day.isoformat()}"
-            target.mkdir(exist_ok=True)
-            part.write_parquet(target / f"delivery={file.delivered_on:%Y%m%d}-{n:04d}.parquet", statistics=True)
-            per_day[day.isoformat()] = part.height
-        return batch, quarantined, readings, valid.height - readings.height, per_day
+    store_block = partial(_store_block, file=file, staging=staging, erased=erased, validate=validate)
 
     def account(block: tuple) -> None:
         """Fold one stored block into the outcome, in file order."""
@@ -259,30 +245,8 @@ def ingest_delivery(
         raise
     # all chunks read: swap the staged parts in (a failed read above leaves the old state intact)
     _clear_delivery(storage, file.delivered_on)
-    for part in staging.glob("business_day=*/*.parquet"):
-        target = readings_root(storage) / part.parent.name
-        target.mkdir(parents=True, exist_ok=True)
-        part.replace(target / part.name)
-    shutil.rmtree(staging, ignore_errors=True)
-    quarantine = (
-        (pl.concat(quarantined_parts) if quarantined_parts else pl.DataFrame())
-        .with_columns(
-            pl.lit("metering").alias("source"),
-            pl.lit(file.name).alias("file"),
-            pl.lit(file.delivered_on).alias("delivered_on"),
-        )
-        .select("source", "file", "delivered_on", "line", "rule", "detail", "raw")
-    )
-    # an erased customer's records stay out of the quarantine too, as out of the readings
-    kept = erased.keep_quarantined_readings(quarantine)
-    outcome.rows_quarantined -= quarantine.height - kept.height
-    outcome.rows_suppressed += quarantine.height - kept.height
-    quarantine = kept
-    quarantine_root(storage).mkdir(parents=True, exist_ok=True)
-    quarantine.write_parquet(quarantine_root(storage) / f"delivery={file.delivered_on:%Y%m%d}.parquet")
-    for rules in quarantine["rule"].to_list() if quarantine.height else []:
-        for rule in rules.split(","):
-            outcome.rule_counts[rule] = outcome.rule_counts.get(rule, 0) + 1
+    _swap_in(storage, staging)
+    _store_quarantine(storage, file, quarantined_parts, erased, outcome)
     outcome.days_written = dict(sorted(counts.items()))
     manifest_root(storage).mkdir(parents=True, exist_ok=True)
     manifest.write_text(
@@ -301,6 +265,72 @@ def ingest_delivery(
         )
     )
     return outcome
+
+
+def _store_block(
+    n: int,
+    batch: RawBatch,
+    records: pl.DataFrame,
+    carried: int | None,
+    *,
+    file: LandingFile,
+    staging: Path,
+    erased: suppression.Suppressions,
+    validate: bool,
+) -> tuple:
+    """Split, validate and stage one block: (batch, quarantined, readings, suppressed, rows per day)."""
+    valid, quarantined = METERING.split(records)
+    if carried is not None:
+        valid, quarantined = valid.filter(pl.col("_line") != carried), quarantined.filter(pl.col("line") != carried)
+    if validate:
+        validate_contract(METERING, valid, {})
+    quarantined = pl.concat([quarantined, malformed_quarantine(batch.malformed, len(METERING.header))])
+    readings = erased.keep_readings(to_readings(valid, file))
+    per_day = {}
+    for (day,), part in _by_business_day(readings).items():
+        target = staging / f"business_day={day.isoformat()}"
+        target.mkdir(exist_ok=True)
+        part.write_parquet(target / f"delivery={file.delivered_on:%Y%m%d}-{n:04d}.parquet", statistics=True)
+        per_day[day.isoformat()] = part.height
+    return batch, quarantined, readings, valid.height - readings.height, per_day
+
+
+def _swap_in(storage: LupaStorage, staging: Path) -> None:
+    """Move a delivery's staged reading parts into the readings, then drop the staging folder."""
+    for part in staging.glob("business_day=*/*.parquet"):
+        target = readings_root(storage) / part.parent.name
+        target.mkdir(parents=True, exist_ok=True)
+        part.replace(target / part.name)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def _store_quarantine(
+    storage: LupaStorage,
+    file: LandingFile,
+    parts: list[pl.DataFrame],
+    erased: suppression.Suppressions,
+    outcome: DeliveryOutcome,
+) -> None:
+    """Write the delivery's quarantined records (one file per delivery) and count them per rule."""
+    quarantine = (
+        (pl.concat(parts) if parts else pl.DataFrame())
+        .with_columns(
+            pl.lit("metering").alias("source"),
+            pl.lit(file.name).alias("file"),
+            pl.lit(file.delivered_on).alias("delivered_on"),
+        )
+        .select("source", "file", "delivered_on", "line", "rule", "detail", "raw")
+    )
+    # an erased customer's records stay out of the quarantine too, as out of the readings
+    kept = erased.keep_quarantined_readings(quarantine)
+    outcome.rows_quarantined -= quarantine.height - kept.height
+    outcome.rows_suppressed += quarantine.height - kept.height
+    quarantine = kept
+    quarantine_root(storage).mkdir(parents=True, exist_ok=True)
+    quarantine.write_parquet(quarantine_root(storage) / f"delivery={file.delivered_on:%Y%m%d}.parquet")
+    for rules in quarantine["rule"].to_list() if quarantine.height else []:
+        for rule in rules.split(","):
+            outcome.rule_counts[rule] = outcome.rule_counts.get(rule, 0) + 1
 
 
 def _ingest_in_worker(landing_dir: str, data_dir: str, business_day: dt.date) -> DeliveryOutcome:
