@@ -191,7 +191,7 @@ def _hits(table: str, frame: pl.DataFrame, mask: pl.Expr, check: str, detail: st
 def policy_violations(
     result: AudienceResult,
     inputs: AudienceInputs,
-    policy: MarketingPolicy | None,
+    policy: MarketingPolicy,
     as_of: dt.date,
 ) -> pl.DataFrame:
     """Every published row that breaks a rule: (table, customer_id, check, detail). Empty = pass.
@@ -201,132 +201,162 @@ def policy_violations(
     holds personal data.
     """
     ref = _ref_customer_facts(inputs, policy, as_of)
-    ge = policy.global_exclusions
+    seg_of = _segments_of(inputs)
     found: list[pl.DataFrame] = []
-    seg_of = None
-    if inputs.segments is not None:
-        seg_of = (
-            inputs.segments.lazy()
-            .select(pl.col("customer_id").cast(pl.String), pl.col("segment_id").alias("_segment"))
-            .drop_nulls("_segment")
-            .group_by("customer_id")
-            .agg(pl.col("_segment").min())
-            .collect()
-        )
-
     for channel in CHANNELS:
-        table = AUDIENCE_TABLES[channel]
-        cp = policy.channel(channel)
-        aud = result.audience(channel)
-        expected_cols = audience_columns(policy, channel)
-        if tuple(aud.columns) != expected_cols:
-            found.append(
-                pl.DataFrame(
-                    {
-                        "table": [table],
-                        "customer_id": [None],
-                        "check": ["columns"],
-                        "detail": [f"columns differ from {list(expected_cols)}"],
-                    },
-                    schema=_VIOLATION_SCHEMA,
-                )
+        found.extend(_channel_violations(channel, result, ref, policy, as_of, seg_of))
+    found.extend(_partition_violations(result, ref))
+    found.extend(_renewal_violations(result, inputs, policy, as_of, ref))
+
+    found = [f for f in found if f.height]
+    if not found:
+        return pl.DataFrame(schema=_VIOLATION_SCHEMA)
+    return pl.concat([f.cast(_VIOLATION_SCHEMA) for f in found]).sort(
+        ["table", "customer_id", "check"], nulls_last=True
+    )
+
+
+def _segments_of(inputs: AudienceInputs) -> pl.DataFrame | None:
+    """customer_id -> the segment customer_segments gives (the lowest, were there several)."""
+    if inputs.segments is None:
+        return None
+    return (
+        inputs.segments.lazy()
+        .select(pl.col("customer_id").cast(pl.String), pl.col("segment_id").alias("_segment"))
+        .drop_nulls("_segment")
+        .group_by("customer_id")
+        .agg(pl.col("_segment").min())
+        .collect()
+    )
+
+
+def _channel_violations(
+    channel: str,
+    result: AudienceResult,
+    ref: pl.DataFrame,
+    policy: MarketingPolicy,
+    as_of: dt.date,
+    seg_of: pl.DataFrame | None,
+) -> list[pl.DataFrame]:
+    """Every row of one channel's audience that breaks a rule of that channel."""
+    table = AUDIENCE_TABLES[channel]
+    cp = policy.channel(channel)
+    aud = result.audience(channel)
+    expected_cols = audience_columns(policy, channel)
+    if tuple(aud.columns) != expected_cols:
+        return [
+            pl.DataFrame(
+                {
+                    "table": [table],
+                    "customer_id": [None],
+                    "check": ["columns"],
+                    "detail": [f"columns differ from {list(expected_cols)}"],
+                },
+                schema=_VIOLATION_SCHEMA,
             )
-            continue
-        fields = CONTACT_FIELDS[cp.contact]
-        j = (
-            aud.rename({c: f"row_{c}" for c in fields})
-            .with_columns(pl.col("customer_id").cast(pl.String))
-            .join(ref, on="customer_id", how="left")
-        )
-        # the row's own contact values, checked for usability
-        row_contact = j.with_columns(*[pl.col(f"row_{c}").alias(c) for c in fields])
+        ]
+    fields = CONTACT_FIELDS[cp.contact]
+    j = (
+        aud.rename({c: f"row_{c}" for c in fields})
+        .with_columns(pl.col("customer_id").cast(pl.String))
+        .join(ref, on="customer_id", how="left")
+    )
+    # the row's own contact values, checked for usability
+    row_contact = j.with_columns(*[pl.col(f"row_{c}").alias(c) for c in fields])
 
-        def add(mask: pl.Expr, check: str, detail: str, frame: pl.DataFrame = j) -> None:
-            found.append(_hits(table, frame, mask, check, detail))  # noqa: B023
+    found: list[pl.DataFrame] = []
 
-        add(pl.col("_known").is_null(), "unknown_customer", "not in the customers table")
-        add(pl.col("customer_id").is_duplicated(), "duplicate_row", "customer appears more than once")
+    def add(mask: pl.Expr, check: str, detail: str, frame: pl.DataFrame = j) -> None:
+        found.append(_hits(table, frame, mask, check, detail))
+
+    add(pl.col("_known").is_null(), "unknown_customer", "not in the customers table")
+    add(pl.col("customer_id").is_duplicated(), "duplicate_row", "customer appears more than once")
+    add(~pl.col("policy_version").eq_missing(pl.lit(policy.version)), "policy_version", f"expected {policy.version}")
+    add(~pl.col("as_of").eq_missing(pl.lit(as_of)), "as_of", f"expected {as_of}")
+    same = pl.all_horizontal([pl.col(f"row_{c}").eq_missing(pl.col(c)) for c in fields])
+    add(~same, "contact_mismatch", "contact fields differ from the customer record")
+    add(~_check_contact(cp.contact), "invalid_contact", f"{cp.contact} does not hold", row_contact)
+
+    st = pl.col(f"_st_{cp.consent.channel}")
+    add(st.eq_missing(pl.lit("withdrawn")), "consent_withdrawn", "latest consent event is a withdrawal")
+    granted = st.eq_missing(pl.lit("granted"))
+    _consent_violations(add, cp, st, granted, as_of)
+    _global_violations(add, policy.global_exclusions)
+    for code in cp.exclusions:
+        add(_CHANNEL_EXCLUSION_FACTS[code], code, f"{code} applies on D")
+    shown = [f"row_{c}" for c in ADDRESS_FIELDS if c in fields]
+    if shown:
         add(
-            ~pl.col("policy_version").eq_missing(pl.lit(policy.version)), "policy_version", f"expected {policy.version}"
+            pl.col("_safety") & pl.any_horizontal([pl.col(c).is_not_null() for c in shown]),
+            "address_under_safety_ban",
+            "address shown for a safety-banned customer",
         )
-        add(~pl.col("as_of").eq_missing(pl.lit(as_of)), "as_of", f"expected {as_of}")
-        same = pl.all_horizontal([pl.col(f"row_{c}").eq_missing(pl.col(c)) for c in fields])
-        add(~same, "contact_mismatch", "contact fields differ from the customer record")
-        add(~_check_contact(cp.contact), "invalid_contact", f"{cp.contact} does not hold", row_contact)
-
-        st = pl.col(f"_st_{cp.consent.channel}")
-        add(st.eq_missing(pl.lit("withdrawn")), "consent_withdrawn", "latest consent event is a withdrawal")
-        granted = st.eq_missing(pl.lit("granted"))
-        if cp.legal_basis == "consent":
-            soft_ok = (
-                pl.lit(cp.soft_opt_in)
-                & st.is_null()
-                & (pl.col("_ended_on").is_null() | (pl.col("_ended_on") >= pl.lit(as_of))).fill_null(False)
-            )
-            add(~(granted | soft_ok), "consent_missing", "no granted consent")
-            add(
-                granted & ~pl.col("legal_basis").eq_missing(pl.lit("consent")),
-                "legal_basis",
-                "consent row not marked consent",
-            )
-            deciding = (
-                pl.col(f"_granted_ids_{cp.consent.channel}").list.contains(pl.col("consent_event_id")).fill_null(False)
-            )
-            add(granted & ~deciding, "consent_evidence", "consent_event_id is not the deciding granted event")
-            required = [n for _, n in CONSENT_EVIDENCE if n != "consent_evidence_ref"]
-            add(
-                granted & pl.any_horizontal([pl.col(n).is_null() for n in required]),
-                "consent_evidence",
-                "deciding consent event fields are missing",
-            )
-        else:
-            add(~pl.col("legal_basis").eq_missing(pl.lit("opt_out")), "legal_basis", "expected opt_out")
-
-        if ge.deceased is not None:
-            add(pl.col("_dead"), "deceased", "deceased on or before D")
-        if ge.minor is not None:
-            add(
-                pl.col("customer_type").eq_missing(pl.lit("person"))
-                & ~(pl.col("_age") >= ge.minor.age_limit).fill_null(False),
-                "minor",
-                f"not shown to be {ge.minor.age_limit} or older on D",
-            )
-        if ge.company is not None:
-            add(~pl.col("customer_type").eq_missing(pl.lit("person")), "company", "not a household customer")
-        if ge.former_customer is not None:
-            add(pl.col("_former"), "former_customer", "relationship ended before the window")
-        if ge.frequency_cap is not None:
-            add(pl.col("_n_contacts") >= ge.frequency_cap.cap, "frequency_cap", "marketing contact cap reached")
-        channel_checks = {
-            "asml_mail": pl.col("_on_asml_mail"),
-            "asml_phone": pl.col("_on_asml_phone"),
-            "vtj_marketing_ban": pl.col("_vtj_ban"),
-            "safety_ban": pl.col("_safety"),
-        }
-        for code in cp.exclusions:
-            add(channel_checks[code], code, f"{code} applies on D")
-        shown = [f"row_{c}" for c in ADDRESS_FIELDS if c in fields]
-        if shown:
-            add(
-                pl.col("_safety") & pl.any_horizontal([pl.col(c).is_not_null() for c in shown]),
-                "address_under_safety_ban",
-                "address shown for a safety-banned customer",
-            )
+    add(
+        pl.col("_objects") & pl.col("segment_id").is_not_null(),
+        "segment_after_objection",
+        "segment shown for a customer who objected to profiling",
+    )
+    if seg_of is not None:
+        js = j.select("customer_id", "segment_id", "_objects").join(seg_of, on="customer_id", how="left")
         add(
-            pl.col("_objects") & pl.col("segment_id").is_not_null(),
-            "segment_after_objection",
-            "segment shown for a customer who objected to profiling",
+            ~pl.col("_objects") & ~pl.col("segment_id").eq_missing(pl.col("_segment")),
+            "segment_mismatch",
+            "segment_id differs from customer_segments",
+            js,
         )
-        if seg_of is not None:
-            js = j.select("customer_id", "segment_id", "_objects").join(seg_of, on="customer_id", how="left")
-            add(
-                ~pl.col("_objects") & ~pl.col("segment_id").eq_missing(pl.col("_segment")),
-                "segment_mismatch",
-                "segment_id differs from customer_segments",
-                js,
-            )
+    return found
 
-    # audiences and exclusions partition customers x channels
+
+def _consent_violations(add, cp, st: pl.Expr, granted: pl.Expr, as_of: dt.date) -> None:
+    """The channel's legal basis: a consent row needs the deciding granted event and its evidence."""
+    if cp.legal_basis == "consent":
+        soft_ok = (
+            pl.lit(cp.soft_opt_in)
+            & st.is_null()
+            & (pl.col("_ended_on").is_null() | (pl.col("_ended_on") >= pl.lit(as_of))).fill_null(False)
+        )
+        add(~(granted | soft_ok), "consent_missing", "no granted consent")
+        add(
+            granted & ~pl.col("legal_basis").eq_missing(pl.lit("consent")),
+            "legal_basis",
+            "consent row not marked consent",
+        )
+        deciding = (
+            pl.col(f"_granted_ids_{cp.consent.channel}").list.contains(pl.col("consent_event_id")).fill_null(False)
+        )
+        add(granted & ~deciding, "consent_evidence", "consent_event_id is not the deciding granted event")
+        required = [n for _, n in CONSENT_EVIDENCE if n != "consent_evidence_ref"]
+        add(
+            granted & pl.any_horizontal([pl.col(n).is_null() for n in required]),
+            "consent_evidence",
+            "deciding consent event fields are missing",
+        )
+    else:
+        add(~pl.col("legal_basis").eq_missing(pl.lit("opt_out")), "legal_basis", "expected opt_out")
+
+
+def _global_violations(add, ge) -> None:
+    """The exclusions every marketing channel applies (the policy's `global_exclusions`)."""
+    if ge.deceased is not None:
+        add(pl.col("_dead"), "deceased", "deceased on or before D")
+    if ge.minor is not None:
+        add(
+            pl.col("customer_type").eq_missing(pl.lit("person"))
+            & ~(pl.col("_age") >= ge.minor.age_limit).fill_null(False),
+            "minor",
+            f"not shown to be {ge.minor.age_limit} or older on D",
+        )
+    if ge.company is not None:
+        add(~pl.col("customer_type").eq_missing(pl.lit("person")), "company", "not a household customer")
+    if ge.former_customer is not None:
+        add(pl.col("_former"), "former_customer", "relationship ended before the window")
+    if ge.frequency_cap is not None:
+        add(pl.col("_n_contacts") >= ge.frequency_cap.cap, "frequency_cap", "marketing contact cap reached")
+
+
+def _partition_violations(result: AudienceResult, ref: pl.DataFrame) -> list[pl.DataFrame]:
+    """Audiences and exclusions partition customers x channels, with known reason codes, once each."""
+    found: list[pl.DataFrame] = []
     exc = result.audience_exclusions.select(
         pl.col("customer_id").cast(pl.String), pl.col("channel").cast(pl.String)
     ).unique()
@@ -377,15 +407,52 @@ def policy_violations(
             "reason listed twice",
         )
     )
+    return found
 
-    found.extend(_renewal_violations(result, inputs, policy, as_of, ref))
 
-    found = [f for f in found if f.height]
-    if not found:
-        return pl.DataFrame(schema=_VIOLATION_SCHEMA)
-    return pl.concat([f.cast(_VIOLATION_SCHEMA) for f in found]).sort(
-        ["table", "customer_id", "check"], nulls_last=True
+#: channel exclusion code -> the reference fact that says it applies
+_CHANNEL_EXCLUSION_FACTS: dict[str, pl.Expr] = {
+    "asml_mail": pl.col("_on_asml_mail"),
+    "asml_phone": pl.col("_on_asml_phone"),
+    "vtj_marketing_ban": pl.col("_vtj_ban"),
+    "safety_ban": pl.col("_safety"),
+}
+
+
+def _with_contract_facts(rows: pl.DataFrame, contracts) -> pl.DataFrame:
+    """Each renewal row with its contract's type, owner and end date (null when contracts are absent)."""
+    if contracts is None:
+        return rows.with_columns(
+            pl.lit(None, pl.String).alias("_ctype"),
+            pl.lit(None, pl.String).alias("_owner"),
+            pl.lit(None, pl.Date).alias("_end"),
+        )
+    con = (
+        contracts.lazy()
+        .select(
+            pl.col("contract_id").cast(pl.String),
+            pl.col("contract_type").cast(pl.String).alias("_ctype"),
+            pl.col("customer_id").cast(pl.String).alias("_owner"),
+            pl.col("end_date").cast(pl.Date).alias("_end"),
+        )
+        .collect()
     )
+    return rows.join(con, on="contract_id", how="left")
+
+
+def _expected_renewal_channel(policy: MarketingPolicy) -> pl.Expr:
+    """The first usable channel in the preference order, or `none`: what each renewal row must carry."""
+    rp = policy.renewal
+    expected: pl.Expr = pl.lit(RENEWAL_NO_CHANNEL)
+    for ch in reversed(rp.channel_preference):
+        cp = policy.channel(ch)
+        ok = _check_contact(cp.contact)
+        if cp.uses_address or any(code in rp.channel_blocked_by for code in cp.exclusions):
+            blocked = [_CHANNEL_EXCLUSION_FACTS[code] for code in cp.exclusions if code in rp.channel_blocked_by]
+            if blocked:
+                ok = ok & ~pl.any_horizontal(blocked)
+        expected = pl.when(ok).then(pl.lit(ch)).otherwise(expected)
+    return expected
 
 
 def _renewal_violations(
@@ -414,24 +481,7 @@ def _renewal_violations(
         .with_columns(pl.col("customer_id").cast(pl.String), pl.col("contract_id").cast(pl.String))
         .join(ref, on="customer_id", how="left")
     )
-    if inputs.contracts is not None:
-        con = (
-            inputs.contracts.lazy()
-            .select(
-                pl.col("contract_id").cast(pl.String),
-                pl.col("contract_type").cast(pl.String).alias("_ctype"),
-                pl.col("customer_id").cast(pl.String).alias("_owner"),
-                pl.col("end_date").cast(pl.Date).alias("_end"),
-            )
-            .collect()
-        )
-        j = j.join(con, on="contract_id", how="left")
-    else:
-        j = j.with_columns(
-            pl.lit(None, pl.String).alias("_ctype"),
-            pl.lit(None, pl.String).alias("_owner"),
-            pl.lit(None, pl.Date).alias("_end"),
-        )
+    j = _with_contract_facts(j, inputs.contracts)
     out: list[pl.DataFrame] = []
 
     def add(mask: pl.Expr, check: str, detail: str, frame: pl.DataFrame = j) -> None:
@@ -488,26 +538,11 @@ def _renewal_violations(
                 "contact_leak",
                 "carries contact fields of another channel",
             )
-    # the channel must be the first usable one in the preference order
-    expected: pl.Expr = pl.lit(RENEWAL_NO_CHANNEL)
-    for ch in reversed(rp.channel_preference):
-        cp = policy.channel(ch)
-        ok = _check_contact(cp.contact)
-        if cp.uses_address or any(code in rp.channel_blocked_by for code in cp.exclusions):
-            blocked = [
-                {
-                    "asml_mail": pl.col("_on_asml_mail"),
-                    "asml_phone": pl.col("_on_asml_phone"),
-                    "vtj_marketing_ban": pl.col("_vtj_ban"),
-                    "safety_ban": pl.col("_safety"),
-                }[code]
-                for code in cp.exclusions
-                if code in rp.channel_blocked_by
-            ]
-            if blocked:
-                ok = ok & ~pl.any_horizontal(blocked)
-        expected = pl.when(ok).then(pl.lit(ch)).otherwise(expected)
-    add(~pl.col("channel").eq_missing(expected), "renewal_channel", "not the first usable channel in the preference")
+    add(
+        ~pl.col("channel").eq_missing(_expected_renewal_channel(policy)),
+        "renewal_channel",
+        "not the first usable channel in the preference",
+    )
     if inputs.contracts is not None:
         due = (
             inputs.contracts.lazy()
