@@ -22,9 +22,13 @@ from dagster import DagsterInstance
 from assets.common.calendar import BUSINESS_DAY_TAG
 from data_contracts.features import FEATURE_COLUMNS
 from data_contracts.policy import load_policy
-from pipelines import access_report as sar
+from data_contracts.processing_register import load_processing_register
+from data_contracts.vocabulary import LANGUAGES
+from models import access_report as content
+from pipelines.commands import sar
 from pipelines.definitions import build_defs
 from pipelines.demo_data import generate_landing_zone
+from pipelines.report_rendering import TEXTS, fmt_period
 from tests.dagster_helpers import run_day, storage_for
 
 pytestmark = pytest.mark.slow
@@ -204,7 +208,7 @@ def test_a_profiled_customers_report_names_the_segment_and_the_features_that_pla
     assert p["segment"]["segment_id"] == segment_id and name_fi in page
     e = p["explanation"]
     assert e["available"] and e["feature_columns"] == FEATURE_COLUMNS
-    assert len(e["top_features"]) == sar.TOP_FEATURES and set(e["top_features"]) <= set(FEATURE_COLUMNS)
+    assert len(e["top_features"]) == content.TOP_FEATURES and set(e["top_features"]) <= set(FEATURE_COLUMNS)
     for row in e["features"]:
         assert row["population_median"] is not None and row["segment_typical"] is not None
     # the top features are the largest standardised differences from the median, and the segment is the nearest centroid
@@ -219,7 +223,7 @@ def test_a_profiled_customers_report_names_the_segment_and_the_features_that_pla
     ] == diffs[:3]
     assert e["distance_to_segment"] <= e["next_segment"]["distance"]
     for feature in e["top_features"]:
-        assert sar.FEATURE_LABELS[feature]["fi"] in page
+        assert TEXTS.feature_labels[feature]["fi"] in page
     assert "Eniten sinun käyttöäsi muista erottivat" in page
 
 
@@ -280,14 +284,14 @@ def test_past_audiences_come_from_audience_history(demo, tmp_path):
 
 
 def test_the_processing_register_agrees_with_the_policys_retention_and_has_every_language():
-    register = sar.load_processing_register()
+    register = load_processing_register()
     policy = load_policy()
     by_key = {r.get("policy_key"): r for r in register["retention"] if r.get("policy_key")}
     for key, period in policy.retention.model_dump(exclude_none=True).items():
         assert by_key[key]["period"] == period
     for section in ("purposes", "recipients"):
-        assert all(set(item["name"]) == set(sar.LANGS) for item in register[section])
-    assert sar.fmt_period({"years": 6}, "fi") == "6 vuotta" and sar.fmt_period({"days": 1}, "sv") == "1 dag"
+        assert all(set(item["name"]) == set(LANGUAGES) for item in register[section])
+    assert fmt_period({"years": 6}, "fi") == "6 vuotta" and fmt_period({"days": 1}, "sv") == "1 dag"
 
 
 def test_a_safety_ban_hides_every_address():
@@ -329,7 +333,7 @@ def test_a_safety_ban_hides_every_address():
         "city": None,
         "updated_on": dt.date(2026, 1, 1),
     }
-    items = sar._identity(current, crm, vtj)
+    items = content.identity(current, crm, vtj)
     assert "Salainen tie 1" not in json.dumps(items, default=str)
     address = next(i for i in items if i["field"] == "address")
     assert address["withheld"] and address["held_in_crm"] and address["value"] is None

@@ -26,8 +26,10 @@ from assets.storage.mart import read_published
 from assets.storage.metering import daily_root
 from data_contracts import policy as policy_file
 from data_contracts.identifiers import find_personal_ids
-from pipelines import access_report as sar
+from data_contracts.processing_register import AccessReportError
+from data_contracts.vocabulary import LANGUAGES
 from pipelines import cli
+from pipelines.commands import sar
 from pipelines.definitions import build_defs
 from tests.dagster_helpers import run_day, storage_for
 from tests.landing_builder import GSRN1, GSRN2, make_hetu, metering_row, person, write
@@ -225,7 +227,7 @@ HEADINGS = {
 
 def test_an_erased_customers_access_report_says_when_and_exactly_what_is_kept_in_every_language(erased, tmp_path):
     storage, _ = erased
-    for lang in sar.LANGS:
+    for lang in LANGUAGES:
         code, lines = sar.run_sar(storage, tmp_path / lang, customer_id=GONE, language=lang)
         assert code == 0, lines
         report, page = json.loads(Path(lines[0]).read_text("utf-8")), Path(lines[1]).read_text("utf-8")
@@ -262,7 +264,7 @@ def test_an_erased_customers_access_report_says_when_and_exactly_what_is_kept_in
         assert f"<html lang='{lang}'>" in page
         for text in (ERASED_TEXT[lang], LAW[lang], KEPT_UNTIL_TEXT[lang], f"I{GONE}", *HEADINGS[lang]):
             assert text in page, (lang, text)
-        for other in set(sar.LANGS) - {lang}:
+        for other in set(LANGUAGES) - {lang}:
             assert not any(h in page for h in HEADINGS[other])
         for text in (page, json.dumps(report, ensure_ascii=False)):
             assert not any(v in text for v in GONE_PERSONAL)
@@ -368,7 +370,7 @@ def test_an_erasure_interrupted_while_republishing_the_mart_is_recognised_and_fi
         held = held_after_erasure(storage, **how)
         assert held is not None and held.erased_on == today and not held.complete
         # the access report does not claim that nothing else is held while the mart still holds them
-        with pytest.raises(sar.AccessReportError, match="was interrupted") as refused:
+        with pytest.raises(AccessReportError, match="was interrupted") as refused:
             sar.run_sar(storage, tmp_path / "sar", **how)
         assert not any(v in str(refused.value) for v in (GONE, *GONE_PERSONAL)) and not (tmp_path / "sar").exists()
 

@@ -11,9 +11,10 @@ import duckdb
 import polars as pl
 import pytest
 
+from assets.privacy import report_files
 from assets.privacy.erasure import erase
 from assets.storage.metering import ingest_delivery, quarantine_root
-from pipelines import access_report as sar
+from pipelines.commands import sar
 from tests.dagster_helpers import run_day, storage_for
 from tests.landing_builder import GSRN1, GSRN2, make_hetu, metering_row, person, write
 
@@ -101,7 +102,7 @@ def day_run(tmp_path, monkeypatch):
 
 def test_erasure_deletes_the_customers_stored_access_reports_and_counts_them(day_run, tmp_path):
     storage = day_run
-    reports = sar.default_reports_dir()
+    reports = report_files.default_reports_dir()
     assert reports == tmp_path / "var" / "access_reports"
     for cid in (GONE, KEEP):
         code, lines = sar.run_sar(storage, reports, customer_id=cid, default_out=True)
@@ -118,7 +119,7 @@ def test_erasure_deletes_the_customers_stored_access_reports_and_counts_them(day
     record = erase(storage, GONE, D + dt.timedelta(days=1))
     assert record["rows_removed"]["access_report_files"] == 5  # two reports (json + html each) and the old one
     left = list(reports.iterdir())
-    assert len(left) == 2 and all(sar.report_key(KEEP) in p.name for p in left)
+    assert len(left) == 2 and all(report_files.report_key(KEEP) in p.name for p in left)
     assert "Poistuva" not in "".join(p.read_text("utf-8") for p in left)
 
 
@@ -194,12 +195,12 @@ def test_stored_reports_are_found_by_pseudonym_only_in_the_given_directory(tmp_p
     folder.mkdir()
     from assets.storage import suppression
 
-    mine = folder / f"access_report_{sar.report_key(GONE)}_20261124T100000Z.json"
-    theirs = folder / f"access_report_{sar.report_key(KEEP)}_20261124T100000Z.json"
+    mine = folder / f"access_report_{report_files.report_key(GONE)}_20261124T100000Z.json"
+    theirs = folder / f"access_report_{report_files.report_key(KEEP)}_20261124T100000Z.json"
     for p in (mine, theirs, folder / "notes.txt"):
         p.write_text("x")
-    assert sar.stored_reports(folder, [suppression.pseudonym(GONE)], [GONE]) == [mine]
-    assert sar.delete_stored_reports([suppression.pseudonym(GONE)], [GONE], out_dir=folder) == 1
+    assert report_files.stored_reports(folder, [suppression.pseudonym(GONE)], [GONE]) == [mine]
+    assert report_files.delete_stored_reports([suppression.pseudonym(GONE)], [GONE], out_dir=folder) == 1
     assert sorted(p.name for p in folder.iterdir()) == sorted([theirs.name, "notes.txt"])
     shutil.rmtree(folder)
-    assert sar.delete_stored_reports([suppression.pseudonym(GONE)], out_dir=folder) == 0
+    assert report_files.delete_stored_reports([suppression.pseudonym(GONE)], out_dir=folder) == 0

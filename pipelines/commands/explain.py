@@ -1,0 +1,21 @@
+"""`lupa explain CUSTOMER_ID`: why a customer is (not) in each audience (`pipelines.explain`)."""
+
+from __future__ import annotations
+
+import argparse
+
+from pipelines.settings import load_settings
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from pipelines.definitions import storage_resource
+    from pipelines.explain import explain
+
+    print(explain(storage_resource(load_settings()).root / "marketing.duckdb", args.customer_id))
+    return 0
+
+
+def add_parser(subparsers) -> None:
+    explain = subparsers.add_parser("explain", help="why a customer is (not) in each audience, from the published mart")
+    explain.add_argument("customer_id")
+    explain.set_defaults(fn=cmd_explain)
