@@ -617,13 +617,17 @@ def report(result: dict) -> str:
     load = "→".join(f"{v:.1f}" for v in best["loadavg_1m_before_after"])
     lines += [
         "",
-        f"best of {len(runs)} run(s): {', '.join(format(r['seconds'], '.1f') for r in runs)} s; whole process {best['process_seconds']:.1f} s incl. start-up, "
+        f"best of {len(runs)} run(s): {', '.join(format(r['seconds'], '.1f') for r in runs)} s; "
+        f"whole process {best['process_seconds']:.1f} s incl. start-up, "
         f"imports and loading; peak RSS {h.gib(best['peak_rss_bytes'])}; load 1m {load}",
         "audience sizes: "
         + ", ".join(f"{k} {v:,}" for k, v in best["audience_sizes"].items())
-        + f"; exclusion rows {best['output_rows']['audience_exclusions']:,}; renewal offers {best['output_rows']['renewal_offers']:,}",
-        f"policy violations found by the re-check: {best['violations']}; personal-id-shaped values in: {best['personal_id_in'] or 'none'}",
-        f"target build+violations+validate < {TARGET_SECONDS:.0f} s: {'met' if result['targets']['seconds_met'] else 'MISSED'}",
+        + f"; exclusion rows {best['output_rows']['audience_exclusions']:,}"
+        + f"; renewal offers {best['output_rows']['renewal_offers']:,}",
+        f"policy violations found by the re-check: {best['violations']}; "
+        f"personal-id-shaped values in: {best['personal_id_in'] or 'none'}",
+        f"target build+violations+validate < {TARGET_SECONDS:.0f} s: "
+        f"{'met' if result['targets']['seconds_met'] else 'MISSED'}",
     ]
     return "\n".join(lines)
 

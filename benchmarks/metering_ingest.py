@@ -284,7 +284,8 @@ def duckdb_sql(csv: Path) -> str:
     return f"""
     select count(*) as points, sum(kwh) as kwh, sum(n) as rows from (
         select MeteringPointGSRN, sum(try_cast(replace(Quantity, ',', '.') as double)) as kwh, count(*) as n
-        from read_csv('{csv}', delim = ';', header = true, auto_detect = false, columns = {{{columns}}}, ignore_errors = true)
+        from read_csv('{csv}', delim = ';', header = true, auto_detect = false,
+                      columns = {{{columns}}}, ignore_errors = true)
         group by MeteringPointGSRN
     )"""
 
@@ -316,9 +317,11 @@ def duckdb_store_sql(csv: Path, out: Path) -> tuple[str, str]:
     columns = ", ".join(f"'{name}': '{kind}'" for name, kind in types.items())
     store = f"""
     copy (
-        select MeteringPointGSRN as metering_point_id, "Start Time" as start_utc, Resolution as resolution, Quantity as quantity_kwh,
+        select MeteringPointGSRN as metering_point_id, "Start Time" as start_utc,
+               Resolution as resolution, Quantity as quantity_kwh,
                Quality as quality, hour("Start Time") as local_hour, cast("Start Time" as date) as business_day
-        from read_csv('{csv}', delim = ';', header = true, auto_detect = false, columns = {{{columns}}}, decimal_separator = ',',
+        from read_csv('{csv}', delim = ';', header = true, auto_detect = false,
+                      columns = {{{columns}}}, decimal_separator = ',',
                       timestampformat = '%Y-%m-%dT%H:%M:%SZ', ignore_errors = true)
     ) to '{out}' (format parquet, partition_by (business_day), compression zstd)"""
     hours = ", ".join(f"sum(quantity_kwh) filter (where local_hour = {hour}) as kwh_h{hour:02d}" for hour in range(24))
@@ -326,7 +329,8 @@ def duckdb_store_sql(csv: Path, out: Path) -> tuple[str, str]:
     select count(*), sum(kwh_total) from (
         select business_day, metering_point_id, any_value(resolution), sum(quantity_kwh) as kwh_total, {hours},
                sum(quantity_kwh) filter (where local_hour >= 22 or local_hour < 7) as night_kwh,
-               count(*) filter (where quality = 'OK'), count(*) filter (where quality = 'ESTIMATED'), count(*) filter (where quality = 'MISSING')
+               count(*) filter (where quality = 'OK'), count(*) filter (where quality = 'ESTIMATED'),
+               count(*) filter (where quality = 'MISSING')
         from read_parquet('{out}/*/*.parquet', hive_partitioning = true) group by business_day, metering_point_id
     )"""
     return store, aggregate
@@ -426,8 +430,10 @@ def report(result: dict) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = [
         f"metering ingest benchmark, {result['date']}, {m['cpu']} ({m['cores']} cores, {h.gib(m['ram_bytes'])} RAM)",
-        f"file {d['file']}: {d['rows']:,} rows, {d['points']:,} points, {d['bytes'] / 1e6:,.0f} MB, {d['bad_rows']:,} broken rows",
-        f"best of {result['repeat']} run(s) each; wall and CPU s (user + system, all threads) of the measured calls, imports excluded",
+        f"file {d['file']}: {d['rows']:,} rows, {d['points']:,} points, {d['bytes'] / 1e6:,.0f} MB, "
+        f"{d['bad_rows']:,} broken rows",
+        f"best of {result['repeat']} run(s) each; "
+        "wall and CPU s (user + system, all threads) of the measured calls, imports excluded",
         "",
     ]
     lines += [
@@ -437,17 +443,23 @@ def report(result: dict) -> str:
         i = result["ingest"]
         lines += [
             "",
-            f"ingest split: ingest_delivery {i['seconds_ingest_delivery']:.1f} s ({i['cpu_seconds_ingest_delivery']:.1f} CPU s), "
+            f"ingest split: ingest_delivery {i['seconds_ingest_delivery']:.1f} s "
+            f"({i['cpu_seconds_ingest_delivery']:.1f} CPU s), "
             f"aggregate_day {i['seconds_aggregate_day']:.1f} s ({i['cpu_seconds_aggregate_day']:.1f} CPU s)",
-            f"peak RSS after ingest_delivery {h.gib(i['peak_rss_bytes_ingest_delivery'])}, after aggregate_day {h.gib(i['peak_rss_bytes'])}",
-            f"rows read {i['rows_read']:,} = valid {i['rows_valid']:,} + quarantined {i['rows_quarantined']:,}; daily rows {i['daily_rows']:,}",
+            f"peak RSS after ingest_delivery {h.gib(i['peak_rss_bytes_ingest_delivery'])}, "
+            f"after aggregate_day {h.gib(i['peak_rss_bytes'])}",
+            f"rows read {i['rows_read']:,} = valid {i['rows_valid']:,} + quarantined {i['rows_quarantined']:,}; "
+            f"daily rows {i['daily_rows']:,}",
         ]
     if "ratio" in result:
         t = result["targets"]
         lines += [
             f"quarantine as expected: {result['quarantine_as_expected']}",
-            f"ratio ingest/duckdb throughput: {result['ratio']:.3f}  (target >= {TARGET_RATIO}: {'met' if t['ratio_met'] else 'MISSED'}); in CPU time: {result['cpu_ratio']:.3f}",
-            f"ingest peak RSS: {h.gib(result['ingest']['peak_rss_bytes_max_of_runs'])}  (target < {h.gib(TARGET_RSS_BYTES)}: {'met' if t['rss_met'] else 'MISSED'})",
+            f"ratio ingest/duckdb throughput: {result['ratio']:.3f}  "
+            f"(target >= {TARGET_RATIO}: {'met' if t['ratio_met'] else 'MISSED'}); "
+            f"in CPU time: {result['cpu_ratio']:.3f}",
+            f"ingest peak RSS: {h.gib(result['ingest']['peak_rss_bytes_max_of_runs'])}  "
+            f"(target < {h.gib(TARGET_RSS_BYTES)}: {'met' if t['rss_met'] else 'MISSED'})",
         ]
     if "ceiling_ratio" in result:
         x = result["duckdb_store"]
