@@ -779,8 +779,10 @@ def report(result: dict) -> str:
     m, d = result["machine"], result["data"]
     lines = [
         f"profiling scale benchmark, {result['date']}, {m['cpu']} ({m['cores']} cores, {h.gib(m['ram_bytes'])} RAM)",
-        f"data: {d['customers']:,} customers, {d['points']:,} points, {d['daily_rows']:,} daily rows in {d['days']} files, "
-        f"{d['daily_bytes'] / 1e9:.1f} GB Parquet ({'reused' if d.get('reused') else 'written in ' + str(d.get('seconds')) + ' s'})",
+        f"data: {d['customers']:,} customers, {d['points']:,} points, "
+        f"{d['daily_rows']:,} daily rows in {d['days']} files, "
+        f"{d['daily_bytes'] / 1e9:.1f} GB Parquet "
+        f"({'reused' if d.get('reused') else 'written in ' + str(d.get('seconds')) + ' s'})",
         "",
     ]
     rows = [("phase", "in-process s", "process s", "CPU s", "peak RSS", "load 1m")]
@@ -803,8 +805,10 @@ def report(result: dict) -> str:
         seg = result["phases"]["segmentation"]
         lines += [
             "",
-            f"features + segmentation: {fs['process_seconds']:.1f} s incl. start-up ({fs['seconds']:.1f} s in the calls), "
-            f"peak RSS {h.gib(fs['peak_rss_bytes'])}  (targets < {TARGET_SECONDS:.0f} s: {'met' if t['seconds_met'] else 'MISSED'}; "
+            f"features + segmentation: {fs['process_seconds']:.1f} s incl. start-up "
+            f"({fs['seconds']:.1f} s in the calls), "
+            f"peak RSS {h.gib(fs['peak_rss_bytes'])}  "
+            f"(targets < {TARGET_SECONDS:.0f} s: {'met' if t['seconds_met'] else 'MISSED'}; "
             f"< {h.gib(TARGET_RSS_BYTES)}: {'met' if t['rss_met'] else 'MISSED'})",
             f"segmentation chose k = {seg['k']}; sizes {', '.join(f'{n}' for _, _, n in seg['segment_sizes'])}",
         ]
@@ -822,7 +826,8 @@ def report(result: dict) -> str:
         lines += h.table(rows)
         if "speedup" in c:
             lines.append(
-                f"lupa is {c['speedup']:.1f}x faster in wall time ({c['speedup_cpu']:.1f}x in CPU time)  (target >= {TARGET_SPEEDUP:.0f}x: {'met' if t['speedup_met'] else 'MISSED'})"
+                f"lupa is {c['speedup']:.1f}x faster in wall time ({c['speedup_cpu']:.1f}x in CPU time)  "
+                f"(target >= {TARGET_SPEEDUP:.0f}x: {'met' if t['speedup_met'] else 'MISSED'})"
             )
         elif c.get("pandas_skipped"):
             lines.append(f"pandas side NOT RUN: {c['pandas_skipped']}")
@@ -830,17 +835,17 @@ def report(result: dict) -> str:
             a = c["agreement"]
             worst = max((s["max_rel_diff"] or 0.0) for k, s in a["columns"].items() if k != "base_load_kwh")
             lines.append(
-                f"outputs agree: {a['agree']} ({a['rows_lupa']:,} customers; max relative difference {worst:.1e} outside the base load, "
+                f"outputs agree: {a['agree']} ({a['rows_lupa']:,} customers; "
+                f"max relative difference {worst:.1e} outside the base load, "
                 f"base load {a['columns']['base_load_kwh']['max_rel_diff'] or 0.0:.3f})"
                 + (f"; disagreeing: {', '.join(a['disagreeing_columns'])}" if a["disagreeing_columns"] else "")
             )
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["--worker"]:
-        return _worker(argv[1:])
+def _parse_args(argv: list[str]) -> argparse.Namespace:
+    """The benchmark's options. Options meant for another benchmark of the same `benchmarks.run` call
+    are ignored with a note, so one command line can drive every benchmark."""
     parser = argparse.ArgumentParser(prog=f"python -m {MODULE}", description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=500_000, help="customers at full scale (default 500000)")
     parser.add_argument(
@@ -863,20 +868,25 @@ def main(argv: list[str] | None = None) -> int:
         "--generate-only", action="store_true", help="write the synthetic data (both tiers) and stop; implies --keep"
     )
     parser.add_argument("--json", type=Path, default=None, help="where to write the JSON result")
-    # options meant for another benchmark of the same `benchmarks.run` call are ignored, with a note
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         print(f"{MODULE}: ignoring options it does not know: {' '.join(unknown)}", file=sys.stderr)
+    return args
 
-    scratch = h.scratch_root(args.dir)
-    scratch.mkdir(parents=True, exist_ok=True)
-    full_root = scratch / f"profiling-{args.customers}"
-    tier_root = scratch / f"profiling-{args.pandas_customers}"
 
-    def log(msg: str) -> None:
-        print(msg, flush=True)
+def _log(msg: str) -> None:
+    """Progress goes to stdout at once (flushed), so a long full-scale run shows where it is."""
+    print(msg, flush=True)
 
-    result: dict = {
+
+def _log_measured(x: dict) -> None:
+    """One line per measured phase right after it ran: in-process seconds and the child's peak RSS."""
+    _log(f"  {x['seconds']:.1f} s, {h.gib(x['peak_rss_bytes'])}")
+
+
+def _new_result() -> dict:
+    """The result skeleton: what was measured on (machine, versions, the measured sources) and the targets."""
+    return {
         "benchmark": "profiling_scale",
         "date": h.now_iso(),
         "machine": h.machine(),
@@ -887,66 +897,96 @@ def main(argv: list[str] | None = None) -> int:
         "phases": {},
         "data": {},
     }
-    made: list[Path] = []
+
+
+def _generate_only(args: argparse.Namespace, full_root: Path, tier_root: Path) -> int:
+    """--generate-only: write (or reuse) both tiers' data and keep it, measuring nothing, so that data
+    generation can be paid for once before a series of timed runs."""
+    for root, n, seed in (
+        (full_root, args.customers, args.seed),
+        (tier_root, args.pandas_customers, args.seed + 1),
+    ):
+        if n and not (args.skip_full and root == full_root):
+            meta = ensure_data(root, n, seed, args.regenerate, _log)
+            provenance = (
+                "reused" if meta["reused"] else str(meta["seconds"]) + " s, peak RSS " + h.gib(meta["peak_rss_bytes"])
+            )
+            _log(f"{root}: {meta['daily_rows']:,} daily rows, {meta['daily_bytes'] / 1e9:.1f} GB, {provenance}")
+    return 0
+
+
+def _measure_full_tier(
+    args: argparse.Namespace, scratch: Path, full_root: Path, result: dict, made: list[Path]
+) -> None:
+    """The full-scale tier: features and segmentation (the targets), then the extra scans unless
+    --no-extras. The data dir goes into `made` as soon as it exists, so a failing phase still has it
+    cleaned up."""
+    _log(f"scratch {full_root} (free: {h.disk_free_bytes(scratch) / 1e9:.0f} GB)")
+    result["data"] = ensure_data(full_root, args.customers, args.seed, args.regenerate, _log)
+    made.append(full_root)
+    _log(f"data: {result['data']['daily_rows']:,} daily rows, {result['data']['daily_bytes'] / 1e9:.1f} GB")
+    features_path = full_root / "features.parquet"
+    _log("measuring features …")
+    result["phases"]["features"] = h.measure(MODULE, "features", [str(full_root), str(features_path)], scratch)
+    _log_measured(result["phases"]["features"])
+    _log("measuring segmentation …")
+    result["phases"]["segmentation"] = h.measure(MODULE, "segmentation", [str(features_path)], scratch)
+    _log_measured(result["phases"]["segmentation"])
+    features_path.unlink(missing_ok=True)
+    if not args.no_extras:
+        for kind in ("history_days", "monthly_shares"):
+            _log(f"measuring {kind} …")
+            result["phases"][kind] = h.measure(MODULE, kind, [str(full_root)], scratch)
+            _log_measured(result["phases"][kind])
+
+
+def _measure_comparison(
+    args: argparse.Namespace, scratch: Path, tier_root: Path, result: dict, made: list[Path]
+) -> None:
+    """The pandas comparison tier: lupa's and a plain pandas implementation of the consumption
+    features on the same (smaller) data, and whether their outputs agree. Without pandas installed the
+    lupa side still runs and the result says why the other did not."""
+    tier = ensure_data(tier_root, args.pandas_customers, args.seed + 1, args.regenerate, _log)
+    made.append(tier_root)
+    if args.skip_full:
+        result["data"] = tier
+    comparison: dict = {"data": tier}
+    lupa_out, pandas_out = tier_root / "consumption-lupa.parquet", tier_root / "consumption-pandas.parquet"
+    _log(f"measuring lupa consumption_features at {args.pandas_customers:,} customers …")
+    comparison["lupa"] = h.measure(MODULE, "lupa_consumption", [str(tier_root), str(lupa_out)], scratch)
+    _log_measured(comparison["lupa"])
+    if _have_pandas():
+        _log(f"measuring pandas at {args.pandas_customers:,} customers …")
+        comparison["pandas"] = h.measure(MODULE, "pandas_consumption", [str(tier_root), str(pandas_out)], scratch)
+        _log_measured(comparison["pandas"])
+        comparison["agreement"] = compare(lupa_out, pandas_out)
+    else:
+        comparison["pandas_skipped"] = (
+            "pandas is not installed in this environment (it is pinned in requirements.lock: run `make install`)"
+        )
+    result["comparison"] = comparison
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--worker"]:
+        return _worker(argv[1:])
+    args = _parse_args(argv)
+
+    scratch = h.scratch_root(args.dir)
+    scratch.mkdir(parents=True, exist_ok=True)
+    full_root = scratch / f"profiling-{args.customers}"
+    tier_root = scratch / f"profiling-{args.pandas_customers}"
+
+    result = _new_result()
     if args.generate_only:
-        for root, n, seed in (
-            (full_root, args.customers, args.seed),
-            (tier_root, args.pandas_customers, args.seed + 1),
-        ):
-            if n and not (args.skip_full and root == full_root):
-                meta = ensure_data(root, n, seed, args.regenerate, log)
-                log(
-                    f"{root}: {meta['daily_rows']:,} daily rows, {meta['daily_bytes'] / 1e9:.1f} GB, "
-                    f"{'reused' if meta['reused'] else str(meta['seconds']) + ' s, peak RSS ' + h.gib(meta['peak_rss_bytes'])}"
-                )
-        return 0
+        return _generate_only(args, full_root, tier_root)
+    made: list[Path] = []
     try:
         if not args.skip_full:
-            log(f"scratch {full_root} (free: {h.disk_free_bytes(scratch) / 1e9:.0f} GB)")
-            result["data"] = ensure_data(full_root, args.customers, args.seed, args.regenerate, log)
-            made.append(full_root)
-            log(f"data: {result['data']['daily_rows']:,} daily rows, {result['data']['daily_bytes'] / 1e9:.1f} GB")
-            features_path = full_root / "features.parquet"
-            log("measuring features …")
-            result["phases"]["features"] = h.measure(MODULE, "features", [str(full_root), str(features_path)], scratch)
-            log(
-                f"  {result['phases']['features']['seconds']:.1f} s, {h.gib(result['phases']['features']['peak_rss_bytes'])}"
-            )
-            log("measuring segmentation …")
-            result["phases"]["segmentation"] = h.measure(MODULE, "segmentation", [str(features_path)], scratch)
-            log(
-                f"  {result['phases']['segmentation']['seconds']:.1f} s, {h.gib(result['phases']['segmentation']['peak_rss_bytes'])}"
-            )
-            features_path.unlink(missing_ok=True)
-            if not args.no_extras:
-                for kind in ("history_days", "monthly_shares"):
-                    log(f"measuring {kind} …")
-                    result["phases"][kind] = h.measure(MODULE, kind, [str(full_root)], scratch)
-                    log(
-                        f"  {result['phases'][kind]['seconds']:.1f} s, {h.gib(result['phases'][kind]['peak_rss_bytes'])}"
-                    )
+            _measure_full_tier(args, scratch, full_root, result, made)
         if args.pandas_customers:
-            tier = ensure_data(tier_root, args.pandas_customers, args.seed + 1, args.regenerate, log)
-            made.append(tier_root)
-            if args.skip_full:
-                result["data"] = tier
-            comparison: dict = {"data": tier}
-            lupa_out, pandas_out = tier_root / "consumption-lupa.parquet", tier_root / "consumption-pandas.parquet"
-            log(f"measuring lupa consumption_features at {args.pandas_customers:,} customers …")
-            comparison["lupa"] = h.measure(MODULE, "lupa_consumption", [str(tier_root), str(lupa_out)], scratch)
-            log(f"  {comparison['lupa']['seconds']:.1f} s, {h.gib(comparison['lupa']['peak_rss_bytes'])}")
-            if _have_pandas():
-                log(f"measuring pandas at {args.pandas_customers:,} customers …")
-                comparison["pandas"] = h.measure(
-                    MODULE, "pandas_consumption", [str(tier_root), str(pandas_out)], scratch
-                )
-                log(f"  {comparison['pandas']['seconds']:.1f} s, {h.gib(comparison['pandas']['peak_rss_bytes'])}")
-                comparison["agreement"] = compare(lupa_out, pandas_out)
-            else:
-                comparison["pandas_skipped"] = (
-                    "pandas is not installed in this environment (it is pinned in requirements.lock: run `make install`)"
-                )
-            result["comparison"] = comparison
+            _measure_comparison(args, scratch, tier_root, result, made)
     finally:
         result["loadavg_end"] = h.loadavg()
         if not args.keep:
