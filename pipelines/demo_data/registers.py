@@ -15,14 +15,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .addresses import AddressMaker
+from .addresses import Address, AddressMaker
 from .identities import ascii_fold, make_phone
 from .randomness import faker_for, rng_for
 from .timeutil import snapshot_dates
-from .world import World
+from .world import Customer, Window, World
 from .writer import BadRow, LandingWriter, csv_line, fmt_date
 
 DAY = dt.timedelta(days=1)
+ASML_MAIL_SINCE = dt.date(2008, 1, 1)  # first registration day of a mail entry
+ASML_PHONE_SINCE = dt.date(2015, 1, 1)  # ... of a phone entry
 
 
 # ---------------------------------------------------------------------------------------- ASML
@@ -83,56 +85,69 @@ def _vary(rng: np.random.Generator, first: str, last: str, street: str) -> tuple
     return first, last, street, "+".join(tags) or "exact"
 
 
-def asml_entries(world: World, seed: int) -> list[AsmlEntry]:
-    rng = rng_for(seed, "asml")
-    win = world.window
-    out: list[AsmlEntry] = []
-
-    def expiry(reg: dt.date, register: str) -> dt.date | None:
-        u = rng.random()
-        if register == "mail":
-            if u < 0.7:
-                return None
-            if u < 0.85:
-                return reg + dt.timedelta(days=int(rng.integers(365 * 3, 365 * 6)))
-            return min(
-                win.end - dt.timedelta(days=int(rng.integers(1, 400))),
-                reg + dt.timedelta(days=int(rng.integers(365, 365 * 3))),
-            )
-        if u < 0.3:
+def _asml_expiry(rng: np.random.Generator, window_end: dt.date, reg: dt.date, register: str) -> dt.date | None:
+    """When an entry lapses: mail opt-outs mostly never do, phone ones mostly after three years; some
+    have already expired before the window ends, so that matching must look at the dates."""
+    u = rng.random()
+    if register == "mail":
+        if u < 0.7:
             return None
-        if u < 0.8:
-            return reg + dt.timedelta(days=365 * 3)
-        return win.end - dt.timedelta(days=int(rng.integers(1, 700)))  # already expired
+        if u < 0.85:
+            return reg + dt.timedelta(days=int(rng.integers(365 * 3, 365 * 6)))
+        return min(
+            window_end - dt.timedelta(days=int(rng.integers(1, 400))),
+            reg + dt.timedelta(days=int(rng.integers(365, 365 * 3))),
+        )
+    if u < 0.3:
+        return None
+    if u < 0.8:
+        return reg + dt.timedelta(days=365 * 3)
+    return window_end - dt.timedelta(days=int(rng.integers(1, 700)))  # already expired
 
-    persons = [c for c in world.customers if c.is_person]
+
+def _registered_on(rng: np.random.Generator, since: dt.date, window_end: dt.date) -> dt.date:
+    """A registration day between the register's start (`since`) and the end of the window."""
+    return since + dt.timedelta(days=int(rng.integers(0, (window_end - since).days)))
+
+
+def _customer_asml_entries(rng: np.random.Generator, persons: list[Customer], window_end: dt.date) -> list[AsmlEntry]:
+    """Our own customers in the registers: a mail entry spelt the register's way (see _vary), a phone
+    entry for some mobile numbers. One person at a time, mail before phone, so the draws keep their
+    order."""
+    out: list[AsmlEntry] = []
     for c in persons:
         if rng.random() < 0.035:
-            reg = dt.date(2008, 1, 1) + dt.timedelta(days=int(rng.integers(0, (win.end - dt.date(2008, 1, 1)).days)))
+            reg = _registered_on(rng, ASML_MAIL_SINCE, window_end)
             reg = max(reg, c.customer_since - dt.timedelta(days=3000))
             a = c.address_on(reg)
             first, last, street, variant = _vary(rng, c.first_name, c.last_name, a.street)
-            exp = expiry(reg, "mail")
+            exp = _asml_expiry(rng, window_end, reg, "mail")
             if exp is not None and exp < reg:
                 exp = None
             out.append(AsmlEntry("mail", first, last, street, a.postal_code, "", reg, exp, c.idx, variant))
         if c.phone_kind == "mobile" and rng.random() < 0.04:
-            reg = dt.date(2015, 1, 1) + dt.timedelta(days=int(rng.integers(0, (win.end - dt.date(2015, 1, 1)).days)))
-            exp = expiry(reg, "phone")
+            reg = _registered_on(rng, ASML_PHONE_SINCE, window_end)
+            exp = _asml_expiry(rng, window_end, reg, "phone")
             if exp is not None and exp < reg:
                 exp = reg + dt.timedelta(days=365 * 3)
             out.append(AsmlEntry("phone", "", "", "", "", c.phone_e164, reg, exp, c.idx))
-    # people who are not our customers: most of a national register
-    n_mail = sum(1 for e in out if e.register == "mail")
-    n_phone = len(out) - n_mail
+    return out
+
+
+def _other_asml_entries(
+    rng: np.random.Generator, seed: int, window_end: dt.date, n_mail: int, n_phone: int
+) -> list[AsmlEntry]:
+    """People who are not our customers: most of a national register is, so most entries must match
+    no one. Drawn after the customers' entries, from the same stream."""
+    out: list[AsmlEntry] = []
     fake = faker_for("fi_FI", seed, "asml")
     addr = AddressMaker(rng_for(seed, "asml-addr"), fake)
     for _ in range(2 * n_mail + 3):
         female = rng.random() < 0.5
         first = fake.first_name_female() if female else fake.first_name_male()
         a = addr.make("apartment" if rng.random() < 0.6 else "detached_house")
-        reg = dt.date(2008, 1, 1) + dt.timedelta(days=int(rng.integers(0, (win.end - dt.date(2008, 1, 1)).days)))
-        exp = expiry(reg, "mail")
+        reg = _registered_on(rng, ASML_MAIL_SINCE, window_end)
+        exp = _asml_expiry(rng, window_end, reg, "mail")
         out.append(
             AsmlEntry(
                 "mail",
@@ -148,9 +163,20 @@ def asml_entries(world: World, seed: int) -> list[AsmlEntry]:
         )
     for _ in range(2 * n_phone + 3):
         _, e164 = make_phone(rng, "", "mobile")
-        reg = dt.date(2015, 1, 1) + dt.timedelta(days=int(rng.integers(0, (win.end - dt.date(2015, 1, 1)).days)))
-        exp = expiry(reg, "phone")
+        reg = _registered_on(rng, ASML_PHONE_SINCE, window_end)
+        exp = _asml_expiry(rng, window_end, reg, "phone")
         out.append(AsmlEntry("phone", "", "", "", "", e164, reg, exp if exp is None or exp >= reg else None, -1))
+    return out
+
+
+def asml_entries(world: World, seed: int) -> list[AsmlEntry]:
+    rng = rng_for(seed, "asml")
+    window_end = world.window.end
+    persons = [c for c in world.customers if c.is_person]
+    out = _customer_asml_entries(rng, persons, window_end)
+    n_mail = sum(1 for e in out if e.register == "mail")
+    n_phone = len(out) - n_mail
+    out += _other_asml_entries(rng, seed, window_end, n_mail, n_phone)
     out.sort(
         key=lambda e: (
             e.register,
@@ -235,6 +261,155 @@ def _death_probability(age: float, years: float) -> float:
     return min(1.0, base * years)
 
 
+def _day_in(rng: np.random.Generator, lo: dt.date, hi: dt.date) -> dt.date:
+    """A uniform day in lo..hi (lo itself when hi is before lo)."""
+    return lo + dt.timedelta(days=int(rng.integers(0, max(1, (hi - lo).days + 1))))
+
+
+class _PersonUpdates:
+    """One person's VTJ updates, drawn from the shared "vtj" stream in a fixed order.
+
+    mb and sb are the person's marketing and safety bans as they stand: VTJ repeats both flags on every
+    update it delivers, so each emitted row takes them as they are when it is emitted. Holding them
+    here (rather than in a closure over the loop) binds every row to its own person.
+    """
+
+    def __init__(self, c: Customer, rng: np.random.Generator, window: Window):
+        self.c = c
+        self.rng = rng
+        self.window = window
+        self.mb = 0
+        self.sb = 0
+        self.events: list[PopulationRow] = []
+
+    def day_in(self, lo: dt.date, hi: dt.date) -> dt.date:
+        return _day_in(self.rng, lo, hi)
+
+    def deliver(self, updated: dt.date) -> dt.date:
+        """VTJ delivers an update a day or two after it was made, never before the first delivery."""
+        return max(updated + dt.timedelta(days=int(self.rng.integers(1, 3))), self.window.first_delivery)
+
+    def emit(
+        self, upd: dt.date, tag: str, deceased: dt.date | None = None, address: Address | None = None
+    ) -> PopulationRow:
+        if self.sb:
+            address = None  # under a safety ban no address is disclosed
+        a = address
+        self.events.append(
+            PopulationRow(
+                self.c.idx,
+                upd,
+                self.deliver(upd),
+                deceased,
+                self.mb,
+                self.sb,
+                a.street if a else "",
+                a.postal_code if a else "",
+                a.city if a else "",
+                tag,
+            )
+        )
+        return self.events[-1]
+
+    def initial_load(self) -> None:
+        """The state before the window: bans that already exist arrive with the initial load."""
+        if self.rng.random() < 0.03:
+            self.mb = 1
+        if self.rng.random() < 0.0025:
+            self.sb = 1
+        if self.mb or self.sb:
+            self.emit(self.day_in(dt.date(2005, 1, 1), self.window.first_day - DAY), "initial")
+
+    def moves(self, start: dt.date, last: dt.date, years: float, addr: AddressMaker) -> None:
+        """Moves the CRM knows about, registered in VTJ a few days later; otherwise, rarely, a move only
+        VTJ knows about (the customer did not tell us)."""
+        c = self.c
+        if c.moved_on is not None and start <= c.moved_on <= last:
+            upd = min(last, c.moved_on + dt.timedelta(days=int(self.rng.integers(0, 10))))
+            r = self.emit(upd, "address_change", address=c.address_on(c.moved_on))
+            if self.rng.random() < 0.15 and not self.sb:
+                self._typo_then_correction(r)
+        elif self.rng.random() < 0.006 * max(1.0, years):  # moved without telling us
+            home = c.address_on(last)
+            site = "apartment" if len(home.street.split(" ")) >= 4 else "detached_house"
+            self.emit(self.day_in(start, last), "address_change_vtj_only", address=addr.make(site))
+
+    def _typo_then_correction(self, r: PopulationRow) -> None:
+        """`r` is first delivered with a typo (two letters swapped), then corrected with the same
+        updated_on in a later delivery: the later delivery must win."""
+        fixed = PopulationRow(
+            self.c.idx,
+            r.updated_on,
+            r.delivery + dt.timedelta(days=int(self.rng.integers(1, 4))),
+            None,
+            self.mb,
+            self.sb,
+            r.street,
+            r.postal_code,
+            r.city,
+            "same_day_correction",
+        )
+        i = int(self.rng.integers(1, max(2, r.street.find(" ") - 1)))
+        r.street = r.street[:i] + r.street[i + 1] + r.street[i] + r.street[i + 2 :]
+        self.events.append(fixed)
+
+    def marketing_ban(self, start: dt.date, last: dt.date, years: float) -> None:
+        """A new marketing ban (sometimes lifted again within the window), or an old one lifted."""
+        if self.rng.random() < 0.008 * years and not self.mb:
+            upd = self.day_in(start, last)
+            self.mb = 1
+            self.emit(upd, "marketing_ban")
+            if self.rng.random() < 0.3 and upd + dt.timedelta(days=20) < last:
+                self.mb = 0
+                self.emit(self.day_in(upd + dt.timedelta(days=10), last), "marketing_ban_lifted")
+        elif self.mb and self.rng.random() < 0.08:
+            self.mb = 0
+            self.emit(self.day_in(start, last), "marketing_ban_lifted")
+
+    def safety_ban(self, start: dt.date, last: dt.date) -> None:
+        """A safety ban imposed in the window: from then on no address is disclosed."""
+        if not self.sb:
+            self.sb = 1
+            self.emit(self.day_in(start, last), "safety_ban")
+
+    def death(self, start: dt.date, last: dt.date, years: float) -> None:
+        """Deaths, so that the pipeline stops contacting the deceased; people born in the 1800s are
+        certainly dead, maybe already before the window. An estate may then ban marketing."""
+        c, win = self.c, self.window
+        dead = None
+        if c.birth_date.year < 1900:
+            dead = self.day_in(win.first_day - dt.timedelta(days=200), win.end - dt.timedelta(days=5))
+        elif self.rng.random() < _death_probability((win.end - c.birth_date).days / 365.25, years):
+            dead = self.day_in(start, last)
+        if dead is not None:
+            upd = dead + dt.timedelta(days=int(self.rng.integers(1, 8)))
+            self.emit(upd, "death", deceased=dead)
+            if self.rng.random() < 0.2 and upd + dt.timedelta(days=30) < win.end:
+                self.mb = 1  # the estate bans marketing; deceased_on empty means "no change", not "alive"
+                self.emit(self.day_in(upd + dt.timedelta(days=10), win.end), "after_death")
+
+
+def _person_updates(
+    c: Customer, rng: np.random.Generator, window: Window, addr: AddressMaker, safety_new: bool
+) -> list[PopulationRow]:
+    """Everything VTJ delivers about one person, in the order of the draws that make it; a person who
+    is no customer during the window only has the initial load."""
+    years = window.days / 365.0
+    p = _PersonUpdates(c, rng, window)
+    last = min(window.end, c.ended_on or window.end)
+    start = max(window.first_day, c.customer_since)
+    p.initial_load()
+    if start > last:
+        return p.events
+    p.moves(start, last, years, addr)
+    p.marketing_ban(start, last, years)
+    if safety_new:
+        p.safety_ban(start, last)
+    p.death(start, last, years)
+    p.events.sort(key=lambda r: (r.updated_on, r.delivery))
+    return p.events
+
+
 def population_rows(world: World, seed: int) -> list[PopulationRow]:
     rng = rng_for(seed, "vtj")
     win = world.window
@@ -246,104 +421,8 @@ def population_rows(world: World, seed: int) -> list[PopulationRow]:
     safety_new = set()
     if n >= 200:
         safety_new = {persons[int(i)].idx for i in rng.choice(n, size=max(1, round(0.0015 * years * n)), replace=False)}
-
-    def day_in(lo: dt.date, hi: dt.date) -> dt.date:
-        return lo + dt.timedelta(days=int(rng.integers(0, max(1, (hi - lo).days + 1))))
-
-    def deliver(updated: dt.date) -> dt.date:
-        return max(updated + dt.timedelta(days=int(rng.integers(1, 3))), win.first_delivery)
-
     for c in persons:
-        mb = sb = 0
-        dead = None
-        events: list[PopulationRow] = []
-        age = (win.end - c.birth_date).days / 365.25
-        last = min(win.end, c.ended_on or win.end)
-        start = max(win.first_day, c.customer_since)
-        # state before the window, in the initial load
-        u = rng.random()
-        if u < 0.03:
-            mb = 1
-        if rng.random() < 0.0025:
-            sb = 1
-        if mb or sb:
-            upd = day_in(dt.date(2005, 1, 1), win.first_day - DAY)
-            events.append(PopulationRow(c.idx, upd, deliver(upd), None, mb, sb, tag="initial"))
-        if start > last:
-            out += events
-            continue
-
-        def emit(upd: dt.date, tag: str, deceased=None, address=None):
-            if sb:
-                address = None  # under a safety ban no address is disclosed
-            a = address
-            events.append(
-                PopulationRow(
-                    c.idx,
-                    upd,
-                    deliver(upd),
-                    deceased,
-                    mb,
-                    sb,
-                    a.street if a else "",
-                    a.postal_code if a else "",
-                    a.city if a else "",
-                    tag,
-                )
-            )
-            return events[-1]
-
-        # moves the CRM knows about, registered in VTJ a few days later
-        if c.moved_on is not None and start <= c.moved_on <= last:
-            upd = min(last, c.moved_on + dt.timedelta(days=int(rng.integers(0, 10))))
-            r = emit(upd, "address_change", address=c.address_on(c.moved_on))
-            if rng.random() < 0.15 and not sb:
-                # first delivered with a typo, corrected with the same updated_on: the later delivery wins
-                fixed = PopulationRow(
-                    c.idx,
-                    r.updated_on,
-                    r.delivery + dt.timedelta(days=int(rng.integers(1, 4))),
-                    None,
-                    mb,
-                    sb,
-                    r.street,
-                    r.postal_code,
-                    r.city,
-                    "same_day_correction",
-                )
-                i = int(rng.integers(1, max(2, r.street.find(" ") - 1)))
-                r.street = r.street[:i] + r.street[i + 1] + r.street[i] + r.street[i + 2 :]
-                events.append(fixed)
-        elif rng.random() < 0.006 * max(1.0, years):  # moved without telling us
-            home = c.address_on(last)
-            site = "apartment" if len(home.street.split(" ")) >= 4 else "detached_house"
-            emit(day_in(start, last), "address_change_vtj_only", address=addr.make(site))
-        if rng.random() < 0.008 * years and not mb:
-            upd = day_in(start, last)
-            mb = 1
-            emit(upd, "marketing_ban")
-            if rng.random() < 0.3 and upd + dt.timedelta(days=20) < last:
-                mb = 0
-                emit(day_in(upd + dt.timedelta(days=10), last), "marketing_ban_lifted")
-        elif mb and rng.random() < 0.08:
-            mb = 0
-            emit(day_in(start, last), "marketing_ban_lifted")
-        if c.idx in safety_new and not sb:
-            sb = 1
-            emit(day_in(start, last), "safety_ban")
-        # deaths; people born in the 1800s are certainly dead, maybe already before the window
-        if c.birth_date.year < 1900:
-            dead = day_in(win.first_day - dt.timedelta(days=200), win.end - dt.timedelta(days=5))
-        elif rng.random() < _death_probability(age, years):
-            dead = day_in(start, last)
-        if dead is not None:
-            upd = dead + dt.timedelta(days=int(rng.integers(1, 8)))
-            emit(upd, "death", deceased=dead)
-            if rng.random() < 0.2 and upd + dt.timedelta(days=30) < win.end:
-                mb = 1  # the estate bans marketing; deceased_on empty means "no change", not "alive"
-                emit(day_in(upd + dt.timedelta(days=10), win.end), "after_death")
-        events.sort(key=lambda r: (r.updated_on, r.delivery))
-        out += events
+        out += _person_updates(c, rng, win, addr, c.idx in safety_new)
     return out
 
 
