@@ -132,21 +132,33 @@ class ConsentHistory:
         return e
 
     # ---------------------------------------------------------------- per person
+    def _later(self, day: dt.date, a: int, b: int, hi: dt.date) -> dt.date | None:
+        """A day a..b-1 days after `day`, or None when that falls after the person's last day `hi`
+        (so a follow-up event never happens after the customer left)."""
+        d = day + dt.timedelta(days=int(self.rng.integers(a, b)))
+        return d if d <= hi else None
+
     def person(self, c: Customer) -> None:
+        """One person's consent history between GDPR day (or joining) and the end of the window or of
+        the customership. The sections draw from one stream, so their order is part of the output."""
         w = self.w.window
-        r = self.rng
         lo = max(c.customer_since, GDPR_DAY)
         hi = min(w.end, c.ended_on or w.end)
         if lo > hi:
             return
-        span = (hi - lo).days
+        self._email_and_sms(c, lo, hi)
+        self._channel_opt_outs(c, lo, hi)
+        self._newsletter(c, lo, hi)
+        self._profiling_and_objections(c, lo, hi)
+        if self.rng.random() < 0.012 and (hi - lo).days > 0:
+            self._tie(c, self._day_between(lo, hi))
+        if self.rng.random() < 0.015 and (hi - max(lo, w.first_day)).days > 25:
+            self._late_arrival(c, max(lo, w.first_day), hi)
 
-        def later(day: dt.date, a: int, b: int) -> dt.date | None:
-            d = day + dt.timedelta(days=int(r.integers(a, b)))
-            return d if d <= hi else None
-
-        # e-mail marketing: about a third grant; some withdraw; some of those grant again
-        email_grant = None
+    def _email_and_sms(self, c: Customer, lo: dt.date, hi: dt.date) -> None:
+        """E-mail marketing: about a third grant (some tick sms on the same form); some withdraw; some
+        of those grant again. Otherwise, rarely, an sms grant alone."""
+        r = self.rng
         if r.random() < 0.36:
             d = self._day_between(lo, hi)
             email_grant = self.add(c, d, "marketing", "email", "granted")
@@ -163,32 +175,44 @@ class ConsentHistory:
                     evidence=email_grant.evidence,
                     delivery=email_grant.delivery,
                 )
-            d2 = later(d, 10, 500) if r.random() < 0.18 else None
+            d2 = self._later(d, 10, 500, hi) if r.random() < 0.18 else None
             if d2:
                 self.add(c, d2, "marketing", "email", "withdrawn")
-                d3 = later(d2, 5, 300) if r.random() < 0.35 else None
+                d3 = self._later(d2, 5, 300, hi) if r.random() < 0.35 else None
                 if d3:
                     self.add(c, d3, "marketing", "email", "granted")
         elif r.random() < 0.05:
             self.add(c, self._day_between(lo, hi), "marketing", "sms", "granted")
+
+    def _channel_opt_outs(self, c: Customer, lo: dt.date, hi: dt.date) -> None:
+        """Phone and letter opt-outs, and "yes to everything" (all channels, empty channel), which is
+        sometimes narrowed later by withdrawing one channel."""
+        r = self.rng
         if r.random() < 0.045:
             self.add(c, self._day_between(lo, hi), "marketing", "phone", "withdrawn")
         if r.random() < 0.05:
             self.add(c, self._day_between(lo, hi), "marketing", "letter", "withdrawn")
-        if r.random() < 0.025:  # "yes to everything" (all channels), sometimes narrowed later
+        if r.random() < 0.025:
             d = self._day_between(lo, hi)
             self.add(c, d, "marketing", "", "granted")
-            d2 = later(d, 20, 400) if r.random() < 0.3 else None
+            d2 = self._later(d, 20, 400, hi) if r.random() < 0.3 else None
             if d2:
                 self.add(c, d2, "marketing", ("phone", "sms")[int(r.integers(0, 2))], "withdrawn")
-        # newsletter: customer communication, never marketing consent
+
+    def _newsletter(self, c: Customer, lo: dt.date, hi: dt.date) -> None:
+        """Newsletter subscriptions: customer communication, never marketing consent."""
+        r = self.rng
         if r.random() < 0.22:
             d = self._day_between(lo, hi)
             self.add(c, d, "newsletter", "email" if r.random() < 0.85 else "letter", "granted")
-            d2 = later(d, 30, 600) if r.random() < 0.2 else None
+            d2 = self._later(d, 30, 600, hi) if r.random() < 0.2 else None
             if d2:
                 self.add(c, d2, "newsletter", "email", "withdrawn")
-        # objections: one customer-service call that stops profiling and all direct marketing
+
+    def _profiling_and_objections(self, c: Customer, lo: dt.date, hi: dt.date) -> None:
+        """Objections: one customer-service call that stops profiling and all direct marketing; else a
+        profiling withdrawal (sometimes after a grant, sometimes granted again); else a grant."""
+        r = self.rng
         u = r.random()
         if u < 0.015:
             d = self._day_between(lo, hi)
@@ -211,56 +235,48 @@ class ConsentHistory:
             if r.random() < 0.3:
                 self.add(c, self._day_between(lo, d), "profiling", "", "granted", source="mobile_app")
             self.add(c, d, "profiling", "", "withdrawn")
-            d2 = later(d, 30, 300) if r.random() < 0.15 else None
+            d2 = self._later(d, 30, 300, hi) if r.random() < 0.15 else None
             if d2:
                 self.add(c, d2, "profiling", "", "granted", source="mobile_app")
         elif u < 0.12:
             self.add(c, self._day_between(lo, hi), "profiling", "", "granted", source="mobile_app")
-        # a tie: the app sent a grant and a withdrawal in the same second, with different offsets
-        if r.random() < 0.012 and span > 0:
-            d = self._day_between(lo, hi)
-            at = self._instant(d, "mobile_app")
-            ev = self._evidence("mobile_app", at)
-            dl = self._delivery(at, "mobile_app")
+
+    def _tie(self, c: Customer, d: dt.date) -> None:
+        """A tie: the app sent a grant and a withdrawal in the same second, with different offsets
+        (one local, one Z). The withdrawal must win."""
+        at = self._instant(d, "mobile_app")
+        ev = self._evidence("mobile_app", at)
+        dl = self._delivery(at, "mobile_app")
+        for action, style in (("granted", "local"), ("withdrawn", "Z")):
             self.add(
                 c,
                 d,
                 "marketing",
                 "email",
-                "granted",
+                action,
                 source="mobile_app",
                 at=at,
-                style="local",
+                style=style,
                 evidence=ev,
                 delivery=dl,
                 tag="tie",
             )
-            self.add(
-                c,
-                d,
-                "marketing",
-                "email",
-                "withdrawn",
-                source="mobile_app",
-                at=at,
-                style="Z",
-                evidence=ev,
-                delivery=dl,
-                tag="tie",
-            )
-        # a late arrival: a paper form overtaken by a later web event of the same customer
-        first_window_day = w.first_day
-        if r.random() < 0.015 and (hi - max(lo, first_window_day)).days > 25:
-            d = self._day_between(max(lo, first_window_day), hi - dt.timedelta(days=25))
-            later_day = d + dt.timedelta(days=int(r.integers(1, 5)))
-            if r.random() < 0.5:
-                # signed a paper consent, then withdrew online before the paper was scanned: withdrawn
-                paper = self.add(c, d, "marketing", "email", "granted", source="paper_form", tag="late_arrival")
-                self.add(c, later_day, "marketing", "email", "withdrawn", source="web_form", tag="late_arrival")
-            else:
-                paper = self.add(c, d, "marketing", "letter", "withdrawn", source="paper_form", tag="late_arrival")
-                self.add(c, later_day, "marketing", "email", "granted", source="web_form", tag="late_arrival")
-            paper.delivery = helsinki_date(paper.at) + dt.timedelta(days=int(r.integers(8, 18)))
+
+    def _late_arrival(self, c: Customer, lo: dt.date, hi: dt.date) -> None:
+        """A late arrival: a paper form overtaken by a later web event of the same customer. The paper
+        is delivered 8-17 days after it was signed, after the web event: what counts is when each
+        was given, not when it arrived."""
+        r = self.rng
+        d = self._day_between(lo, hi - dt.timedelta(days=25))
+        later_day = d + dt.timedelta(days=int(r.integers(1, 5)))
+        if r.random() < 0.5:
+            # signed a paper consent, then withdrew online before the paper was scanned: withdrawn
+            paper = self.add(c, d, "marketing", "email", "granted", source="paper_form", tag="late_arrival")
+            self.add(c, later_day, "marketing", "email", "withdrawn", source="web_form", tag="late_arrival")
+        else:
+            paper = self.add(c, d, "marketing", "letter", "withdrawn", source="paper_form", tag="late_arrival")
+            self.add(c, later_day, "marketing", "email", "granted", source="web_form", tag="late_arrival")
+        paper.delivery = helsinki_date(paper.at) + dt.timedelta(days=int(r.integers(8, 18)))
 
     def company(self, c: Customer) -> None:
         lo = max(c.customer_since, GDPR_DAY)
