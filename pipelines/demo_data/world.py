@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -221,6 +222,18 @@ class World:
 
 def _weighted(rng: np.random.Generator, choices) -> str:
     return choices[weighted_index(rng, [c[1] for c in choices])][0]
+
+
+class _Counts(NamedTuple):
+    """How many customers of each kind the world gets (see WorldBuilder._counts)."""
+
+    existing: int
+    joiners: int
+    companies: int
+    former: int
+    movers: int
+    tenants: int
+    enders: int
 
 
 class WorldBuilder:
@@ -447,10 +460,10 @@ class WorldBuilder:
         return self._chain(cust, p, start, profile, fixed)
 
     # ------------------------------------------------------------------ build
-    def build(self) -> World:
-        rng = self.rng
-        w = self.w
-        n = self.n
+    def _counts(self) -> _Counts:
+        """How many customers of each kind; the flows in the window (movers, joiners, enders) scale
+        with its length, and a demo of at least 50 customers over two weeks has one of each."""
+        w, n = self.w, self.n
         years = w.days / 365.0
         small_min = 1 if (n >= 50 and w.days >= 14) else 0
         n_comp = round(0.03 * n)
@@ -463,38 +476,66 @@ class WorldBuilder:
         n_existing = n_persons - n_former - n_tenants - n_joiners
         if n_existing < 1:
             raise ValueError("too few customers for the requested window")
-        d0 = w.first_day
+        return _Counts(n_existing, n_joiners, n_comp, n_former, n_movers, n_tenants, n_enders)
 
-        def since_existing() -> dt.date:
-            back = int(min(rng.exponential(6 * 365), 30 * 365)) + 1
-            return max(dt.date(1996, 1, 1), d0 - dt.timedelta(days=back))
+    def _since_existing(self) -> dt.date:
+        """Customer since, for someone already a customer before the window: exponential, 6 years on
+        average, at most 30 years and never before 1996."""
+        back = int(min(self.rng.exponential(6 * 365), 30 * 365)) + 1
+        return max(dt.date(1996, 1, 1), self.w.first_day - dt.timedelta(days=back))
 
-        def in_window(lo: int, hi: int) -> dt.date:
-            return d0 + dt.timedelta(days=int(rng.integers(lo, max(lo + 1, w.days - hi))))
+    def _in_window(self, lo: int, hi: int) -> dt.date:
+        """A day of the window at least `lo` days after its first day and at least `hi` days before its
+        last (just day `lo` when the window is too short for both)."""
+        w = self.w
+        return w.first_day + dt.timedelta(days=int(self.rng.integers(lo, max(lo + 1, w.days - hi))))
 
+    def _fixed_plan(self) -> bool:
+        """Whether a person's home contracts are fixed-term (about a third are)."""
+        return bool(self.rng.random() < 0.32)
+
+    def build(self) -> World:
+        """The world in a fixed order of steps, all drawing from one stream: the order is part of the
+        output, so a new step goes at the end."""
+        counts = self._counts()
         chains: dict[int, list[Contract]] = {}
-        fixed_plan = lambda: bool(rng.random() < 0.32)  # noqa: E731
+        existing = self._customers(counts, chains)
+        self._summer_cottages(existing, chains)
+        specials = self._special_ages(existing, chains)
+        movers = self._moves(existing, specials, counts, chains)
+        self._enders(existing, movers, specials, counts, chains)
+        self._fix_century_signs()
+        self._assign_ids()
+        segments = self._segments()
+        return World(self.w, self.customers, self.points, sorted(self.contracts, key=lambda k: k.contract_id), segments)
 
-        existing = [self._person("existing", since_existing()) for _ in range(n_existing)]
+    def _customers(self, counts: _Counts, chains: dict[int, list[Contract]]) -> list[Customer]:
+        """Existing customers, joiners, companies (some with a second point) and former customers,
+        each with their home and its contracts; returns the existing ones, the pool for what follows."""
+        rng = self.rng
+        existing = [self._person("existing", self._since_existing()) for _ in range(counts.existing)]
         for c in existing:
-            chains[c.idx] = self._home(c, c.customer_since, fixed_plan())
-        for _ in range(n_joiners):
-            c = self._person("joiner", in_window(1, 1))
-            chains[c.idx] = self._home(c, c.customer_since, fixed_plan())
-        for _ in range(n_comp):
-            c = self._company(since_existing() if rng.random() < 0.9 else in_window(1, 1))
+            chains[c.idx] = self._home(c, c.customer_since, self._fixed_plan())
+        for _ in range(counts.joiners):
+            c = self._person("joiner", self._in_window(1, 1))
+            chains[c.idx] = self._home(c, c.customer_since, self._fixed_plan())
+        for _ in range(counts.companies):
+            c = self._company(self._since_existing() if rng.random() < 0.9 else self._in_window(1, 1))
             chains[c.idx] = self._home(c, c.customer_since, bool(rng.random() < 0.4))
             if rng.random() < 0.2:
                 site, heating = self._site_heating("business")
                 chains[c.idx] += self._chain(c, self._point(site, heating), c.customer_since, "business", False)
-        for _ in range(n_former):
-            ended = d0 - dt.timedelta(days=int(rng.integers(1, 3 * 365)))
+        for _ in range(counts.former):
+            ended = self.w.first_day - dt.timedelta(days=int(rng.integers(1, 3 * 365)))
             c = self._person("former", ended - dt.timedelta(days=int(rng.integers(200, 4000))))
-            chains[c.idx] = self._home(c, c.customer_since, fixed_plan())
+            chains[c.idx] = self._home(c, c.customer_since, self._fixed_plan())
             c.ended_on = ended
             self._terminate(chains[c.idx], ended)
+        return existing
 
-        # summer cottages as a second metering point
+    def _summer_cottages(self, existing: list[Customer], chains: dict[int, list[Contract]]) -> None:
+        """Summer cottages as a second metering point, mostly of people living in houses."""
+        rng = self.rng
         for c in existing:
             share = (
                 0.12
@@ -503,13 +544,17 @@ class WorldBuilder:
             )
             if rng.random() < share:
                 start = c.customer_since + dt.timedelta(days=int(rng.integers(0, 12 * 365)))
-                if start <= w.end - dt.timedelta(days=30):
+                if start <= self.w.end - dt.timedelta(days=30):
                     site, heating = self._site_heating("summer_cottage")
                     p = self._point(site, heating)
                     c.cottage_point = p.idx
                     chains[c.idx] += self._chain(c, p, start, "summer_cottage", False)
 
-        # special ages: minors, the very old, and people born in the 1800s ('+' century sign)
+    def _special_ages(self, existing: list[Customer], chains: dict[int, list[Contract]]) -> list[Customer]:
+        """Special ages the pipeline must handle: minors (never marketed to), the very old, and people
+        born in the 1800s ('+' century sign). Returns them, minors first; they neither move nor leave."""
+        rng = self.rng
+        n = self.n
         n_minor = max(1 if n >= 50 else 0, round(0.004 * n))
         n_old = max(1 if n >= 50 else 0, round(0.004 * n))
         n_plus = max(1 if n >= 50 else 0, round(0.0008 * n))
@@ -520,55 +565,87 @@ class WorldBuilder:
         n_minor = len(minors)
         for k, c in enumerate(specials):
             if k < n_minor:
-                c.birth_date = self._birth_from_age(float(rng.uniform(16.0, 17.9)))
-                c.customer_since = max(c.birth_date + dt.timedelta(days=int(16 * 365.25)), d0 - dt.timedelta(days=300))
-                self._restart_chain(c, chains)
-                c.email_kind = "valid"
-                c.email = make_person_email(rng, c.first_name, c.last_name, c.birth_date.year, "valid")
+                self._make_minor(c, chains)
             elif k < n_minor + n_old:
                 c.birth_date = self._birth_from_age(float(rng.uniform(98.0, 105.0)))
             else:
                 c.birth_date = dt.date(
                     int(rng.integers(1896, 1900)), int(rng.integers(1, 13)), int(rng.integers(1, 29))
                 )
+        return specials
 
-        # moves: the old contract ends, a new point starts the next day, often a new tenant follows
+    def _make_minor(self, c: Customer, chains: dict[int, list[Contract]]) -> None:
+        """Turn `c` into a 16- or 17-year-old who became a customer at 16 at the earliest; the
+        contracts restart from then, and the e-mail address fits the new birth year."""
+        rng = self.rng
+        c.birth_date = self._birth_from_age(float(rng.uniform(16.0, 17.9)))
+        c.customer_since = max(
+            c.birth_date + dt.timedelta(days=int(16 * 365.25)), self.w.first_day - dt.timedelta(days=300)
+        )
+        self._restart_chain(c, chains)
+        c.email_kind = "valid"
+        c.email = make_person_email(rng, c.first_name, c.last_name, c.birth_date.year, "valid")
+
+    def _moves(
+        self,
+        existing: list[Customer],
+        specials: list[Customer],
+        counts: _Counts,
+        chains: dict[int, list[Contract]],
+    ) -> list[Customer]:
+        """Moves: the old contract ends, a new point starts the next day, often a new tenant follows
+        on the old point. When the window is too short for moves the tenants are plain joiners
+        instead, so the customer count holds. Returns the movers."""
+        rng = self.rng
+        w = self.w
         movers = [
             c
             for c in existing
-            if c not in specials and c.archetype != "summer_cottage" and c.customer_since < d0 and w.days >= 20
+            if c not in specials and c.archetype != "summer_cottage" and c.customer_since < w.first_day and w.days >= 20
         ]
-        movers = [movers[i] for i in rng.permutation(len(movers))[:n_movers]]
-        tenants_left = n_tenants
+        movers = [movers[i] for i in rng.permutation(len(movers))[: counts.movers]]
+        tenants_left = counts.tenants
         for c in movers:
-            e = in_window(7, 7)
+            e = self._in_window(7, 7)
             home = [k for k in chains[c.idx] if k.point == c.main_point]
             old_point = self.points[c.main_point]
             self._terminate(home, e)
             c.moved_on = e + DAY
-            chains[c.idx] += self._home(c, e + DAY, fixed_plan(), moving_in=e + DAY)
+            chains[c.idx] += self._home(c, e + DAY, self._fixed_plan(), moving_in=e + DAY)
             if tenants_left > 0:
                 tenants_left -= 1
-                t = self._person("tenant", e + DAY, archetype=c.archetype)
-                t.main_point = old_point.idx
-                t.addresses = [(None, c.addresses[0][1])]
-                t.phone, t.phone_e164 = make_phone(self.rng, t.addresses[0][1].city_fi, t.phone_kind)
-                chains[t.idx] = self._chain(t, old_point, e + DAY, c.archetype, fixed_plan())
-        for _ in range(tenants_left):  # window too short for moves: plain joiners instead
-            c = self._person("joiner", in_window(1, 1))
-            chains[c.idx] = self._home(c, c.customer_since, fixed_plan())
+                self._new_tenant(c, old_point, e + DAY, chains)
+        for _ in range(tenants_left):
+            c = self._person("joiner", self._in_window(1, 1))
+            chains[c.idx] = self._home(c, c.customer_since, self._fixed_plan())
+        return movers
 
-        # customers who leave during the window
+    def _new_tenant(
+        self, mover: Customer, old_point: Point, moving_in: dt.date, chains: dict[int, list[Contract]]
+    ) -> None:
+        """A new customer moving into the flat or house `mover` left: same point, same address, same
+        kind of household."""
+        t = self._person("tenant", moving_in, archetype=mover.archetype)
+        t.main_point = old_point.idx
+        t.addresses = [(None, mover.addresses[0][1])]
+        t.phone, t.phone_e164 = make_phone(self.rng, t.addresses[0][1].city_fi, t.phone_kind)
+        chains[t.idx] = self._chain(t, old_point, moving_in, mover.archetype, self._fixed_plan())
+
+    def _enders(
+        self,
+        existing: list[Customer],
+        movers: list[Customer],
+        specials: list[Customer],
+        counts: _Counts,
+        chains: dict[int, list[Contract]],
+    ) -> None:
+        """Customers who leave during the window (neither movers nor special ages)."""
+        d0 = self.w.first_day
         candidates = [c for c in existing if c not in movers and c not in specials and c.customer_since < d0]
-        for i in rng.permutation(len(candidates))[:n_enders]:
+        for i in self.rng.permutation(len(candidates))[: counts.enders]:
             c = candidates[int(i)]
-            c.ended_on = in_window(5, 2)
+            c.ended_on = self._in_window(5, 2)
             self._terminate(chains[c.idx], c.ended_on)
-
-        self._fix_century_signs()
-        self._assign_ids()
-        segments = self._segments()
-        return World(w, self.customers, self.points, sorted(self.contracts, key=lambda k: k.contract_id), segments)
 
     def _restart_chain(self, c: Customer, chains) -> None:
         for k in chains[c.idx]:
