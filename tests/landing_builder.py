@@ -30,9 +30,18 @@ def write(
 
 
 # A few valid rows to build on (henkilötunnus and GSRN check characters are correct).
-PERSON = "C0000001;person;131052-308T;;Kaarina;Laaksonen;;fi;kaarina@example.fi;040 123 4567;Vuorikatu 3 A 7;00100;Helsinki;2012-09-01;"
-PERSON2 = "C0000002;person;020701B233P;;Emil;Lindqvist;;sv;emil@example.fi;+358 45 555 0199;Runebergsgatan 8;00100;Helsingfors;2024-02-15;"
-COMPANY = "C0000003;company;;2077474-0;;;Esimerkki Oy;fi;info@example.fi;09 555 0100;Teollisuuskatu 21;00510;Helsinki;2019-01-01;"
+PERSON = (
+    "C0000001;person;131052-308T;;Kaarina;Laaksonen;;fi;kaarina@example.fi;040 123 4567;"
+    "Vuorikatu 3 A 7;00100;Helsinki;2012-09-01;"
+)
+PERSON2 = (
+    "C0000002;person;020701B233P;;Emil;Lindqvist;;sv;emil@example.fi;+358 45 555 0199;"
+    "Runebergsgatan 8;00100;Helsingfors;2024-02-15;"
+)
+COMPANY = (
+    "C0000003;company;;2077474-0;;;Esimerkki Oy;fi;info@example.fi;09 555 0100;"
+    "Teollisuuskatu 21;00510;Helsinki;2019-01-01;"
+)
 GSRN1 = "643550123456789011"
 GSRN2 = "643550123456789028"
 

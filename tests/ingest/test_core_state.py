@@ -44,8 +44,10 @@ def test_consent_state_orders_by_time_not_file_and_ties_resolve_to_withdrawn(sto
         "consents",
         "20261124",
         [
-            "E4;C0000001;marketing;email;withdrawn;2026-11-18T10:00:00+02:00;customer_service;v3;call-4",  # older: loses
-            "E5;C0000001;marketing;sms;withdrawn;2026-11-19T08:00:00Z;customer_service;v3;call-5",  # same instant as E2: wins
+            # older: loses
+            "E4;C0000001;marketing;email;withdrawn;2026-11-18T10:00:00+02:00;customer_service;v3;call-4",
+            # same instant as E2: wins
+            "E5;C0000001;marketing;sms;withdrawn;2026-11-19T08:00:00Z;customer_service;v3;call-5",
             "E6;C0000001;marketing;;withdrawn;2026-11-12T12:00:00+02:00;customer_service;v3;call-6",  # all channels
             "E7;C0000001;profiling;;withdrawn;2026-11-20T12:00:00+02:00;mobile_app;v3;app-7",
             "E8;C0000001;newsletter;letter;granted;2026-11-20T12:00:00+02:00;mobile_app;v3;app-8",

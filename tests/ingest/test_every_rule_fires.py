@@ -124,7 +124,8 @@ BASES: dict[str, Base] = {
             ),
             row(
                 "consents",
-                "EV5500002;C0000002;profiling;;withdrawn;2026-03-01T16:40:05Z;customer_service;v3;call 2026-03-01\nrecording 0441",
+                "EV5500002;C0000002;profiling;;withdrawn;2026-03-01T16:40:05Z;customer_service;v3;"
+                "call 2026-03-01\nrecording 0441",
             ),
         ],
         broken=row(

@@ -53,6 +53,84 @@ def _is_dst(d: date) -> int:
     return 0
 
 
+@dataclass(frozen=True)
+class _Year:
+    """What every household's load curve is built from: hours, calendar and weather of the window."""
+
+    h: np.ndarray
+    flat: np.ndarray
+    weekend: np.ndarray
+    month: np.ndarray
+    hdd: np.ndarray
+    darkness: np.ndarray
+    days: int
+    hard: bool
+
+    @property
+    def light(self) -> np.ndarray:
+        return 1.0 + 0.3 * self.darkness[:, None]
+
+
+def _jitter(rng) -> float:
+    return rng.uniform(0.65, 1.35)
+
+
+def _district_apartment(y: _Year, rng, s: float) -> np.ndarray:
+    prof = _household(y.h, rng) * s
+    return prof[None, :] * y.light + y.weekend[:, None] * _bump(y.h, 13, 3, 0.08 * s)[None, :]
+
+
+def _electric_house(y: _Year, rng, s: float) -> np.ndarray:
+    prof = _household(y.h, rng, 1.8) * 2.2 * s
+    storage = 0.15 if y.hard else 0.55
+    heat_shape = storage * np.isin(np.arange(24), NIGHT) / len(NIGHT) + (1 - storage) * y.flat
+    heat = 0.13 * _jitter(rng) * s * y.hdd[:, None] * 24 * heat_shape[None, :]
+    return prof[None, :] * y.light + heat
+
+
+def _heat_pump_house(y: _Year, rng, s: float) -> np.ndarray:
+    prof = _household(y.h, rng, 1.8) * 2.2 * s
+    heat = (0.065 if y.hard else 0.045) * _jitter(rng) * s * y.hdd[:, None] * 24 * y.flat[None, :]
+    return prof[None, :] * y.light + heat
+
+
+def _ev_night_charger(y: _Year, rng, s: float) -> np.ndarray:
+    prof = _household(y.h, rng) * 1.5 * s
+    p_charge = np.where(y.weekend, 0.25, 0.45) if y.hard else np.where(y.weekend, 0.45, 0.8)
+    charge = rng.random(y.days) < p_charge
+    kw = 2.2 * _jitter(rng) * (1 + 0.25 * y.darkness)
+    ev = np.zeros(24)
+    ev[[23, 0, 1, 2, 3, 4]] = 1.0
+    return prof[None, :] * y.light + charge[:, None] * kw[:, None] * ev[None, :]
+
+
+def _summer_cottage(y: _Year, rng, s: float) -> np.ndarray:
+    summer = np.isin(y.month, [6, 7, 8])
+    p_occ = np.where(summer, np.where(y.weekend, 0.9, 0.35), np.where(y.weekend, 0.25, 0.03))
+    p_occ = np.where(y.month == 7, 0.85, p_occ)
+    occ = rng.random(y.days) < p_occ
+    frost = 0.03 + 0.004 * y.hdd
+    use = _household(y.h, rng) * 1.6 * s + _bump(y.h, 19, 1.0, 1.5 * s)  # sauna evening
+    return frost[:, None] * np.ones(24)[None, :] + occ[:, None] * use[None, :]
+
+
+def _home_office(y: _Year, rng, s: float) -> np.ndarray:
+    prof = _household(y.h, rng) * 1.2 * s
+    office = _bump(y.h, 12, 2.8, (0.25 if y.hard else 0.45) * _jitter(rng) * s)
+    return prof[None, :] * y.light + np.where(y.weekend, 0.45, 1.0)[:, None] * office[None, :]
+
+
+#: archetype -> its household's load (days x 24 hours) before noise
+_LOAD = {
+    "district_apartment": _district_apartment,
+    "electric_house": _electric_house,
+    "heat_pump_house": _heat_pump_house,
+    "ev_night_charger": _ev_night_charger,
+    "summer_cottage": _summer_cottage,
+    "home_office": _home_office,
+}
+
+
 def generate(
     n_per_archetype: int = 40,
     end: date = date(2026, 11, 24),
@@ -87,46 +165,13 @@ def generate(
     h = np.arange(24, dtype=float)
     flat = np.ones(24) / 24
     kwh = np.zeros((n, days, 24))
+    year = _Year(h, flat, weekend, month, hdd, darkness, days, hard)
     for i in range(n):
         a = archetypes[arche[i]]
         s = rng.lognormal(0, 0.25)  # household size
-        jit = lambda: rng.uniform(0.65, 1.35)  # noqa: E731
-        light = 1.0 + 0.3 * darkness[:, None]
-        if a == "district_apartment":
-            prof = _household(h, rng) * s
-            base = prof[None, :] * light
-            base = base + weekend[:, None] * _bump(h, 13, 3, 0.08 * s)[None, :]
-        elif a == "electric_house":
-            prof = _household(h, rng, 1.8) * 2.2 * s
-            storage = 0.15 if hard else 0.55
-            heat_shape = storage * np.isin(np.arange(24), NIGHT) / len(NIGHT) + (1 - storage) * flat
-            heat = 0.13 * jit() * s * hdd[:, None] * 24 * heat_shape[None, :]
-            base = prof[None, :] * light + heat
-        elif a == "heat_pump_house":
-            prof = _household(h, rng, 1.8) * 2.2 * s
-            heat = (0.065 if hard else 0.045) * jit() * s * hdd[:, None] * 24 * flat[None, :]
-            base = prof[None, :] * light + heat
-        elif a == "ev_night_charger":
-            prof = _household(h, rng) * 1.5 * s
-            charge = rng.random(days) < (np.where(weekend, 0.25, 0.45) if hard else np.where(weekend, 0.45, 0.8))
-            kw = 2.2 * jit() * (1 + 0.25 * darkness)
-            ev = np.zeros(24)
-            ev[[23, 0, 1, 2, 3, 4]] = 1.0
-            base = prof[None, :] * light + charge[:, None] * kw[:, None] * ev[None, :]
-        elif a == "summer_cottage":
-            summer = np.isin(month, [6, 7, 8])
-            p_occ = np.where(summer, np.where(weekend, 0.9, 0.35), np.where(weekend, 0.25, 0.03))
-            p_occ = np.where(month == 7, 0.85, p_occ)
-            occ = rng.random(days) < p_occ
-            frost = 0.03 + 0.004 * hdd
-            use = _household(h, rng) * 1.6 * s + _bump(h, 19, 1.0, 1.5 * s)  # sauna evening
-            base = frost[:, None] * np.ones(24)[None, :] + occ[:, None] * use[None, :]
-        elif a == "home_office":
-            prof = _household(h, rng) * 1.2 * s
-            office = _bump(h, 12, 2.8, (0.25 if hard else 0.45) * jit() * s)
-            base = prof[None, :] * light + np.where(weekend, 0.45, 1.0)[:, None] * office[None, :]
-        else:
+        if a not in _LOAD:
             raise ValueError(a)
+        base = _LOAD[a](year, rng, s)
         sd = (0.3, 0.2) if hard else (0.18, 0.12)
         noise = rng.lognormal(0, sd[0], size=(days, 24)) * rng.lognormal(0, sd[1], size=(days, 1))
         kwh[i] = base * noise

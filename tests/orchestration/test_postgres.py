@@ -117,7 +117,10 @@ def postgres():
     port = None
     for _attempt in range(3):  # another process may take the free port before the server binds it
         candidate = free_port()
-        options = f"-c listen_addresses=127.0.0.1 -p {candidate} -k {root} -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        options = (
+            f"-c listen_addresses=127.0.0.1 -p {candidate} -k {root} "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
         done = pg(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60", "-o", options, "start")
         if done.returncode == 0:
             port = candidate

@@ -243,6 +243,83 @@ def _age(birth: dt.date, on: dt.date) -> int:
     return years
 
 
+def _marketing_contacts(cid, history, first_day) -> int:
+    """Distinct marketing contacts of the customer on the local days [first_day, D]."""
+    seen = set()
+    for h in history:
+        if h["customer_id"] != cid or h["kind"] != "marketing":
+            continue
+        key = (h["channel"], h["campaign_id"], h["sent_at"])
+        if first_day <= h["sent_at"].astimezone(HEL).date() <= D:
+            seen.add(key)
+    return len(seen)
+
+
+def _common_reasons(c, n_marketing: int, ge) -> set[str]:
+    """The global exclusions that apply to the customer on every channel."""
+    person = c["customer_type"] == "person"
+    common = set()
+    if c["deceased_on"] is not None and c["deceased_on"] <= D:
+        common.add("deceased")
+    if person and (c["birth_date"] is None or _age(c["birth_date"], D) < ge.minor.age_limit):
+        common.add("minor")
+    if not person:
+        common.add("company")
+    if c["ended_on"] is not None and (D - c["ended_on"]).days > ge.former_customer.window_days:
+        common.add("former_customer")
+    if n_marketing >= ge.frequency_cap.cap:
+        common.add("frequency_cap")
+    return common
+
+
+def _on_registers(c, regs) -> tuple[bool, bool]:
+    """(on the ASML mail register, on the ASML phone register) on D."""
+    key = asml_match_key(c["first_name"], c["last_name"], c["street_address"], c["postal_code"])
+
+    def live(r):
+        return r["registered_on"] <= D and (r["expires_on"] is None or D <= r["expires_on"])
+
+    on_mail = key is not None and any(r["register"] == "mail" and r["match_key"] == key and live(r) for r in regs)
+    on_phone = c["phone_e164"] is not None and any(
+        r["register"] == "phone" and r["phone_e164"] == c["phone_e164"] and live(r) for r in regs
+    )
+    return on_mail, on_phone
+
+
+def _contact_ok(c, contact: str) -> bool:
+    return {
+        "valid_email": c["email"] is not None,
+        "valid_mobile": c["phone_e164"] is not None and c["phone_is_mobile"] is True,
+        "valid_phone": c["phone_e164"] is not None,
+        "valid_postal_address": bool(
+            c["first_name"]
+            and c["last_name"]
+            and c["street_address"]
+            and c["city"]
+            and c["postal_code"]
+            and len(c["postal_code"]) == 5
+        ),
+    }[contact]
+
+
+def _channel_reasons(c, cp, ev, common: set[str], on_mail: bool, on_phone: bool) -> set[str]:
+    """Every reason that keeps the customer out of one channel, given its deciding consent event."""
+    reasons = set(common)
+    if ev is not None and ev["state"] != "granted":
+        reasons.add("consent_withdrawn")
+    if cp.legal_basis == "consent" and ev is None:
+        reasons.add("consent_missing")
+    if not _contact_ok(c, cp.contact) and not (cp.uses_address and c["safety_ban"]):
+        reasons.add("invalid_contact")
+    flags = {
+        "asml_mail": on_mail,
+        "asml_phone": on_phone,
+        "vtj_marketing_ban": c["marketing_ban"] is True,
+        "safety_ban": c["safety_ban"] is True,
+    }
+    return reasons | {code for code in cp.exclusions if flags[code]}
+
+
 def brute_force(custs, consents, regs, history, segs, policy: MarketingPolicy):
     audiences: dict[str, set[str]] = {ch: set() for ch in CHANNELS}
     exclusions: set[tuple[str, str, str]] = set()
@@ -261,73 +338,14 @@ def brute_force(custs, consents, regs, history, segs, policy: MarketingPolicy):
         prof = _latest([e for e in mine if e["purpose"] == "profiling"])
         objects = prof is not None and prof["state"] != "granted"
         segment[cid] = None if objects else seg_of.get(cid)
-
-        seen = set()
-        n_marketing = 0
-        for h in history:
-            if h["customer_id"] != cid or h["kind"] != "marketing":
-                continue
-            local_day = h["sent_at"].astimezone(HEL).date()
-            key = (h["channel"], h["campaign_id"], h["sent_at"])
-            if first_day <= local_day <= D and key not in seen:
-                seen.add(key)
-                n_marketing += 1
-
-        person = c["customer_type"] == "person"
-        common = set()
-        if c["deceased_on"] is not None and c["deceased_on"] <= D:
-            common.add("deceased")
-        if person and (c["birth_date"] is None or _age(c["birth_date"], D) < ge.minor.age_limit):
-            common.add("minor")
-        if not person:
-            common.add("company")
-        if c["ended_on"] is not None and (D - c["ended_on"]).days > ge.former_customer.window_days:
-            common.add("former_customer")
-        if n_marketing >= ge.frequency_cap.cap:
-            common.add("frequency_cap")
-
-        key = asml_match_key(c["first_name"], c["last_name"], c["street_address"], c["postal_code"])
-
-        def live(r):
-            return r["registered_on"] <= D and (r["expires_on"] is None or D <= r["expires_on"])
-
-        on_mail = key is not None and any(r["register"] == "mail" and r["match_key"] == key and live(r) for r in regs)
-        on_phone = c["phone_e164"] is not None and any(
-            r["register"] == "phone" and r["phone_e164"] == c["phone_e164"] and live(r) for r in regs
-        )
-
+        common = _common_reasons(c, _marketing_contacts(cid, history, first_day), ge)
+        on_mail, on_phone = _on_registers(c, regs)
         for ch in CHANNELS:
             cp = policy.channel(ch)
-            reasons = set(common)
             ev = _latest(
                 [e for e in mine if e["purpose"] == cp.consent.purpose and e["channel"] in (None, cp.consent.channel)]
             )
-            if ev is not None and ev["state"] != "granted":
-                reasons.add("consent_withdrawn")
-            if cp.legal_basis == "consent" and ev is None:
-                reasons.add("consent_missing")
-            contact_ok = {
-                "valid_email": c["email"] is not None,
-                "valid_mobile": c["phone_e164"] is not None and c["phone_is_mobile"] is True,
-                "valid_phone": c["phone_e164"] is not None,
-                "valid_postal_address": bool(
-                    c["first_name"]
-                    and c["last_name"]
-                    and c["street_address"]
-                    and c["city"]
-                    and c["postal_code"]
-                    and len(c["postal_code"]) == 5
-                ),
-            }[cp.contact]
-            if not contact_ok and not (cp.uses_address and c["safety_ban"]):
-                reasons.add("invalid_contact")
-            flags = {
-                "asml_mail": on_mail,
-                "asml_phone": on_phone,
-                "vtj_marketing_ban": c["marketing_ban"] is True,
-                "safety_ban": c["safety_ban"] is True,
-            }
-            reasons |= {code for code in cp.exclusions if flags[code]}
+            reasons = _channel_reasons(c, cp, ev, common, on_mail, on_phone)
             if reasons:
                 exclusions |= {(cid, ch, r) for r in reasons}
             else:

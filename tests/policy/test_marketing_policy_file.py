@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from data_contracts.policy import (
     CHANNELS,
@@ -135,7 +136,7 @@ def test_unreadable_files(tmp_path):
 
 def test_policy_is_immutable():
     p = load_policy()
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         p.version = "x"  # type: ignore[misc]
 
 

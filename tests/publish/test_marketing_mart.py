@@ -134,8 +134,11 @@ def test_marketing_mart_alone_refuses_rows_that_break_a_rule(tmp_path):
     # a bug lets a customer who withdrew email consent into the audience the mart reads
     conn = duckdb.connect(str(storage.warehouse_path))
     try:
-        conn.execute("""insert into audience_email select * replace ('C0000002' as customer_id, 'c2@example.fi' as email)
-                        from audience_email where customer_id = 'C0000014'""")
+        conn.execute(
+            """insert into audience_email
+               select * replace ('C0000002' as customer_id, 'c2@example.fi' as email)
+               from audience_email where customer_id = 'C0000014'"""
+        )
     finally:
         conn.close()
     result = mart_alone(storage, D)

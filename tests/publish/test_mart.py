@@ -65,8 +65,10 @@ def test_killing_the_build_midway_leaves_the_previous_mart_intact(tmp_path):
         import time, polars as pl
         from pathlib import Path
         from assets.storage.mart import publish
-        big = {{"audience_email": pl.DataFrame({{"customer_id": [f"C{{i:07d}}" for i in range(200_000)], "email": ["x@example.fi"] * 200_000}})}}
-        publish(Path({str(tmp_path)!r}), big, tag="day2", before_swap=lambda: (print("ready", flush=True), time.sleep(60)))
+        ids = [f"C{{i:07d}}" for i in range(200_000)]
+        big = {{"audience_email": pl.DataFrame({{"customer_id": ids, "email": ["x@example.fi"] * 200_000}})}}
+        wait = lambda: (print("ready", flush=True), time.sleep(60))
+        publish(Path({str(tmp_path)!r}), big, tag="day2", before_swap=wait)
     """)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=os.getcwd())
     assert proc.stdout.readline().strip() == "ready"  # everything staged, about to swap
