@@ -10,11 +10,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 import numpy as np
 
-HELSINKI = ZoneInfo("Europe/Helsinki")
+from data_contracts.vocabulary import HELSINKI
+
 UTC = dt.timezone.utc
 QUARTER = dt.timedelta(minutes=15)
 
