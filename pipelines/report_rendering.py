@@ -1,6 +1,8 @@
-"""Rendering an access report (`lupa sar`): the JSON file and the self-contained HTML page, in the
-customer's language (fi/sv/en). The texts are data (`data_contracts/access_report_texts.yaml`);
-the report itself holds only language-neutral codes, so both files say the same thing.
+"""Rendering an access report (`lupa sar`): the JSON file and the self-contained HTML page.
+
+The report (`assets.privacy.access_report`) holds language-neutral codes; the JSON is that dict as it
+is, and the page puts it into words in the customer's language (fi/sv/en), with the texts kept as
+data in `data_contracts/access_report_texts.yaml`. Dates and times are shown in Helsinki time.
 """
 
 from __future__ import annotations
