@@ -57,8 +57,8 @@ def explain(mart: Path, customer_id: str) -> str:
             )
             reasons = (
                 rows(
-                    f"select reason, {event}, policy_version, as_of from audience_exclusions where customer_id = $c and channel = $ch "
-                    "order by reason",
+                    f"select reason, {event}, policy_version, as_of from audience_exclusions "
+                    "where customer_id = $c and channel = $ch order by reason",
                     ch=ch,
                 )
                 if exclusion_columns
@@ -70,14 +70,16 @@ def explain(mart: Path, customer_id: str) -> str:
                 versions.add(r["policy_version"])
                 evidence = (
                     (
-                        f"; deciding consent event {r['consent_event_id']} at {r['consent_occurred_at']} via {r['consent_source']} "
+                        f"; deciding consent event {r['consent_event_id']} at {r['consent_occurred_at']} "
+                        f"via {r['consent_source']} "
                         f"(wording {r['consent_wording_version']}, evidence {r['consent_evidence_ref']})"
                     )
                     if r.get("consent_event_id")
                     else "; no consent event decides it (opt-out channel: in unless a reason excludes)"
                 )
                 lines.append(
-                    f"  {ch:<7} IN   rule {r['rule']}, legal basis {r['legal_basis']}{evidence}; policy {r['policy_version']}, as of {r['as_of']}"
+                    f"  {ch:<7} IN   rule {r['rule']}, legal basis {r['legal_basis']}{evidence}; "
+                    f"policy {r['policy_version']}, as of {r['as_of']}"
                 )
             elif reasons:
                 versions |= {r["policy_version"] for r in reasons}
@@ -88,7 +90,8 @@ def explain(mart: Path, customer_id: str) -> str:
                     for r in reasons
                 ]
                 lines.append(
-                    f"  {ch:<7} OUT  {', '.join(shown)}; policy {reasons[0]['policy_version']}, as of {reasons[0]['as_of']}"
+                    f"  {ch:<7} OUT  {', '.join(shown)}; "
+                    f"policy {reasons[0]['policy_version']}, as of {reasons[0]['as_of']}"
                 )
             else:
                 lines.append(f"  {ch:<7} -    not in the published {ch} audience or its exclusions")
@@ -106,13 +109,15 @@ def explain(mart: Path, customer_id: str) -> str:
     if segment:
         s = segment[0]
         lines.append(
-            f"  segment {s['segment_id']}: {s['name_en']} / {s['name_fi']} / {s['name_sv']} (model {s['model_version']})"
+            f"  segment {s['segment_id']}: {s['name_en']} / {s['name_fi']} / {s['name_sv']} "
+            f"(model {s['model_version']})"
         )
     else:
         lines.append("  segment: none (not profiled: objected, not eligible, or too little history)")
     for r in renewal:
         lines.append(
-            f"  renewal offer for contract {r['contract_id']} ending {r['end_date']}: channel {r['channel']} ({r['reason']})"
+            f"  renewal offer for contract {r['contract_id']} ending {r['end_date']}: "
+            f"channel {r['channel']} ({r['reason']})"
         )
     lines.append(f"  policy version {', '.join(sorted(v for v in versions if v)) or 'unknown'}")
     return "\n".join(lines)

@@ -40,7 +40,7 @@ from assets.storage import suppression
 from assets.storage.mart import NewerMartPublished, mart_path, publish, published_as_of
 from assets.storage.metering import daily_root, quarantine_root
 from assets.storage.zones import LupaStorage, connect, query, table_exists
-from data_contracts.policy import load_policy
+from data_contracts.policy import RetentionPolicy
 
 #: why invoices survive an erasure; how long is the policy's `retention.invoices` period
 INVOICE_RETENTION_BASIS = "accounting records (Accounting Act 1336/1997, ch. 2 §10)"
@@ -107,7 +107,8 @@ def _erasures(entries: list[dict]) -> dict[str, list[dict]]:
 
 def _tables_with(conn, column: str) -> list[str]:
     rows = conn.sql(
-        "select table_name from duckdb_columns() where column_name = $c and not starts_with(table_name, '_') order by 1",
+        "select table_name from duckdb_columns() "
+        "where column_name = $c and not starts_with(table_name, '_') order by 1",
         params={"c": column},
     ).fetchall()
     return [r[0] for r in rows]
@@ -150,7 +151,10 @@ def _personal_ids(conn, customer_ids: list[str]) -> dict[str, list[str]]:
     found: dict[str, set[str]] = {c: set() for c in customer_ids}
     for t in ("customers", "customers_valid"):
         if table_exists(conn, t):
-            sql = f'select customer_id, personal_id from "{t}" where list_contains($c, customer_id) and personal_id is not null'
+            sql = (
+                f'select customer_id, personal_id from "{t}" '
+                "where list_contains($c, customer_id) and personal_id is not null"
+            )
             for c, pid in conn.sql(sql, params={"c": customer_ids}).fetchall():
                 found[c].add(pid)
     return {c: sorted(p) for c, p in found.items()}
@@ -165,18 +169,21 @@ def _point_periods(conn, customer_ids: list[str]) -> pl.DataFrame:
         return pl.DataFrame(schema=POINT_PERIODS)
     return query(
         conn,
-        "select customer_id, metering_point_id, valid_from, valid_to from metering_point_attribution where list_contains($c, customer_id)",
+        "select customer_id, metering_point_id, valid_from, valid_to from metering_point_attribution "
+        "where list_contains($c, customer_id)",
         c=customer_ids,
     )
 
 
-def erase(storage: LupaStorage, customer_id: str, today: dt.date) -> dict:
+def erase(storage: LupaStorage, customer_id: str, today: dt.date, retention: RetentionPolicy) -> dict:
     """Erase the customer at their request (`lupa erase`), or finish an earlier erasure of them that
     was interrupted. Returns the erasure's account, as `erase_customers` does."""
-    return erase_customers(storage, [customer_id], today, REQUEST)[customer_id]
+    return erase_customers(storage, [customer_id], today, REQUEST, retention)[customer_id]
 
 
-def erase_customers(storage: LupaStorage, customer_ids: list[str], today: dt.date, reason: str) -> dict[str, dict]:
+def erase_customers(
+    storage: LupaStorage, customer_ids: list[str], today: dt.date, reason: str, retention: RetentionPolicy
+) -> dict[str, dict]:
     """Erase the customers, or finish earlier erasures of them that were interrupted.
 
     Returns, per customer, the erasure's account (as the audit log has it): pseudonym, date, reason,
@@ -204,25 +211,7 @@ def erase_customers(storage: LupaStorage, customer_ids: list[str], today: dt.dat
         personal_ids = _personal_ids(conn, customer_ids)
         new = [c for c in customer_ids if c not in unfinished]
         if new:
-            points = _point_periods(conn, new) if reason == REQUEST else pl.DataFrame(schema=POINT_PERIODS)
-            suppression.add(
-                storage.warehouse_dir,
-                [i for c in new for i in (c, *personal_ids[c])],
-                points.with_columns(pl.lit(today).alias("erased_on")),
-                today,
-            )
-            for c in new:
-                # links the subject to the pseudonyms of their identity codes, so an access request by
-                # identity code still finds what was kept
-                _audit(
-                    storage,
-                    "suppressed",
-                    subjects[c],
-                    today,
-                    reason=reason,
-                    identity_code_pseudonyms=[suppression.pseudonym(p) for p in personal_ids[c]],
-                    metering_point_periods_suppressed=int((points["customer_id"] == c).sum()),
-                )
+            _suppress(storage, conn, new, personal_ids, subjects, reason, today)
         latest = _erasures(_audit_entries(storage))
         started = {c: latest[subjects[c]][0] for c in customer_ids}
         erased_on = {c: dt.date.fromisoformat(started[c]["erased_on"]) for c in customer_ids}
@@ -233,7 +222,7 @@ def erase_customers(storage: LupaStorage, customer_ids: list[str], today: dt.dat
             pseudonyms = {p: c for c in held for p in (subjects[c], *started[c]["identity_code_pseudonyms"])}
             codes = {pid: c for c in held for pid in personal_ids[c]}
             in_warehouse, kept = _erase_from_warehouse(
-                conn, [c for c in customer_ids if c in held], codes, pseudonyms, erased_on
+                conn, [c for c in customer_ids if c in held], codes, pseudonyms, erased_on, retention
             )
             for c in customer_ids:
                 if c in held:
@@ -247,12 +236,7 @@ def erase_customers(storage: LupaStorage, customer_ids: list[str], today: dt.dat
                         kept=kept[c],
                     )
 
-    removed = {c: {} for c in customer_ids}
-    if storage.analytics_path.exists():
-        with connect(storage.analytics_path) as conn:
-            for table in _tables_with(conn, "customer_id"):
-                for c, n in _delete_rows(conn, table, "customer_id", {c: c for c in customer_ids}).items():
-                    removed[c][f"analytics.{table}"] = n
+    removed = _erase_from_analytics(storage, customer_ids)
     # the erasures' point periods, from the suppression record: the warehouse no longer has them
     # when an interrupted erasure is finished (periods of others erased those days are already gone)
     with_points = [erased_on[c] for c in customer_ids if started[c]["metering_point_periods_suppressed"]]
@@ -285,8 +269,56 @@ def erase_customers(storage: LupaStorage, customer_ids: list[str], today: dt.dat
     return {c: _account(latest[subjects[c]]) for c in customer_ids}
 
 
+def _suppress(
+    storage: LupaStorage,
+    conn,
+    customer_ids: list[str],
+    personal_ids: dict[str, list[str]],
+    subjects: dict[str, str],
+    reason: str,
+    today: dt.date,
+) -> None:
+    """Record the suppression first, so that nothing erased can come back in through ingestion, then
+    audit each start. A request also suppresses the customer's metering point periods."""
+    points = _point_periods(conn, customer_ids) if reason == REQUEST else pl.DataFrame(schema=POINT_PERIODS)
+    suppression.add(
+        storage.warehouse_dir,
+        [i for c in customer_ids for i in (c, *personal_ids[c])],
+        points.with_columns(pl.lit(today).alias("erased_on")),
+        today,
+    )
+    for c in customer_ids:
+        # links the subject to the pseudonyms of their identity codes, so an access request by
+        # identity code still finds what was kept
+        _audit(
+            storage,
+            "suppressed",
+            subjects[c],
+            today,
+            reason=reason,
+            identity_code_pseudonyms=[suppression.pseudonym(p) for p in personal_ids[c]],
+            metering_point_periods_suppressed=int((points["customer_id"] == c).sum()),
+        )
+
+
+def _erase_from_analytics(storage: LupaStorage, customer_ids: list[str]) -> dict[str, dict[str, int]]:
+    """Delete the customers' rows from every analytics table; rows removed per customer and table."""
+    removed: dict[str, dict[str, int]] = {c: {} for c in customer_ids}
+    if storage.analytics_path.exists():
+        with connect(storage.analytics_path) as conn:
+            for table in _tables_with(conn, "customer_id"):
+                for c, n in _delete_rows(conn, table, "customer_id", {c: c for c in customer_ids}).items():
+                    removed[c][f"analytics.{table}"] = n
+    return removed
+
+
 def _erase_from_warehouse(
-    conn, customer_ids: list[str], codes: dict[str, str], pseudonyms: dict[str, str], erased_on: dict[str, dt.date]
+    conn,
+    customer_ids: list[str],
+    codes: dict[str, str],
+    pseudonyms: dict[str, str],
+    erased_on: dict[str, dt.date],
+    retention: RetentionPolicy,
 ) -> tuple[dict, dict]:
     """One transaction: keep the customers' invoices restricted, delete everything else of them.
 
@@ -298,7 +330,8 @@ def _erase_from_warehouse(
     conn.execute("begin transaction")
     if table_exists(conn, "invoices"):
         conn.execute(
-            "create table if not exists invoices_retained as select *, ''::varchar as retention_basis, null::date as restricted_on from invoices limit 0"
+            "create table if not exists invoices_retained as "
+            "select *, ''::varchar as retention_basis, null::date as restricted_on from invoices limit 0"
         )
         conn.register(
             "_restricted",
@@ -308,7 +341,8 @@ def _erase_from_warehouse(
             ),
         )
         conn.execute(
-            "insert into invoices_retained select i.*, $basis, r.restricted_on from invoices i join _restricted r on i.customer_id = r.customer_id",
+            "insert into invoices_retained select i.*, $basis, r.restricted_on "
+            "from invoices i join _restricted r on i.customer_id = r.customer_id",
             {"basis": INVOICE_RETENTION_BASIS},
         )
         conn.unregister("_restricted")
@@ -333,7 +367,6 @@ def _erase_from_warehouse(
         for c, n in _delete_quarantined(conn, pseudonyms).items():
             removed[c]["quarantine"] = n
     conn.execute("commit")
-    retention = load_policy().retention
     kept = {}
     for c in customer_ids:
         dates = issued.filter(pl.col("customer_id") == c)["issued_on"].to_list()

@@ -33,6 +33,7 @@ from assets.storage.metering import daily_root, quarantine_root, readings_root
 from assets.storage.pruning import QUARANTINE_LOG, prune_quarantine
 from assets.storage.quarantine import unresolved_blocking_rows
 from assets.storage.zones import DUCKDB_POOL, LupaStorage, scalar, table_exists
+from data_contracts.policy import RetentionPolicy
 from data_contracts.vocabulary import HELSINKI
 from models.retention import days_before, former_customers_past, plan_retention
 
@@ -87,13 +88,13 @@ def compact_erased_readings(storage: LupaStorage) -> int:
     return removed
 
 
-def erase_former_customers(storage: LupaStorage, former: list[str]) -> dict[str, int]:
+def erase_former_customers(storage: LupaStorage, former: list[str], periods: RetentionPolicy) -> dict[str, int]:
     """Erase the former customers past the period, as `lupa erase` would; counts only.
 
     The erasure is dated by the calendar (the day it happens, which is what a former customer asking
     later is told), while the run day D decided who is past the period.
     """
-    accounts = erase_customers(storage, former, dt.datetime.now(HELSINKI).date(), RETENTION)
+    accounts = erase_customers(storage, former, dt.datetime.now(HELSINKI).date(), RETENTION, periods)
     return {
         "former customers erased": len(accounts),
         "their invoices, kept restricted": sum(
@@ -148,7 +149,7 @@ def retention(context: AssetExecutionContext, storage: LupaStorage, policy: Poli
         removed["invoices past the Accounting Act period"] = invoice_retention.prune(conn, periods, day)
         former = former_customers_past(former_customers.relationship_ends(conn), plan)
         open_without_contract = former_customers.open_without_contract(conn, plan.customer_data_from)
-    removed |= erase_former_customers(storage, former)
+    removed |= erase_former_customers(storage, former, periods)
     deletions = {"audience history rows": ("audience_history", "business_day", plan.audience_history_from)}
     # the fail safe: quarantined rows that still block publication on D stay until a person resolves them
     blocking = unresolved_blocking_rows(storage, day, policy.load())

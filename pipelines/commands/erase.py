@@ -18,8 +18,9 @@ def cmd_erase(args: argparse.Namespace) -> int:
     from pipelines.report_rendering import fmt_period
 
     storage = storage_resource(load_settings())
+    retention = load_policy().retention
     try:
-        record = erase(storage, args.customer_id, dt.date.today())
+        record = erase(storage, args.customer_id, dt.date.today(), retention)
     except UnknownCustomer as exc:
         earlier = held_after_erasure(storage, customer_id=args.customer_id)
         if earlier is None:
@@ -47,7 +48,6 @@ def cmd_erase(args: argparse.Namespace) -> int:
     for table, n in record["rows_removed"].items():
         print(f"  {table:<36}{n:>8,}")
     held = held_after_erasure(storage, customer_id=args.customer_id)
-    retention = load_policy().retention
     until = max((retention.invoice_kept_until(i["issued_on"]) for i in held.invoices), default=None)
     print(
         f"kept: {len(held.invoices)} invoice(s), restricted to accounting in the invoices_retained table"

@@ -34,12 +34,16 @@ from pipelines.definitions import build_defs
 from tests.dagster_helpers import run_day, storage_for
 from tests.landing_builder import GSRN1, GSRN2, make_hetu, metering_row, person, write
 
+#: the retention periods erasure keeps invoices for (the policy file's)
+RETENTION_PERIODS = policy_file.load_policy().retention
+
 D = dt.date(2026, 11, 23)
 ERASED_ON = dt.date(2026, 11, 24)
 KEEP, GONE = "C0000001", "C0000002"
 GONE_HETU = make_hetu("150380", "-", 202)
 REPO = Path(__file__).resolve().parents[2]
-#: everything personal the landing zone holds about GONE: identity code, name, email, phone as typed and as used, both addresses
+#: everything personal the landing zone holds about GONE: identity code, name, email, phone as typed and
+#: as used, both addresses
 GONE_PERSONAL = (GONE_HETU, "Poistuva", "gone@example.fi", "050 765 4321", "+358507654321", "Poistotie 9", "Uusitie 1")
 
 
@@ -120,7 +124,7 @@ def erased(tmp_path):
     landing(storage)
     assert run_day(storage, D).success
     assert GONE in everything_text(storage)
-    record = erase(storage, GONE, ERASED_ON)
+    record = erase(storage, GONE, ERASED_ON, RETENTION_PERIODS)
     return storage, record
 
 
@@ -190,7 +194,7 @@ def test_erasing_an_unknown_customer_is_a_clear_answer(tmp_path):
     landing(storage)
     assert run_day(storage, D).success
     with pytest.raises(UnknownCustomer, match="C0000099 is not held"):
-        erase(storage, "C0000099", D)
+        erase(storage, "C0000099", D, RETENTION_PERIODS)
 
 
 def test_a_withdrawal_arriving_in_the_landing_zone_takes_effect_in_the_next_run(tmp_path):
@@ -257,8 +261,8 @@ def test_an_erased_customers_access_report_says_when_and_exactly_what_is_kept_in
             "kept_until": None,
         }
         assert (
-            lines[2]
-            == "  erased on 2026-11-24; still held: invoices kept restricted 1, suppression pseudonyms 2, suppressed metering point periods 1"
+            lines[2] == "  erased on 2026-11-24; still held: invoices kept restricted 1, suppression pseudonyms 2, "
+            "suppressed metering point periods 1"
         )
 
         assert f"<html lang='{lang}'>" in page
@@ -375,7 +379,7 @@ def test_an_erasure_interrupted_while_republishing_the_mart_is_recognised_and_fi
         assert not any(v in str(refused.value) for v in (GONE, *GONE_PERSONAL)) and not (tmp_path / "sar").exists()
 
     # run again (here the next day): finished under the date it began on, with what both runs removed
-    record = erase(storage, GONE, today + dt.timedelta(days=1))
+    record = erase(storage, GONE, today + dt.timedelta(days=1), RETENTION_PERIODS)
     assert record["erased_on"] == today.isoformat()
     assert {"customers", "invoices", "mart.audience_email"} <= set(record["rows_removed"])
     assert record["kept"]["invoices_retained"] == 1

@@ -17,6 +17,7 @@ from assets.storage.metering import ingest_delivery, quarantine_root
 from pipelines.commands import sar
 from tests.dagster_helpers import run_day, storage_for
 from tests.landing_builder import GSRN1, GSRN2, make_hetu, metering_row, person, write
+from tests.privacy.test_erasure import RETENTION_PERIODS
 
 D = dt.date(2026, 11, 23)
 KEEP, GONE = "C0000001", "C0000002"
@@ -116,7 +117,7 @@ def test_erasure_deletes_the_customers_stored_access_reports_and_counts_them(day
     assert not any(v in n for n in names if not n.startswith(f"access_report_{GONE}_") for v in (GONE, KEEP, GONE_HETU))
     assert "Poistuva" in "".join(p.read_text("utf-8") for p in reports.iterdir())
 
-    record = erase(storage, GONE, D + dt.timedelta(days=1))
+    record = erase(storage, GONE, D + dt.timedelta(days=1), RETENTION_PERIODS)
     assert record["rows_removed"]["access_report_files"] == 5  # two reports (json + html each) and the old one
     left = list(reports.iterdir())
     assert len(left) == 2 and all(report_files.report_key(KEEP) in p.name for p in left)
@@ -150,7 +151,7 @@ def test_erasure_compacts_the_customers_quarantined_metering_records_within_thei
     before = quarantined_metering(storage)
     assert len(before) == 4 and sum(GSRN2 in r for r in before) == 3
 
-    record = erase(storage, GONE, D + dt.timedelta(days=1))
+    record = erase(storage, GONE, D + dt.timedelta(days=1), RETENTION_PERIODS)
     assert record["rows_removed"]["metering_quarantine_rows"] == 2
     after = quarantined_metering(storage)
     assert [r for r in after if GSRN2 in r] == [metering_row(GSRN2, "2023-06-01T05:00:00Z", quantity="paljon")]
@@ -172,7 +173,7 @@ def test_erased_customers_rows_are_gone_from_audience_history(day_run):
     sql = "select count(*) from audience_history where customer_id = $c"
     with storage.warehouse(read_only=True) as conn:
         assert conn.sql(sql, params={"c": GONE}).fetchall()[0][0] > 0
-    record = erase(storage, GONE, D + dt.timedelta(days=1))
+    record = erase(storage, GONE, D + dt.timedelta(days=1), RETENTION_PERIODS)
     assert record["rows_removed"]["audience_history"] > 0
     conn = duckdb.connect(str(storage.warehouse_path), read_only=True)
     try:

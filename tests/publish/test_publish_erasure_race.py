@@ -20,7 +20,7 @@ from assets.privacy.erasure import erase
 from assets.storage import suppression
 from assets.storage.mart import WAREHOUSE_DIR, exports_link, mart_path, publish, published_as_of, read_published
 from tests.dagster_helpers import run_day, storage_for
-from tests.privacy.test_erasure import ERASED_ON, GONE, KEEP, D, landing
+from tests.privacy.test_erasure import ERASED_ON, GONE, KEEP, RETENTION_PERIODS, D, landing
 from tests.publish.test_marketing_mart import history
 
 D1 = D + dt.timedelta(days=1)
@@ -62,7 +62,7 @@ def test_an_erasure_between_the_read_and_the_publication_keeps_the_customer_out(
         # marketing_mart has read the warehouse (the customer is in `tables`) and not yet taken the lock:
         # `lupa erase` runs now, deletes the customer and republishes the mart through the same lock
         assert GONE in tables["audience_email"]["customer_id"].to_list()
-        erasures.append(erase(storage, GONE, ERASED_ON))
+        erasures.append(erase(storage, GONE, ERASED_ON, RETENTION_PERIODS))
         assert GONE not in read_published(storage.root, "audience_email")["customer_id"].to_list()
         return real_publish(data_dir, tables, **kwargs)
 
@@ -115,7 +115,9 @@ def test_an_erasure_while_the_mart_is_validated_and_swapped_keeps_the_customer_o
     def validate_then_erasure(path, *args, **kwargs):
         real_validate(path, *args, **kwargs)  # passes: the customer is still in the warehouse
         if not erasures:
-            thread = threading.Thread(target=lambda: erasures.append(erase(storage, GONE, ERASED_ON)), daemon=True)
+            thread = threading.Thread(
+                target=lambda: erasures.append(erase(storage, GONE, ERASED_ON, RETENTION_PERIODS)), daemon=True
+            )
             erasures.append(thread)
             thread.start()
             assert at_the_lock.wait(120), "the erasure never reached the mart lock"
