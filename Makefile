@@ -40,9 +40,10 @@ test: install system-packages lint
 	@mkdir -p test-artifacts
 	$(BIN)/python -m pytest
 
-## make test-fast: only tests/unit/ (layer rules, definitions snapshot): no pipeline run, well under a minute
+## make test-fast: only tests/unit/ (rules, models, contracts, storage functions, layers, definitions
+## snapshot): no Dagster run, on both cores, under a minute
 test-fast: install
-	$(BIN)/python -m pytest --timeout=60 tests/unit
+	$(BIN)/python -m pytest -n 2 --timeout=60 tests/unit
 
 ## make lint: ruff's formatting and lint rules (pyproject.toml [tool.ruff]); both run, either failing fails
 lint: install

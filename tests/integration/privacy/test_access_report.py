@@ -34,7 +34,7 @@ from tests.dagster_helpers import run_day, storage_for
 pytestmark = pytest.mark.slow
 
 END = dt.date(2026, 11, 24)
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SECTIONS = {
     "report",
     "identity",

@@ -20,8 +20,8 @@ from assets.privacy.erasure import erase
 from assets.storage import suppression
 from assets.storage.mart import WAREHOUSE_DIR, exports_link, mart_path, publish, published_as_of, read_published
 from tests.dagster_helpers import run_day, storage_for
-from tests.privacy.test_erasure import ERASED_ON, GONE, KEEP, RETENTION_PERIODS, D, landing
-from tests.publish.test_marketing_mart import history
+from tests.integration.privacy.test_erasure import ERASED_ON, GONE, KEEP, RETENTION_PERIODS, D, landing
+from tests.integration.publish.test_marketing_mart import history
 
 D1 = D + dt.timedelta(days=1)
 

@@ -23,7 +23,7 @@ from dagster import DagsterInstance
 
 from pipelines.definitions import build_defs
 from tests.dagster_helpers import run_day
-from tests.orchestration.helpers import REPO, VENV_BIN, Installation, free_port, write_tiny_landing_zone
+from tests.integration.orchestration.helpers import REPO, VENV_BIN, Installation, free_port, write_tiny_landing_zone
 
 DAY = dt.date(2026, 11, 23)
 ARTIFACTS = REPO / "test-artifacts"

@@ -29,7 +29,7 @@ from dagster._core.storage.asset_check_execution_record import (
 from pipelines.definitions import build_defs
 from pipelines.settings import ConfigurationError, load_settings
 from tests.dagster_helpers import run_day
-from tests.orchestration.helpers import REPO, VENV_BIN, Installation, free_port, write_tiny_landing_zone
+from tests.integration.orchestration.helpers import REPO, VENV_BIN, Installation, free_port, write_tiny_landing_zone
 
 PRODUCTION_YAML = REPO / "docs" / "deploy" / "dagster.production.yaml"
 DAY = dt.date(2026, 11, 23)

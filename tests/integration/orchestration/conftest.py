@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.orchestration.helpers import REPO, Installation
+from tests.integration.orchestration.helpers import REPO, Installation
 
 
 @pytest.fixture

@@ -41,7 +41,7 @@ D = dt.date(2026, 11, 23)
 ERASED_ON = dt.date(2026, 11, 24)
 KEEP, GONE = "C0000001", "C0000002"
 GONE_HETU = make_hetu("150380", "-", 202)
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 #: everything personal the landing zone holds about GONE: identity code, name, email, phone as typed and
 #: as used, both addresses
 GONE_PERSONAL = (GONE_HETU, "Poistuva", "gone@example.fi", "050 765 4321", "+358507654321", "Poistotie 9", "Uusitie 1")

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from tests.landing_builder import COMPANY, GSRN1, GSRN2, PERSON, PERSON2, metering_row, write
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 VENV_BIN = Path(sys.executable).parent
 HELSINKI = ZoneInfo("Europe/Helsinki")
 
