@@ -21,9 +21,9 @@ from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatu
 
 from assets.common.calendar import day_length_hours
 from pipelines.definitions import build_defs
-from tests.landing_builder import GSRN1, GSRN2
 from tests.integration.orchestration.helpers import VENV_BIN, days, write_metering_day
 from tests.integration.orchestration.reconstructable_jobs import run_metering_partition
+from tests.landing_builder import GSRN1, GSRN2
 
 METERING_ASSETS = [AssetKey("ingest_metering"), AssetKey("metering_daily")]
 #: kWh per point per hour in the hand-made deliveries (metering_row's default "0,500")
@@ -68,7 +68,9 @@ def test_four_partitions_materialise_concurrently_on_the_multiprocess_executor(i
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["pipelines.definitions", "tests.integration.orchestration.reconstructable_jobs"])
     step_start = {
-        "forkserver": {"preload_modules": ["pipelines.definitions", "tests.integration.orchestration.reconstructable_jobs"]}
+        "forkserver": {
+            "preload_modules": ["pipelines.definitions", "tests.integration.orchestration.reconstructable_jobs"]
+        }
     }
     with ProcessPoolExecutor(max_workers=len(partitions), mp_context=context) as pool:
         outcomes = list(

@@ -16,8 +16,8 @@ from assets.privacy.erasure import erase
 from assets.storage.metering import ingest_delivery, quarantine_root
 from pipelines.commands import sar
 from tests.dagster_helpers import run_day, storage_for
-from tests.landing_builder import GSRN1, GSRN2, make_hetu, metering_row, person, write
 from tests.integration.privacy.test_erasure import RETENTION_PERIODS
+from tests.landing_builder import GSRN1, GSRN2, make_hetu, metering_row, person, write
 
 D = dt.date(2026, 11, 23)
 KEEP, GONE = "C0000001", "C0000002"

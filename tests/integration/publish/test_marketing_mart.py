@@ -17,8 +17,8 @@ from dagster import AssetKey, DagsterInstance
 from assets.common.calendar import BUSINESS_DAY_TAG
 from assets.storage.mart import published_as_of, read_published
 from pipelines.definitions import build_defs
-from tests.integration.audiences.test_policy_end_to_end import D, consent, landing_zone
 from tests.dagster_helpers import run_day, storage_for
+from tests.integration.audiences.test_policy_end_to_end import D, consent, landing_zone
 from tests.landing_builder import write
 
 D1 = D + dt.timedelta(days=1)
