@@ -102,10 +102,11 @@ def in_scope(
     cap_start = day - dt.timedelta(days=cap.window_days - 1) if cap is not None else cutoff + dt.timedelta(days=1)
     done = resolved.select(pl.concat_str(RESOLUTION_KEY, separator="\x1f").alias("key")).to_series()
     unresolved = ~pl.concat_str(RESOLUTION_KEY, separator="\x1f").is_in(done.implode())
+    current_asml = pl.col("file") == asml_file if asml_file is not None else pl.lit(False)
     return quarantine.filter(
         unresolved.fill_null(True)
         & (pl.col("delivered_on") <= cutoff)
-        & ((pl.col("source") != "asml") | (pl.col("file") == asml_file).fill_null(False))
+        & ((pl.col("source") != "asml") | current_asml)
         & ((pl.col("source") != "contacts") | (pl.col("delivered_on") >= cap_start))
     )
 
