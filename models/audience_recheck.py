@@ -54,7 +54,9 @@ def _ref_customer_facts(inputs: AudienceInputs, policy: MarketingPolicy, as_of: 
         pl.col("customer_type").cast(pl.String),
         pl.col(["email", "phone_e164", "first_name", "last_name", *ADDRESS_FIELDS]).cast(pl.String),
         pl.col("phone_is_mobile").cast(pl.Boolean).alias("_mobile"),
-        # floor((D - birth) / 10000) in yyyymmdd arithmetic is the age in whole years
+        # floor((D - birth) / 10000) in yyyymmdd arithmetic is the age in whole years. Deliberately not
+        # models/age.py: this route must stay independent of the rules it checks. It gives the same
+        # answer: a 29 February birth is a year older on 1 March in a non-leap year (test_age_rules.py)
         ((pl.lit(d_int, pl.Int64) - b_int) // 10000).alias("_age"),
         (pl.col("deceased_on").cast(pl.Date) <= pl.lit(as_of)).fill_null(False).alias("_dead"),
         (

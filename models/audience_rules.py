@@ -39,6 +39,7 @@ from data_contracts.policy import (
     MarketingPolicy,
 )
 from data_contracts.vocabulary import CHANNELS
+from models.age import age_on
 from models.audience_inputs import (
     AudienceInputs,
     AudienceResult,
@@ -138,10 +139,8 @@ def _rule_deceased(ctx: RuleContext) -> pl.Expr:
 def _rule_minor(ctx: RuleContext) -> pl.Expr:
     rule = ctx.policy.global_exclusions.minor
     assert rule is not None
-    d = ctx.as_of
     b = pl.col("birth_date")
-    birthday_not_yet = (b.dt.month().cast(pl.Int32) * 100 + b.dt.day().cast(pl.Int32)) > (d.month * 100 + d.day)
-    age = pl.lit(d.year, pl.Int32) - b.dt.year().cast(pl.Int32) - birthday_not_yet.cast(pl.Int32)
+    age = age_on(b, ctx.as_of)  # one definition with profiling's (models/age.py)
     is_person = (pl.col("customer_type") == "person").fill_null(False)
     # A person whose age cannot be established is not shown to be an adult.
     return is_person & (b.is_null() | (age < rule.age_limit))

@@ -13,6 +13,7 @@ import datetime as dt
 import polars as pl
 
 from data_contracts.policy import ProfilingPolicy
+from models.age import age_on
 
 
 def exclusion_reasons(as_of: dt.date, rules: ProfilingPolicy) -> dict[str, pl.Expr]:
@@ -20,7 +21,9 @@ def exclusion_reasons(as_of: dt.date, rules: ProfilingPolicy) -> dict[str, pl.Ex
     return {
         "company": pl.col("customer_type") == "company",
         "deceased": (pl.col("deceased_on") <= as_of).fill_null(False),
-        "minor": (pl.col("birth_date").dt.offset_by(f"{rules.adult_age}y") > as_of).fill_null(True),
+        # the same "age on D" as the audiences' minor rule (models/age.py): a person born on 29 February
+        # is profiled from 1 March of the year they turn adult_age, not from 28 February
+        "minor": (age_on(pl.col("birth_date"), as_of) < rules.adult_age).fill_null(True),
         "profiling_objection": (pl.col("profiling_state") == "withdrawn").fill_null(False),
         "no_active_contract": pl.col("active_contracts").fill_null(0) == 0,
         "insufficient_history": pl.col("days_with_readings").fill_null(0) < rules.min_history_days,
