@@ -26,7 +26,7 @@ from assets.common.calendar import run_business_day
 from assets.common.conventions import OWNERS, data_errors_fail_cleanly, io_retry, schema_of_frame
 from assets.common.reporting import counts_table, read_from
 from assets.common.resources import PolicyResource
-from assets.storage.mart import read_published
+from assets.storage.mart import published_size
 from assets.storage.quarantine import unresolved_blocking_rows
 from assets.storage.zones import DUCKDB_POOL, LupaStorage, query, replace_table, table_exists
 from data_contracts.audiences import AUDIENCE_TABLES
@@ -34,6 +34,7 @@ from data_contracts.vocabulary import CHANNELS
 from models.audience_inputs import AudienceInputs
 from models.audience_recheck import policy_violations
 from models.audience_rules import build_audiences_from
+from models.audience_size import size_change
 
 CHECKS = {
     "policy": "an independent re-check of every row against every rule finds no violation",
@@ -109,6 +110,7 @@ def audience_inputs(storage: LupaStorage, day: dt.date) -> AudienceInputs:
 
 
 def confirmed_channels(storage: LupaStorage, day: dt.date) -> set[str]:
+    """The channels whose size change on D a person confirmed (`lupa confirm-audience`)."""
     with storage.warehouse() as conn:
         if not table_exists(conn, "audience_confirmations"):
             return set()
@@ -212,19 +214,17 @@ def _checks(storage, table, channel, size, violations, blockers, confirmed, anom
             ),
         },
     )
-    previous = read_published(storage.root, table)
-    before = previous.height if previous is not None else None
-    change = (size - before) / before if before else None
+    decision = size_change(channel, size, published_size(storage.root, table), confirmed, anomaly)
     yield AssetCheckResult(
         asset_key=AssetKey(table),
         check_name="size_anomaly",
-        passed=not anomaly.holds_back(before, size) or channel in confirmed,
+        passed=not decision.held_back,
         metadata={
             "size": size,
-            "published_size": before if before is not None else "none",
-            "change": round(change, 4) if change is not None else "n/a",
+            "published_size": decision.published if decision.published is not None else "none",
+            "change": round(decision.change, 4) if decision.change is not None else "n/a",
             "threshold": anomaly.threshold,
             "min_change": anomaly.min_change,
-            "confirmed_by_person": channel in confirmed,
+            "confirmed_by_person": decision.confirmed,
         },
     )

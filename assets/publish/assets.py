@@ -1,6 +1,7 @@
 """Publish layer: the marketing mart, validated as a whole and swapped in atomically."""
 
 import datetime as dt
+from collections.abc import Iterable, Mapping
 
 import duckdb
 import polars as pl
@@ -14,12 +15,20 @@ from dagster import (
     asset,
 )
 
-from assets.audiences.assets import audience_inputs
+from assets.audiences.assets import audience_inputs, confirmed_channels
 from assets.common.calendar import run_business_day
 from assets.common.conventions import OWNERS, data_errors_fail_cleanly, io_retry, schema_of_frame
 from assets.common.reporting import counts_table
 from assets.common.resources import PolicyResource
-from assets.storage.mart import NewerMartPublished, exports_link, mart_path, publish, published_as_of, without_erased
+from assets.storage.mart import (
+    NewerMartPublished,
+    exports_link,
+    mart_path,
+    publish,
+    published_as_of,
+    published_size,
+    without_erased,
+)
 from assets.storage.quarantine import unresolved_blocking_rows
 from assets.storage.zones import DUCKDB_POOL, LupaStorage, query
 from data_contracts.audiences import AUDIENCE_TABLES
@@ -29,6 +38,7 @@ from data_contracts.published import PublishedContractError, contains_personal_i
 from data_contracts.vocabulary import CHANNELS
 from models.audience_inputs import AudienceInputs, AudienceResult
 from models.audience_recheck import policy_violations
+from models.audience_size import SizeChange, held_back
 
 WAREHOUSE_TABLES = [*AUDIENCE_TABLES.values(), "audience_exclusions", "renewal_offers"]
 ANALYTICS_TABLES = ["customer_segments", "segment_catalogue"]
@@ -56,13 +66,18 @@ def validate_mart(
     day: dt.date | None = None,
     inputs: AudienceInputs | None = None,
     blockers: pl.DataFrame | None = None,
+    published_sizes: Mapping[str, int | None] | None = None,
+    confirmed: Iterable[str] = (),
     policy: MarketingPolicy,
 ) -> None:
     """Re-open the staged file and check what would be published; raise to refuse publication.
 
     Every table is checked against its published contract. With `day` and `inputs`, the staged
     audiences are also re-checked against every rule of the policy (`policy_violations`), and with
-    `blockers`, no unresolved quarantined row may restrict contact (the fail-safe). Materialising
+    `blockers`, no unresolved quarantined row may restrict contact (the fail-safe). With
+    `published_sizes` (rows per channel in the mart being replaced) and `confirmed` (the channels a
+    person confirmed for D), no audience may move by more than the policy's anomaly rule allows
+    (`models.audience_size.held_back`, the `size_anomaly` check's decision). Materialising
     `marketing_mart` alone (say, from the UI) skips the audiences' blocking checks: these are the
     same checks, run on the very rows about to be published. Errors give counts, never values.
     """
@@ -94,6 +109,11 @@ def validate_mart(
         violations = policy_violations(result, inputs, policy, day)
         if violations.height:
             raise ContractViolation(_policy_refusal(violations))
+    if published_sizes is not None:
+        sizes = {ch: staged[AUDIENCE_TABLES[ch]].height for ch in CHANNELS}
+        jumped = held_back(sizes, published_sizes, confirmed, policy.anomaly)
+        if jumped:
+            raise ContractViolation(_size_anomaly_refusal(jumped, day, policy))
 
 
 def _policy_refusal(violations: pl.DataFrame) -> str:
@@ -115,6 +135,21 @@ def _fail_safe_refusal(blockers: pl.DataFrame) -> str:
         f"marketing mart not published: the fail_safe check found {rows.height} unresolved quarantined row(s) "
         f"that could restrict contact ({listed}) at {where}{more}. Resolve them (lupa resolve-quarantine) "
         "or have the source re-deliver."
+    )
+
+
+def _size_anomaly_refusal(jumped: list[SizeChange], day: dt.date | None, policy: MarketingPolicy) -> str:
+    listed = "; ".join(
+        f"{c.channel}: {c.published} → {c.size} customers" + (f" ({c.change:+.0%})" if c.change is not None else "")
+        for c in jumped
+    )
+    date = day.isoformat() if day is not None else "D"
+    return (
+        f"marketing mart not published: the size_anomaly check holds back {len(jumped)} audience(s) that moved by more "
+        f"than the policy allows (±{policy.anomaly.threshold:.0%}, at least {policy.anomaly.min_change} customers) "
+        f"since the published mart ({listed}). Find the cause; when the change is real, confirm it "
+        f"(lupa confirm-audience --date {date} --channel {jumped[0].channel} --note TEXT, once per channel) and "
+        "re-run. The published mart stays in place."
     )
 
 
@@ -176,8 +211,9 @@ def append_audience_history(storage: LupaStorage, day: dt.date, tables: dict[str
     ),
     description=(
         "marketing.duckdb plus Parquet exports and Excel-ready CSVs (UTF-8 BOM, `;`) for every audience: built as a "
-        "new file, validated against the published contracts, the policy check and the fail-safe, then renamed into "
-        "place; then the day's rows are appended to audience_history. Runs only when every audience's blocking checks "
+        "new file, validated against the published contracts, the policy check, the fail-safe and the size anomaly "
+        "rule, then renamed into place; then the day's rows are appended to audience_history. Runs only when every "
+        "audience's blocking checks "
         "(policy, fail_safe, size_anomaly) passed. A run for a day older than the published mart keeps that mart "
         "(published: false)."
     ),
@@ -202,6 +238,9 @@ def marketing_mart(context: AssetExecutionContext, storage: LupaStorage, policy:
             day=day,
             inputs=audience_inputs(storage, day),
             blockers=unresolved_blocking_rows(storage, day, policy),
+            # read under the publish lock: the sizes of the mart this one would replace
+            published_sizes={ch: published_size(storage.root, AUDIENCE_TABLES[ch]) for ch in CHANNELS},
+            confirmed=confirmed_channels(storage, day),
             policy=policy,
         )
 

@@ -90,6 +90,21 @@ def read_published(data_dir: Path, table: str) -> pl.DataFrame | None:
         conn.close()
 
 
+def published_size(data_dir: Path, table: str) -> int | None:
+    """Rows of one table of the current mart, or None when there is no mart or no such table."""
+    path = mart_path(data_dir)
+    if not path.exists():
+        return None
+    conn = duckdb.connect(str(path), read_only=True)
+    try:
+        present = conn.sql("select count(*) from duckdb_tables() where table_name = $t", params={"t": table})
+        if not present.fetchall()[0][0]:
+            return None
+        return conn.sql(f'select count(*) from "{table}"').fetchall()[0][0]
+    finally:
+        conn.close()
+
+
 def published_as_of(data_dir: Path) -> dt.date | None:
     """The business day the current mart was built for (latest `as_of` of its day tables), or None."""
     path = mart_path(data_dir)

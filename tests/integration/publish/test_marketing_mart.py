@@ -2,9 +2,9 @@
 
 - A re-run of an older day never replaces a later mart (it would bring back customers who withdrew
   since); a re-run of the same day republishes identical tables.
-- The mart's own validation runs the policy check and the fail-safe on the staged rows, so
-  materialising `marketing_mart` alone (as from the UI) cannot publish what the audiences' blocking
-  checks would have held back.
+- The mart's own validation runs the policy check, the fail-safe and the size anomaly rule on the
+  staged rows, so materialising `marketing_mart` alone (as from the UI) cannot publish what the
+  audiences' blocking checks would have held back.
 - audience_history holds published audiences only.
 """
 
@@ -18,7 +18,7 @@ from assets.common.calendar import BUSINESS_DAY_TAG
 from assets.storage.mart import published_as_of, read_published
 from pipelines.definitions import build_defs
 from tests.dagster_helpers import run_day, storage_for
-from tests.integration.audiences.test_policy_end_to_end import D, consent, landing_zone
+from tests.integration.audiences.test_policy_end_to_end import CHANNELS, D, consent, customer, landing_zone
 from tests.landing_builder import write
 
 D1 = D + dt.timedelta(days=1)
@@ -173,6 +173,58 @@ def test_marketing_mart_alone_refuses_while_a_restricting_row_is_quarantined(tmp
     assert "ETU1" not in message and "Katu 1" not in message
     assert published_as_of(storage.root) == D
     assert_nothing_published(storage, published, history_before)
+
+
+def confirm(storage, day: dt.date, channel: str) -> None:
+    import os
+
+    from pipelines.cli import main
+
+    os.environ["LUPA_LANDING_DIR"], os.environ["LUPA_DATA_DIR"] = storage.landing_dir, storage.data_dir
+    try:
+        assert main(["confirm-audience", "--date", day.isoformat(), "--channel", channel, "--note", "campaign"]) == 0
+    finally:
+        del os.environ["LUPA_LANDING_DIR"], os.environ["LUPA_DATA_DIR"]
+
+
+def test_marketing_mart_alone_refuses_an_audience_that_jumped_until_a_person_confirms(tmp_path):
+    storage = storage_for(tmp_path)
+    landing_zone(storage)
+    assert run_day(storage, D).success
+    published, history_before = mart(storage), history(storage)
+    # overnight, 40 new customers with email consent: the email audience more than triples
+    write(
+        storage.landing,
+        "customers",
+        "20261125",
+        [customer(n) for n in range(1, 15)] + [customer(n) for n in range(20, 60)],
+    )
+    write(
+        storage.landing,
+        "consents",
+        "20261125",
+        [consent(f"N{n}", f"C{n:07d}", "email", "granted", "2026-11-24T10:00:00+02:00") for n in range(20, 60)],
+    )
+    held = run_day(storage, D1, raise_on_error=False)
+    checks = {(c.asset_key.path[-1], c.check_name): c.passed for c in held.get_asset_check_evaluations()}
+    assert checks[("audience_email", "size_anomaly")] is False
+    assert history(storage).equals(history_before)
+    # materialising the mart alone (no blocking checks in that run) must not publish it either
+    result = mart_alone(storage, D1)
+    assert not result.success
+    message = failure_message(result)
+    email_before = published["audience_email"].height
+    assert "size_anomaly" in message and f"email: {email_before} → " in message
+    assert f"lupa confirm-audience --date {D1.isoformat()}" in message
+    assert "C00000" not in message and "@example.fi" not in message and "Etu" not in message
+    assert published_as_of(storage.root) == D
+    assert_nothing_published(storage, published, history_before)
+    # a person confirms every channel whose size moved; the mart alone now publishes
+    for channel in CHANNELS:
+        confirm(storage, D1, channel)
+    assert mart_alone(storage, D1).success
+    assert published_as_of(storage.root) == D1
+    assert read_published(storage.root, "audience_email").height > email_before * 1.3
 
 
 def test_history_rows_are_the_published_audiences(tmp_path):
