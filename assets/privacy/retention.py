@@ -8,9 +8,11 @@ theirs (assets/storage/contact_retention.py; ingestion keeps both out afterwards
 compaction physically removes the readings of erased customers' metering point periods, which
 every read already filtered out.
 
-Runs daily after the audiences and before `marketing_mart`, so the mart a run publishes never
-holds a customer that run erased; the erasure also republishes the mart in place, so the one
-already published (and its exports) loses them even when the run's own mart is held back.
+Runs daily after every core table and before profiling, the audiences and `marketing_mart`
+(docs/decisions.md §15): a blocked audience never holds back what the law requires, a customer it
+erases is never profiled or put in an audience that day, and the mart a run publishes never holds a
+customer that run erased. The erasure also republishes the mart in place, so the one already
+published (and its exports) loses them even when the run's own mart is held back.
 """
 
 import datetime as dt
@@ -124,7 +126,8 @@ def erase_former_customers(storage: LupaStorage, former: list[str], periods: Ret
     description=(
         "Enforces the retention periods of the policy file (metering readings, quarantine, contact history, audience "
         "history, invoices, invoices kept after an erasure, former customers' data: erased like `lupa erase`) "
-        "and compacts erased customers' readings out of the metering Parquet. Runs before the mart is published. "
+        "and compacts erased customers' readings out of the metering Parquet. Runs after the core tables, before "
+        "profiling, the audiences and the mart. "
         "Reports counts only."
     ),
 )
