@@ -54,6 +54,10 @@ class Field:
     #: identifier validator returning None or a rule code (never the value)
     validator: Callable[[str], str | None] | None = None
     min_value: float | None = None
+    #: the one spelling an identifier is stored and joined in (`identifiers.*_canonical`): a value
+    #: the validator accepts in several spellings (`010190-123a`) must be one string in every table,
+    #: join and pseudonym. Applied to the typed value; the quarantine keeps the delivered text.
+    canonical: Callable[[str], str] | None = None
 
 
 @dataclass(frozen=True)
@@ -119,9 +123,7 @@ class SourceContract:
         """Typed columns `<name>` replace the text; the text stays as `_raw_<name>` for the rules."""
         return raw.with_columns(
             *[pl.col(f.name).alias(f"_raw_{f.name}") for f in self.fields],
-        ).with_columns(
-            *[PARSERS[f.kind][1](pl.when(pl.col(f.name) != "").then(pl.col(f.name))).alias(f.name) for f in self.fields]
-        )
+        ).with_columns(*[_typed(f).alias(f.name) for f in self.fields])
 
     def split(
         self, raw: pl.DataFrame, context: Mapping[str, object] | None = None
@@ -145,10 +147,7 @@ class SourceContract:
         # (not null, not empty) that is exactly the value the rule would parse itself.
         frame = (
             raw.lazy()
-            .with_columns(
-                PARSERS[f.kind][1](pl.when(pl.col(f.name) != "").then(pl.col(f.name))).alias(f"_typed_{f.name}")
-                for f in self.fields
-            )
+            .with_columns(_typed(f).alias(f"_typed_{f.name}") for f in self.fields)
             .with_columns(pl.any_horizontal(self._broken_on_typed()).fill_null(False).alias("_raw_broken"))
             .with_columns(*[pl.col(f.name).alias(f"_raw_{f.name}") for f in self.fields])
             .with_columns(*[pl.col(f"_typed_{f.name}").alias(f.name) for f in self.fields])
@@ -221,6 +220,12 @@ class SourceContract:
             if r.typed
         ]
         return pa.DataFrameSchema(columns, checks=frame_checks, name=self.source, strict=False, coerce=False)
+
+
+def _typed(f: Field) -> pl.Expr:
+    """The typed value of a delivered column (null when empty), in its canonical spelling."""
+    typed = PARSERS[f.kind][1](pl.when(pl.col(f.name) != "").then(pl.col(f.name)))
+    return typed if f.canonical is None else map_distinct(typed, f.canonical, pl.String())
 
 
 def _field_rules(f: Field) -> list[tuple[str, str, pl.Expr]]:

@@ -59,6 +59,18 @@ def personal_id_problem(value: str) -> str | None:
     return None
 
 
+def personal_id_canonical(value: str) -> str:
+    """The one spelling of a henkilötunnus: upper case (the century sign and the check character
+    too), no surrounding space. python-stdnum accepts `010190-123a`; the population register joins,
+    the erasure pseudonyms and every table need the same code to be the same string.
+
+    The century sign itself is kept: `-` and `Y` (or `A` and `B`) are different codes, possibly of
+    different people, not two spellings of one. A value that is not a henkilötunnus is returned as
+    it is (its row is quarantined by `personal_id_problem`).
+    """
+    return hetu.compact(value) if personal_id_problem(value) in (None, "personal_id_test_code") else value
+
+
 def birth_date(value: str) -> dt.date | None:
     """Birth date encoded in a valid henkilötunnus (None when it is not one)."""
     try:
@@ -71,6 +83,12 @@ def birth_date(value: str) -> dt.date | None:
 def business_id_problem(value: str) -> str | None:
     """Y-tunnus (Finnish business id) via python-stdnum."""
     return None if ytunnus.is_valid(value) else "business_id_invalid"
+
+
+def business_id_canonical(value: str) -> str:
+    """The one spelling of a Y-tunnus, `1234567-8`: python-stdnum also accepts it without the hyphen,
+    with spaces or with the VAT prefix `FI` (`FI12345678`). Anything else is returned as it is."""
+    return ytunnus.format(value) if ytunnus.is_valid(value) else value
 
 
 def gsrn_problem(value: str) -> str | None:
@@ -101,6 +119,18 @@ def email_normalised(value: str) -> str | None:
         return validate_email(value, check_deliverability=False).normalized
     except EmailNotValidError:
         return None
+
+
+def phone_canonical(value: str) -> str:
+    """A phone number as stored: its E.164 form when it is a valid number, else as typed (the row
+    stays, the contact is unusable: `phone_e164` says so again where it is used)."""
+    return phone_e164(value)[0] or value
+
+
+def email_canonical(value: str) -> str:
+    """An email address as stored: normalised when it is valid (the domain in lower case, Unicode
+    NFC), else as typed, so that `email_normalised` can still call it invalid where it is used."""
+    return email_normalised(value) or value
 
 
 def _gsrn_problems(values: pl.Series) -> pl.Series:

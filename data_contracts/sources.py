@@ -10,8 +10,16 @@ from __future__ import annotations
 import polars as pl
 
 from data_contracts.contract import Field, Rule, SourceContract
-from data_contracts.identifiers import business_id_problem, gsrn_problem, personal_id_problem
-from data_contracts.vocabulary import CHANNELS, LANGUAGES
+from data_contracts.identifiers import (
+    business_id_canonical,
+    business_id_problem,
+    email_canonical,
+    gsrn_problem,
+    personal_id_canonical,
+    personal_id_problem,
+    phone_canonical,
+)
+from data_contracts.vocabulary import CHANNELS, LANGUAGES, end_of_business_day
 
 DATE = "date"
 TIMESTAMP = "timestamp"
@@ -25,14 +33,14 @@ customers = SourceContract(
     fields=(
         Field("customer_id", pattern=r"^C\d{7}$"),
         Field("customer_type", allowed=("person", "company")),
-        Field("personal_id", required=False, validator=personal_id_problem),
-        Field("business_id", required=False, validator=business_id_problem),
+        Field("personal_id", required=False, validator=personal_id_problem, canonical=personal_id_canonical),
+        Field("business_id", required=False, validator=business_id_problem, canonical=business_id_canonical),
         Field("first_name", required=False),
         Field("last_name", required=False),
         Field("company_name", required=False),
         Field("language", allowed=LANGUAGES),
-        Field("email", required=False),
-        Field("phone", required=False),
+        Field("email", required=False, canonical=email_canonical),
+        Field("phone", required=False, canonical=phone_canonical),
         Field("street_address", required=False),
         Field("postal_code", required=False, pattern=r"^\d{5}$"),
         Field("city", required=False),
@@ -173,6 +181,18 @@ consents = SourceContract(
             ),
         ),
         Rule(
+            "occurred_in_future",
+            "occurred_at is after the file's delivery date (Helsinki time)",
+            # a file delivered on D+1 cannot hold an event of D+2: such a timestamp is wrong, and
+            # counting it would let a grant outlast a withdrawal made before it (ingestion passes
+            # each file's `delivered_on`; without one, as in a bare `split`, nothing is in the future)
+            lambda ctx: (
+                pl.col("occurred_at") >= end_of_business_day(ctx["delivered_on"])
+                if ctx.get("delivered_on") is not None
+                else pl.lit(False)
+            ),
+        ),
+        Rule(
             "profiling_with_channel",
             "a profiling event covers every channel and has no channel",
             lambda _: (pl.col("purpose") == "profiling") & pl.col("channel").is_not_null(),
@@ -225,7 +245,7 @@ population = SourceContract(
     semantics="state",
     description="Population Information System (VTJ) updates; the latest row per person carries the flags.",
     fields=(
-        Field("personal_id", validator=personal_id_problem),
+        Field("personal_id", validator=personal_id_problem, canonical=personal_id_canonical),
         Field("deceased_on", DATE, required=False),
         Field("marketing_ban", allowed=FLAG),
         Field("safety_ban", allowed=FLAG),

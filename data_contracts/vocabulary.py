@@ -3,6 +3,7 @@ served in, and the time zone every business day is counted in."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -16,3 +17,9 @@ LANGUAGES: tuple[str, ...] = ("fi", "sv", "en")
 #: Business days, partitions, frequency windows and local hours are all Helsinki time.
 TIME_ZONE_NAME = "Europe/Helsinki"
 HELSINKI = ZoneInfo(TIME_ZONE_NAME)
+
+
+def end_of_business_day(day: dt.date) -> dt.datetime:
+    """The first instant after Helsinki business day `day` (its local midnight), in UTC: an event
+    `occurred_at < end_of_business_day(D)` happened on or before D, on DST days too (23 or 25 hours)."""
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), HELSINKI).astimezone(dt.UTC)

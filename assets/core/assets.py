@@ -26,6 +26,7 @@ from assets.storage.zones import DUCKDB_POOL, LupaStorage, date_range_of, query,
 from data_contracts import core as contracts
 from data_contracts.contract import check_frame
 from data_contracts.normalise import asml_match_key_expr
+from data_contracts.vocabulary import end_of_business_day
 
 
 def _publish(
@@ -45,9 +46,9 @@ def _publish(
     return MaterializeResult(metadata=metadata | extra)
 
 
-def _read(storage: LupaStorage, sql: str) -> pl.DataFrame:
+def _read(storage: LupaStorage, sql: str, **params: object) -> pl.DataFrame:
     with storage.warehouse(read_only=False) as conn:
-        return query(conn, sql)
+        return query(conn, sql, **params)
 
 
 def core_asset(name: str, deps: list[str], description: str, kinds=frozenset({"duckdb", "polars"})):
@@ -143,12 +144,12 @@ def invoices(storage: LupaStorage) -> MaterializeResult:
     [INGEST_ASSET["consents"]],
     "The consent event log and the resulting state per (customer, purpose, channel), with the deciding event.",
 )
-def consent_state(storage: LupaStorage) -> MaterializeResult:
+def consent_state(context: AssetExecutionContext, storage: LupaStorage) -> MaterializeResult:
     events = _read(storage, core_tables.CONSENT_EVENTS_SQL)
     check_frame(contracts.consent_events, events)
     with storage.warehouse() as conn:
         replace_table(conn, "consent_events", events)
-    state = _read(storage, core_tables.CONSENT_STATE_SQL)
+    state = _read(storage, core_tables.CONSENT_STATE_SQL, day_end=end_of_business_day(run_business_day(context)))
     summary = state.group_by("purpose", "channel", "state").len().sort("purpose", "channel", "state", nulls_last=False)
     return _publish(
         storage,

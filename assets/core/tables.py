@@ -131,8 +131,12 @@ order by occurred_at, event_id
 
 # Per (customer, purpose, channel): the latest occurred_at among that channel's own events and the
 # all-channel ones; a tie at the same instant resolves to withdrawn. File order never decides.
+# The state is the state on the run's day D: only events that occurred by the end of D (Helsinki)
+# count, `$day_end` = `end_of_business_day(D)`. The files of D+1 may hold events of D+1's early
+# hours; they are in the log (`consent_events`) and count from D+1 on, so a grant made on D+1 can
+# neither put a customer into D's audience nor override a withdrawal made on D.
 CONSENT_STATE_SQL = f"""
-with events as ({CONSENT_EVENTS_SQL}),
+with events as (select * from ({CONSENT_EVENTS_SQL}) where occurred_at < $day_end),
 channels(channel) as (values {", ".join(f"('{c}')" for c in CHANNELS)}),
 expanded as (
     select e.*, c.channel as effective_channel, e.channel is null as all_channel_event

@@ -385,9 +385,7 @@ def _delete_quarantined(conn, owners: dict[str, str]) -> dict[str, int]:
     quarantine = query(conn, "select rowid as id, raw from quarantine")
 
     def owner(raw: str) -> str | None:
-        return next(
-            (owners[p] for f in raw.split(";") if f.strip() and (p := suppression.pseudonym(f.strip())) in owners), None
-        )
+        return next((owners[p] for p in suppression.raw_field_pseudonyms(raw) if p in owners), None)
 
     hits = quarantine.with_columns(pl.col("raw").map_elements(owner, return_dtype=pl.String).alias("owner")).drop_nulls(
         "owner"

@@ -131,7 +131,10 @@ def read_source(
     delivered_before = pl.Series(dtype=pl.String)  # keys of the earlier files' valid rows
     for file in files_in_scope(storage, contract, business_day):
         batch = read_small_file(file, contract)
-        file_context = context if key is None else {**context, "delivered_before": delivered_before}
+        # a rule may compare a record with its own file's delivery date (`occurred_in_future`)
+        file_context = {**context, "delivered_on": file.delivered_on}
+        if key is not None:
+            file_context["delivered_before"] = delivered_before
         valid, quarantined = contract.split(batch.records, file_context)
         quarantined = pl.concat([quarantined, malformed_quarantine(batch.malformed, len(contract.header))])
         validate_contract(contract, valid, file_context)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import polars as pl
 
-from data_contracts.identifiers import map_distinct
+from data_contracts.identifiers import map_distinct, personal_id_canonical
 from data_contracts.vocabulary import HELSINKI
 
 SUBJECTS_SCHEMA = {"pseudonym": pl.String, "erased_on": pl.Date}
@@ -43,6 +43,14 @@ def _pseudonym(key: bytes, value: str) -> str:
 def pseudonym(value: str) -> str:
     """Keyed pseudonym of an identifier; without the key it cannot be reversed or recomputed."""
     return _pseudonym(_key(), value)
+
+
+def raw_field_pseudonyms(raw: str) -> list[str]:
+    """Pseudonyms of every field of a delivered (`;`-separated) record, each field as it stands and
+    in its canonical identity-code spelling: a quarantined row keeps the text as delivered, and
+    `010190-123a` there must match the erasure of `010190-123A` (valid rows are canonical already)."""
+    fields = [f.strip() for f in raw.split(";") if f.strip()]
+    return [pseudonym(v) for f in fields for v in dict.fromkeys((f, personal_id_canonical(f)))]
 
 
 @dataclass(frozen=True)
@@ -70,8 +78,7 @@ class Suppressions:
         if not self.subjects or quarantine.is_empty():
             return quarantine
         hit = quarantine["raw"].map_elements(
-            lambda raw: any(pseudonym(f.strip()) in self.subjects for f in raw.split(";") if f.strip()),
-            return_dtype=pl.Boolean,
+            lambda raw: not self.subjects.isdisjoint(raw_field_pseudonyms(raw)), return_dtype=pl.Boolean
         )
         return quarantine.filter(~hit)
 

@@ -258,6 +258,8 @@ MUTATIONS: dict[str, dict[str, dict]] = {
         "evidence_ref_missing": {"evidence_ref": ""},
         "duplicate_event_id": {"event_id": FIRST},
         "profiling_with_channel": {"purpose": "profiling"},
+        # the first instant after the delivery date (Helsinki midnight at the end of 2026-11-24)
+        "occurred_in_future": {"occurred_at": "2026-11-25T00:00:00+02:00"},
     },
     "asml": {
         "register_missing": {"register": ""},
