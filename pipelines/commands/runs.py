@@ -1,10 +1,16 @@
 """`lupa daily` and `lupa backfill`: runs of the graph through Dagster on the configured instance, so
-what they do is recorded where the UI shows it."""
+what they do is recorded where the UI shows it.
+
+Both run in-process, past the daemon's run queue, so each holds the installation's daily-run lock
+for the whole command and waits for a daemon-launched daily run to finish (`pipelines/serial_runs.py`):
+two daily runs never share the warehouse's intermediate tables."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from pipelines.commands import iso_date
 
@@ -36,22 +42,42 @@ def _run(job_name: str, partition_key: str | None = None, tags: dict[str, str] |
     return result.success
 
 
+@contextmanager
+def _alone_on_installation(what: str) -> Iterator[None]:
+    """No other daily run on this installation while the block runs (see pipelines/serial_runs.py)."""
+    from dagster import DagsterInstance
+
+    from pipelines.serial_runs import installation_lock, wait_for_queued_daily_runs
+    from pipelines.settings import load_settings
+
+    with installation_lock(load_settings().data_dir, what):
+        with DagsterInstance.get() as instance:
+            wait_for_queued_daily_runs(instance, what)
+        yield
+
+
 def cmd_daily(args: argparse.Namespace) -> int:
     from assets.common.calendar import BUSINESS_DAY_TAG
 
     day = args.date.isoformat()
-    return 0 if _run("daily_job", partition_key=day, tags={BUSINESS_DAY_TAG: day}) else 1
+    with _alone_on_installation(f"lupa daily --date {day}"):
+        return 0 if _run("daily_job", partition_key=day, tags={BUSINESS_DAY_TAG: day}) else 1
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
     """Load a range: the metering partitions in one run, then the whole graph once for the last day."""
+    if args.end < args.start:
+        print("--end is before --start", file=sys.stderr)
+        return 2
+    with _alone_on_installation(f"lupa backfill --start {args.start} --end {args.end}"):
+        return _backfill(args)
+
+
+def _backfill(args: argparse.Namespace) -> int:
     import time
 
     from assets.common.calendar import BUSINESS_DAY_TAG
 
-    if args.end < args.start:
-        print("--end is before --start", file=sys.stderr)
-        return 2
     start = time.monotonic()
     ok = _run(
         "metering_job",
