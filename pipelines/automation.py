@@ -1,4 +1,10 @@
-"""What runs the pipeline unattended: the 06:00 schedule, the landing-zone sensor, the failure alert."""
+"""What runs the pipeline unattended: the 06:00 schedule, the landing-zone sensor, the failure alerts.
+
+Two sensors share one hook (`FailureAlerts`): `run_failure_alert` for a failed run, and
+`source_freshness_alert` for a run that succeeded although a source's delivery was missing. The
+freshness check is deliberately not blocking (a missing CRM snapshot must not hold back the day's
+audiences, docs/decisions.md), so without the second sensor its failure would only show in the UI.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +15,25 @@ import os
 import subprocess
 import urllib.request
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
 from dagster import (
     ConfigurableResource,
+    DagsterEventType,
+    DagsterInstance,
+    DagsterRunStatus,
     DefaultScheduleStatus,
     DefaultSensorStatus,
     RunFailureSensorContext,
     RunRequest,
+    RunStatusSensorContext,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
     build_schedule_from_partitioned_job,
     run_failure_sensor,
+    run_status_sensor,
     sensor,
 )
 
@@ -153,16 +165,65 @@ def run_failure_alert(context: RunFailureSensorContext, alerts: FailureAlerts) -
             dict(run.tags),
             context.failure_event.message or "",
             [e.step_key for e in context.get_step_failure_events()],
+            failed_freshness_checks(context.instance, run.run_id),
         )
     )
 
 
-def alert_for(run_id: str, job_name: str, tags: dict[str, str], message: str, failed_steps: list[str]) -> dict:
+#: the check whose failure alerts even when the run succeeds (assets/ingest/assets.py)
+FRESHNESS_CHECK = "source_freshness"
+
+
+@run_status_sensor(
+    run_status=DagsterRunStatus.SUCCESS,
+    name="source_freshness_alert",
+    monitor_all_code_locations=False,
+    default_status=DefaultSensorStatus.RUNNING,
+    description=(
+        "For a run that succeeded while a source_freshness check failed (a missing delivery), records the alert "
+        "and calls the same hook as run_failure_alert. A failed run's alert lists those checks itself."
+    ),
+)
+def source_freshness_alert(context: RunStatusSensorContext, alerts: FailureAlerts) -> None:
+    run = context.dagster_run
+    failed = failed_freshness_checks(context.instance, run.run_id)
+    if failed:
+        message = "source_freshness failed: " + "; ".join(failed)
+        alerts.send(alert_for(run.run_id, run.job_name, dict(run.tags), message, [], failed))
+
+
+def failed_freshness_checks(instance: DagsterInstance, run_id: str) -> list[str]:
+    """`<asset>/source_freshness: <problem> (expected …; latest <file name>)` per failed check of the run.
+
+    Only the check's own metadata is quoted: dates and landing file names, never a personal value.
+    """
+    found = []
+    for entry in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
+        evaluation = entry.dagster_event.event_specific_data if entry.dagster_event else None
+        if evaluation is None or evaluation.check_name != FRESHNESS_CHECK or evaluation.passed:
+            continue
+        meta = {k: getattr(v, "value", v) for k, v in evaluation.metadata.items()}
+        found.append(
+            f"{evaluation.asset_key.to_user_string()}/{FRESHNESS_CHECK}: {meta.get('problem', 'failed')} "
+            f"(expected {meta.get('expected', '?')}; latest {meta.get('latest_delivery', 'none')})"
+        )
+    return sorted(found)
+
+
+def alert_for(
+    run_id: str,
+    job_name: str,
+    tags: dict[str, str],
+    message: str,
+    failed_steps: list[str],
+    failed_checks: Sequence[str] = (),
+) -> dict:
     return {
         "run_id": run_id,
         "job": job_name,
         "business_day": tags.get(BUSINESS_DAY_TAG) or tags.get("dagster/partition"),
         "failed_steps": sorted(s for s in failed_steps if s),
+        "failed_checks": sorted(failed_checks),
         "message": message,
         "recorded_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }

@@ -15,17 +15,27 @@ from assets import audiences, core, features, ingest, privacy, publish, segments
 from assets.common.conventions import business_days
 from assets.common.resources import PolicyResource
 from assets.storage.zones import LupaStorage
-from pipelines.automation import failure_alerts_from_env, make_landing_sensor, make_schedule, run_failure_alert
+from pipelines.automation import (
+    failure_alerts_from_env,
+    make_landing_sensor,
+    make_schedule,
+    run_failure_alert,
+    source_freshness_alert,
+)
+from pipelines.serial_runs import SERIAL_TAG, SERIAL_VALUE
 from pipelines.settings import Settings, load_settings
 
 #: the layers, in the order data flows through them
 LAYERS = [ingest, core, features, segments, audiences, publish, privacy]
 
 #: The whole graph for one business day: partitioned metering assets on D's partition, the rest for D.
+#: Its runs carry SERIAL_TAG, which dagster.yaml limits to one run at a time: two daily runs would read
+#: each other's half-built warehouse tables (pipelines/serial_runs.py).
 daily_job = define_asset_job(
     "daily_job",
     selection=AssetSelection.all(),
     partitions_def=business_days,
+    tags={SERIAL_TAG: SERIAL_VALUE},
     description="Everything for business day D: ingest, core, features, segments, audiences, publish.",
 )
 
@@ -55,7 +65,7 @@ def build_defs(settings: Settings | None = None, resource_overrides: Mapping[str
     orchestration = Definitions(
         jobs=[daily_job, metering_job],
         schedules=[make_schedule(daily_job)],
-        sensors=[make_landing_sensor(daily_job), run_failure_alert],
+        sensors=[make_landing_sensor(daily_job), run_failure_alert, source_freshness_alert],
         resources=resources,
     )
     return Definitions.merge(*(layer.definitions() for layer in LAYERS), orchestration)

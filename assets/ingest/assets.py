@@ -28,6 +28,7 @@ from assets.common.conventions import (
 )
 from assets.common.reporting import conservation_result, counts_table, files_table, quarantine_rate_result
 from assets.common.resources import PolicyResource
+from assets.ingest.freshness import judge_delivery
 from assets.storage import contact_retention, invoice_retention
 from assets.storage.ingestion import known_customer_ids, read_source, stored_conservation, write_source
 from assets.storage.landing import list_files, visible_cutoff
@@ -226,15 +227,21 @@ def ingest_metering(context: AssetExecutionContext, storage: LupaStorage, policy
 
 
 def build_freshness_check(source: str):
-    """Fails when the source's expected delivery for D is missing, or arrived after the expected time."""
+    """Fails when the delivery the source owes business day D is missing, judged by the file names' dates.
+
+    Not blocking: a missing CRM snapshot leaves the previous one in use, and holding back every
+    audience for it would stop a day's publication over a stale but valid input. It alerts instead
+    (`source_freshness_alert`, pipelines/automation.py). Why the file's modification time is not
+    read: assets/ingest/freshness.py.
+    """
     name = INGEST_ASSET[source]
 
     @asset_check(
         asset=name,
         name="source_freshness",
         description=(
-            "The delivery expected for business day D (by D+1 at the policy's Helsinki delivery time) "
-            "is there and was on time."
+            "A delivery dated D+1 (or within the source's cadence before it) is in the landing zone; "
+            "D+1's is due at the policy's Helsinki delivery time. A missing delivery alerts."
         ),
     )
     def _freshness(
@@ -253,25 +260,23 @@ def build_freshness_check(source: str):
                     "latest_delivery": latest.name if latest else "none",
                 },
             )
-        due_by = visible_cutoff(day) - dt.timedelta(days=cadence - 1)
-        expected_at = dt.datetime.combine(
-            latest.delivered_on if latest else visible_cutoff(day),
+        verdict = judge_delivery(
+            day,
+            [f.delivered_on for f in files],
+            cadence,
             dt.time.fromisoformat(quality.expected_delivery_time),
-            HELSINKI,
+            dt.datetime.now(tz=HELSINKI),
         )
+        window = str(verdict.due_to) if verdict.due_from == verdict.due_to else f"{verdict.due_from} … {verdict.due_to}"
         metadata = {
-            "expected": f"a delivery dated {due_by} or later, by {quality.expected_delivery_time} Helsinki time",
+            "expected": (
+                f"a delivery dated {window} (D+1's due by {quality.expected_delivery_time} Helsinki time on D+1)"
+            ),
             "latest_delivery": latest.name if latest else "none",
         }
-        if latest is None or latest.delivered_on < due_by:
+        if verdict.problem:
             return AssetCheckResult(
-                passed=False, severity=AssetCheckSeverity.ERROR, metadata=metadata | {"problem": "missing"}
-            )
-        arrived = dt.datetime.fromtimestamp(latest.path.stat().st_mtime, tz=HELSINKI)
-        metadata["arrived_at"] = arrived.isoformat(timespec="minutes")
-        if arrived > expected_at:
-            return AssetCheckResult(
-                passed=False, severity=AssetCheckSeverity.WARN, metadata=metadata | {"problem": "late"}
+                passed=False, severity=AssetCheckSeverity.ERROR, metadata=metadata | {"problem": verdict.problem}
             )
         return AssetCheckResult(passed=True, metadata=metadata)
 

@@ -134,25 +134,95 @@ def test_a_failed_run_reaches_the_failure_sensor_and_its_hook(tmp_path):
     alert = json.loads(hook_out.read_text())
     assert alert["run_id"] == result.run_id and alert["business_day"] == "2026-11-23"
     assert alert["failed_steps"] == ["ingest_customers"]
+    # a failed run's alert also names the deliveries that were missing (here: metering's)
+    assert any(c.startswith("ingest_metering/source_freshness: missing") for c in alert["failed_checks"])
     assert (tmp_path / "alerts.jsonl").read_text().count("\n") == 1
 
 
-def test_source_freshness_fails_when_the_metering_delivery_is_missing_or_late(tmp_path):
+def _freshness(result) -> dict:
+    return {c.asset_key.path[-1]: c for c in result.get_asset_check_evaluations() if c.check_name == "source_freshness"}
+
+
+def test_source_freshness_fails_when_the_metering_delivery_is_missing_or_dated_too_early(tmp_path):
     storage = storage_for(tmp_path)
     day = dt.date(2026, 11, 23)
-    result = run_day(storage, day)
-    checks = {(c.asset_key.path[-1], c.check_name): c for c in result.get_asset_check_evaluations()}
-    assert not checks[("ingest_metering", "source_freshness")].passed
-    assert checks[("ingest_metering", "source_freshness")].metadata["problem"].value == "missing"
-    assert checks[("ingest_consents", "source_freshness")].passed  # event-driven source
-    path = write(storage.landing, "metering", "20261124", [metering_row(GSRN1, "2026-11-22T22:00:00Z")])
-    on_time = dt.datetime(2026, 11, 24, 4, 30, tzinfo=dt.timezone(dt.timedelta(hours=2))).timestamp()
-    os.utime(path, (on_time, on_time))
-    checks = {(c.asset_key.path[-1], c.check_name): c for c in run_day(storage, day).get_asset_check_evaluations()}
-    assert checks[("ingest_metering", "source_freshness")].passed
-    late = on_time + 3 * 3600
-    os.utime(path, (late, late))
-    check = {(c.asset_key.path[-1], c.check_name): c for c in run_day(storage, day).get_asset_check_evaluations()}[
-        ("ingest_metering", "source_freshness")
-    ]
-    assert not check.passed and check.metadata["problem"].value == "late"
+    checks = _freshness(run_day(storage, day))
+    assert not checks["ingest_metering"].passed
+    assert checks["ingest_metering"].metadata["problem"].value == "missing"
+    assert checks["ingest_consents"].passed  # event-driven source
+    # the delivery dated D (it holds D-1) is not the one D needs: D+1's
+    write(storage.landing, "metering", "20261123", [metering_row(GSRN1, "2026-11-21T22:00:00Z")])
+    check = _freshness(run_day(storage, day))["ingest_metering"]
+    assert not check.passed and check.metadata["problem"].value == "missing"
+    assert check.metadata["latest_delivery"].value == "metering_20261123.csv"
+
+
+def test_source_freshness_judges_the_date_in_the_file_name_not_the_file_time(tmp_path):
+    """A backfill or a fresh install: the files were copied in long after their delivery morning, or
+    carry times from anywhere (a restore, a bucket sync). The names' dates decide, so the check passes."""
+    storage = storage_for(tmp_path)
+    day = dt.date(2026, 11, 23)
+    metering = write(storage.landing, "metering", "20261124", [metering_row(GSRN1, "2026-11-22T22:00:00Z")])
+    customers = write(storage.landing, "customers", "20261119", [])  # weekly: within the 7-day cadence
+    for path, stamp in ((metering, dt.datetime(2027, 3, 1, 12, tzinfo=dt.UTC)), (customers, dt.datetime(2020, 1, 1))):
+        os.utime(path, (stamp.timestamp(), stamp.timestamp()))
+    checks = _freshness(run_day(storage, day))
+    assert checks["ingest_metering"].passed, checks["ingest_metering"].metadata
+    assert checks["ingest_customers"].passed, checks["ingest_customers"].metadata
+    assert "problem" not in checks["ingest_metering"].metadata
+
+
+def test_a_missing_delivery_reaches_the_alert_hook_although_the_run_succeeds(tmp_path):
+    """source_freshness is not blocking (the day's audiences still publish), so the run succeeds; the
+    source_freshness_alert sensor sends the failed check through the same hook as a failed run."""
+    from dagster import build_run_status_sensor_context
+
+    storage = storage_for(tmp_path)
+    day = dt.date(2026, 11, 23)
+    hook_out = tmp_path / "hook.json"
+    alerts = FailureAlerts(log_path=str(tmp_path / "alerts.jsonl"), command=f"cat > {hook_out}")
+    defs = build_defs(resource_overrides={"storage": storage, "alerts": alerts})
+    with DagsterInstance.ephemeral() as instance:
+        result = run_day(storage, day, instance=instance)
+        assert result.success
+        assert not _freshness(result)["ingest_metering"].passed
+        sensor = defs.resolve_sensor_def("source_freshness_alert")
+        context = build_run_status_sensor_context(
+            sensor_name="source_freshness_alert",
+            dagster_instance=instance,
+            dagster_run=instance.get_run_by_id(result.run_id),
+            dagster_event=result.get_run_success_event(),
+            resources={"alerts": alerts},
+        )
+        sensor(context)
+    alert = json.loads(hook_out.read_text())
+    assert alert["run_id"] == result.run_id and alert["business_day"] == "2026-11-23"
+    assert alert["failed_steps"] == []
+    assert any(c.startswith("ingest_metering/source_freshness: missing") for c in alert["failed_checks"])
+    assert "ingest_consents/source_freshness" not in " ".join(alert["failed_checks"])  # event-driven
+    assert (tmp_path / "alerts.jsonl").read_text().count("\n") == 1
+
+
+def test_a_run_with_every_delivery_on_time_sends_no_freshness_alert(tmp_path):
+    from dagster import build_run_status_sensor_context
+
+    storage = storage_for(tmp_path)
+    day = dt.date(2026, 11, 23)
+    write(storage.landing, "metering", "20261124", [metering_row(GSRN1, "2026-11-22T22:00:00Z")])
+    for source in ("customers", "contracts", "asml"):
+        write(storage.landing, source, "20261124", [])
+    alerts = FailureAlerts(log_path=str(tmp_path / "alerts.jsonl"))
+    defs = build_defs(resource_overrides={"storage": storage, "alerts": alerts})
+    with DagsterInstance.ephemeral() as instance:
+        result = run_day(storage, day, instance=instance)
+        assert all(c.passed for c in _freshness(result).values())
+        defs.resolve_sensor_def("source_freshness_alert")(
+            build_run_status_sensor_context(
+                sensor_name="source_freshness_alert",
+                dagster_instance=instance,
+                dagster_run=instance.get_run_by_id(result.run_id),
+                dagster_event=result.get_run_success_event(),
+                resources={"alerts": alerts},
+            )
+        )
+    assert not (tmp_path / "alerts.jsonl").exists()
