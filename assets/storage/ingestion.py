@@ -83,10 +83,13 @@ class IngestOutcome:
 
 
 def malformed_quarantine(malformed: pl.DataFrame, width: int) -> pl.DataFrame:
+    """Records that could not be split: the reader's own detail (a record too long, a quote it cannot
+    read), or else the field count."""
+    counted = pl.format("expected {} fields, found {}", pl.lit(width), pl.col("fields"))
     return malformed.select(
         "line",
         pl.lit("malformed_record").alias("rule"),
-        pl.format("expected {} fields, found {}", pl.lit(width), pl.col("fields")).alias("detail"),
+        pl.coalesce("detail", counted).alias("detail"),
         "raw",
     )
 

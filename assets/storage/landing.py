@@ -100,14 +100,29 @@ def list_files(landing_dir: Path, contract: SourceContract, up_to: dt.date | Non
     return sorted(files, key=lambda f: (f.delivered_on, f.name))
 
 
+#: What a damaged `.gz` raises: not gzip at all, or a bad checksum (BadGzipFile), cut short (EOFError),
+#: corrupt deflate data (zlib.error). These are data errors, never retried. A plain OSError stays out:
+#: that is the file system failing (transient I/O), which the retry policy is there for.
+GZIP_DATA_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
+
+
+def gzip_problem(error: BaseException) -> str:
+    """What was expected of a `.gz` that failed with `error`; never the error's text, which may quote bytes."""
+    if isinstance(error, EOFError):
+        return "a complete gzip stream (the file is truncated)"
+    if isinstance(error, zlib.error):
+        return "valid gzip data (the compressed data is corrupt)"
+    return "a gzip-compressed file (it is not gzip, or its gzip data is damaged)"
+
+
 def _open_bytes(file: LandingFile) -> bytes:
     label = f"{file.source}/{file.name}"
     data = file.path.read_bytes()
     if file.name.endswith(".gz"):
-        try:
+        try:  # a 0-byte .gz decompresses to nothing and is refused below as an empty file
             data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error):
-            raise LandingFileError(label, None, "a complete gzip stream (the file is truncated or not gzip)") from None
+        except GZIP_DATA_ERRORS as error:
+            raise LandingFileError(label, None, gzip_problem(error)) from None
     if not data.strip():
         raise LandingFileError(label, 1, "a header row (the file is empty)")
     return data
@@ -130,7 +145,11 @@ def _check_header(found: list[str], contract: SourceContract, label: str) -> Non
 @dataclass
 class RawBatch:
     """Text records of one file: `records` has the contract's columns plus `_line`; `malformed`
-    holds (line, field_count, raw text) for records that could not be split into columns."""
+    holds (line, field_count, raw text, detail) for records that could not be split into columns
+    (`detail` is null for a wrong field count, which the quarantine words from `fields`).
+
+    `rows_read` counts records, not lines: an empty line, or one holding only whitespace, is blank
+    and is neither read nor quarantined (the conservation check counts records)."""
 
     file: LandingFile
     records: pl.DataFrame
@@ -138,48 +157,133 @@ class RawBatch:
     rows_read: int
 
 
-MALFORMED_SCHEMA = {"line": pl.Int64, "fields": pl.Int64, "raw": pl.String}
+MALFORMED_SCHEMA = {"line": pl.Int64, "fields": pl.Int64, "raw": pl.String, "detail": pl.String}
+
+#: The longest record a small source file may have, in characters (its fields and separators). Real
+#: records are far shorter: the widest contract (customers: 15 fields of names, an address, an email)
+#: has records of a few hundred characters, and its longest fields (names, an address, an evidence
+#: reference) are short text, never prose. 64 Ki is over a hundred times that, so no genuine record
+#: comes near it, and it bounds what one bad record costs
+#: in the quarantine table. A longer record is one malformed record, quarantined with its physical
+#: line and its raw text cut to this length; the rest of the file is read normally.
+MAX_RECORD_CHARS = 1 << 16
+
+#: The csv module's own field limit (131,072 characters by default) is raised once, for the process,
+#: so that it never decides: at that limit the module stops with an error that cannot tell an
+#: over-long record from an unterminated quote, and cannot go on to the next record. Raising it costs
+#: no safety here, because `read_small_file` has the whole decoded file in memory already: no field
+#: can be longer than that text. An unterminated quote is buffered to the end of the file before it is
+#: reported, the same order of memory as the file's parsed records. Another csv reader in the process
+#: only accepts more. 2**31 - 1 is the largest value a C long holds on every platform.
+CSV_FIELD_LIMIT = 2**31 - 1
+csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
+
+_TOO_LONG = "a record of {:,} characters, longer than the " + f"{MAX_RECORD_CHARS:,}" + " a record may have"
+_UNSPLITTABLE = "a record that cannot be split into fields (a closing quote must be followed by ; or the line end)"
 
 
 def read_small_file(file: LandingFile, contract: SourceContract) -> RawBatch:
     """Read a small source file with the csv module, which handles quotes and embedded newlines.
 
-    `line` is the physical line on which each record starts (header = 1).
+    `line` is the physical line on which each record starts (header = 1). A record with the wrong
+    number of fields, longer than `MAX_RECORD_CHARS`, or with a quote the csv module cannot read is
+    malformed: quarantined on its own. The whole file is refused only when it cannot be read at all:
+    a quoted field still open at the end of the file (an unterminated quote), or a last record cut short.
     """
     label = f"{file.source}/{file.name}"
     text = _decode(_open_bytes(file), label)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=";", quotechar='"', strict=True)
-    width = len(contract.header)
-    columns: list[list[str]] = [[] for _ in range(width)]
-    lines: list[int] = []
-    malformed: list[tuple[int, int, str]] = []
-    start = 1
+    complete = text.endswith("\n")
+    lines = io.StringIO(text, newline="").readlines()
+    del text  # the lines hold the same text; they give an unsplittable record its raw text
+    reader = csv.reader(lines, delimiter=";", quotechar='"', strict=True)
     try:
         header = next(reader)
-        _check_header(header, contract, label)
-        start = reader.line_num + 1
-        for record in reader:
-            if not record:  # a blank line is not a record
-                start = reader.line_num + 1
-                continue
-            if len(record) != width:
-                malformed.append((start, len(record), ";".join(record)))
-            else:
-                for i, value in enumerate(record):
-                    columns[i].append(value.strip())
-                lines.append(start)
-            start = reader.line_num + 1
     except csv.Error:
-        raise LandingFileError(label, start, "a well-formed ;-separated record (an unterminated quote)") from None
-    last_was_malformed = bool(malformed) and (not lines or malformed[-1][0] > lines[-1])
-    if not text.endswith("\n") and last_was_malformed:
-        raise LandingFileError(label, malformed[-1][0], "a complete last record (the file is truncated)")
+        header = []  # refused as a wrong header below
+    _check_header(header, contract, label)
+    split = _SplitRecords(len(contract.header), longest_line=max(map(len, lines), default=0))
+    for start, end, record in _records(reader, label):
+        split.add(start, end, record, lines)
+    if not complete and split.last_miscounted():
+        raise LandingFileError(label, split.malformed[-1][0], "a complete last record (the file is truncated)")
     records = pl.DataFrame(
-        {name: pl.Series(name, col, dtype=pl.String) for name, col in zip(contract.header, columns, strict=True)}
+        {name: pl.Series(name, col, dtype=pl.String) for name, col in zip(contract.header, split.columns, strict=True)}
     )
-    records = records.with_columns(pl.Series("_line", lines, dtype=pl.Int64))
-    bad = pl.DataFrame(malformed, schema=MALFORMED_SCHEMA, orient="row")
-    return RawBatch(file, records, bad, rows_read=len(lines) + len(malformed))
+    records = records.with_columns(pl.Series("_line", split.lines, dtype=pl.Int64))
+    bad = pl.DataFrame(split.malformed, schema=MALFORMED_SCHEMA, orient="row")
+    return RawBatch(file, records, bad, rows_read=len(split.lines) + len(split.malformed))
+
+
+def _records(reader, label: str) -> Iterator[tuple[int, int, list[str] | None]]:
+    """(first line, last line, fields) per record after the header; fields are None for a record the
+    csv module could not split. Only the end of the file inside a quoted field refuses the file: an
+    open quote swallows every later record, so nothing after it can be read with confidence."""
+    start = reader.line_num + 1
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            if "unexpected end of data" in str(error):
+                raise LandingFileError(
+                    label, start, "a closing quote (an unterminated quote: a quoted field runs to the end of the file)"
+                ) from None
+            record = None  # the module drops the rest of this line and starts afresh on the next
+        yield start, reader.line_num, record
+        start = reader.line_num + 1
+
+
+class _SplitRecords:
+    """The columns of the well-formed records and the malformed records, in file order.
+
+    The length of a record is only summed when it could be too long: when it spans several lines,
+    or when some line of the file is longer than the limit (a one-line record is never longer than
+    its line). Typical files pay one comparison per record for the check."""
+
+    def __init__(self, width: int, longest_line: int):
+        self.width = width
+        self.columns: list[list[str]] = [[] for _ in range(width)]
+        self.lines: list[int] = []
+        self.malformed: list[tuple[int, int, str, str | None]] = []
+        self._lines_fit = longest_line <= MAX_RECORD_CHARS
+        self._last_miscounted = False
+
+    def add(self, start: int, end: int, record: list[str] | None, physical: list[str]) -> None:
+        fits = record is not None and ((self._lines_fit and start == end) or _length(record) <= MAX_RECORD_CHARS)
+        if fits and len(record) == self.width:
+            for column, value in zip(self.columns, record, strict=True):
+                column.append(value.strip())
+            self.lines.append(start)
+            self._last_miscounted = False
+        elif record is not None and len(record) <= 1 and not "".join(physical[start - 1 : end]).strip():
+            return  # an empty line, or one holding only whitespace, is blank: not a record
+        else:
+            self._add_malformed(start, end, record, physical)
+
+    def _add_malformed(self, start: int, end: int, record: list[str] | None, physical: list[str]) -> None:
+        self._last_miscounted = False
+        if record is None:
+            self.malformed.append((start, 0, _raw(physical, start, end), _UNSPLITTABLE))
+        elif (length := _length(record)) > MAX_RECORD_CHARS:
+            self.malformed.append((start, len(record), _raw(physical, start, end), _TOO_LONG.format(length)))
+        else:
+            self.malformed.append((start, len(record), ";".join(record), None))
+            self._last_miscounted = True
+
+    def last_miscounted(self) -> bool:
+        """Whether the last record has the wrong number of fields: how a file cut off mid-record ends."""
+        return self._last_miscounted
+
+
+def _length(record: list[str]) -> int:
+    """A record's length in characters: its fields and the separators between them."""
+    return sum(map(len, record)) + len(record) - 1
+
+
+def _raw(physical: list[str], start: int, end: int) -> str:
+    """The record's physical lines as delivered, cut to `MAX_RECORD_CHARS`."""
+    return "".join(physical[start - 1 : end])[:MAX_RECORD_CHARS].rstrip("\r\n")
 
 
 def iter_metering_chunks(file: LandingFile, contract: SourceContract, chunk_bytes: int = 1 << 26) -> Iterator[RawBatch]:
@@ -271,18 +375,25 @@ def _line_blocks(
 def _stream_blocks(
     stream: io.BufferedIOBase, contract: SourceContract, label: str, chunk_bytes: int
 ) -> Iterator[tuple[bytes, bool]]:
-    """The same blocks as `_line_blocks`, from a stream (a gzip file cannot be mapped)."""
+    """The same blocks as `_line_blocks`, from a stream (a gzip file cannot be mapped).
+
+    A damaged gzip (not gzip at all, truncated, corrupt) is a `LandingFileError`, so that the asset
+    fails once instead of being retried as if it were an I/O error. The line named is the first one
+    not read completely: the damage is in it or after it.
+    """
     try:
-        _check_first_line(stream.readline(), contract, label)
+        try:
+            first = stream.readline()
+        except GZIP_DATA_ERRORS as error:
+            raise LandingFileError(label, None, gzip_problem(error)) from None
+        _check_first_line(first, contract, label)
         line_offset = 1
         carry = b""
         while True:
             try:
                 block = stream.read(chunk_bytes)
-            except (OSError, EOFError, zlib.error):
-                raise LandingFileError(
-                    label, line_offset + 1, "a complete gzip stream (the file is truncated)"
-                ) from None
+            except GZIP_DATA_ERRORS as error:
+                raise LandingFileError(label, line_offset + 1, gzip_problem(error)) from None
             if not block and not carry:
                 break
             data = carry + block
@@ -322,12 +433,21 @@ def _split_lines(
     )
     ok_mask = pl.col("_fields") == width
     ok = lines.filter(ok_mask)
+    blanks = 0
     if ok.height == lines.height:
         bad = pl.DataFrame(schema=MALFORMED_SCHEMA)
     else:
         bad = lines.filter(~ok_mask).select(
-            pl.col("_line").alias("line"), pl.col("_fields").alias("fields"), pl.col("_text").alias("raw")
+            pl.col("_line").alias("line"),
+            pl.col("_fields").alias("fields"),
+            pl.col("_text").alias("raw"),
+            pl.lit(None, pl.String).alias("detail"),
         )
+        # a line holding only whitespace is blank, like an empty line: not a record (checked here,
+        # among the few lines with the wrong field count, so that the hot path pays nothing)
+        blank = bad.get_column("raw").str.strip_chars() == ""
+        blanks = int(blank.sum())
+        bad = bad.filter(~blank) if blanks else bad
         # A filtered string column can still point into the whole block's text, and the caller keeps
         # the malformed records until the end of the file: copy the few of them out, so that each
         # block's text is freed with the block (otherwise memory grows with the file size).
@@ -337,4 +457,4 @@ def _split_lines(
     ).unnest("s")
     if not data.isascii() or data.translate(None, _UNSTRIPPABLE):
         split = split.with_columns([pl.col(c).str.strip_chars().str.strip_chars('"') for c in contract.header])
-    return RawBatch(file, split, bad, rows_read=lines.height), n
+    return RawBatch(file, split, bad, rows_read=lines.height - blanks), n

@@ -49,3 +49,23 @@ def test_a_data_error_fails_once_without_a_retry(tmp_path):
     assert not [e for e in result.all_events if e.event_type == DagsterEventType.STEP_UP_FOR_RETRY]
     failure = next(e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE)
     assert "metering/metering_20261124.csv" in failure.event_specific_data.error.message
+
+
+def test_a_metering_gz_that_is_not_gzip_fails_once_without_a_retry(tmp_path):
+    """A `.csv.gz` holding plain CSV bytes is a damaged delivery, not a network error: one attempt,
+    one message naming the file (no traceback, no value from the file), nothing stored."""
+    storage = storage_for(tmp_path)
+    path = write(storage.landing, "metering", "20261124", [metering_row(GSRN1, "2026-11-22T22:00:00Z")])
+    path.rename(path.with_name(path.name + ".gz"))  # the bytes stay plain CSV
+    result = run_metering_daily(storage)
+    assert not result.success
+    # a retried step logs STEP_RESTARTED for each attempt after the first
+    starts = (DagsterEventType.STEP_START, DagsterEventType.STEP_RESTARTED)
+    attempts = [e for e in result.all_events if e.event_type in starts and e.step_key == "ingest_metering"]
+    assert len(attempts) == 1
+    assert not [e for e in result.all_events if e.event_type == DagsterEventType.STEP_UP_FOR_RETRY]
+    failure = next(e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE)
+    message = failure.event_specific_data.error.message
+    assert "metering/metering_20261124.csv.gz" in message and "not gzip" in message
+    assert "Traceback" not in message and "Exceeded max_retries" not in message and GSRN1 not in message
+    assert not list(storage.metering_dir.rglob("*.parquet"))
