@@ -32,7 +32,14 @@ from assets.ingest.freshness import judge_delivery
 from assets.storage import contact_retention, invoice_retention
 from assets.storage.ingestion import known_customer_ids, read_source, stored_conservation, write_source
 from assets.storage.landing import list_files, visible_cutoff
-from assets.storage.metering import ingest_deliveries, manifest_root, quarantine_root, readings_root, stored_rows
+from assets.storage.metering import (
+    ingest_deliveries,
+    manifest_root,
+    quarantine_root,
+    readings_root,
+    stored_rows,
+    verify_known_deliveries,
+)
 from assets.storage.pruning import QUARANTINE_LOG, quarantine_to_store
 from assets.storage.zones import DUCKDB_POOL, LupaStorage
 from data_contracts import sources
@@ -182,7 +189,10 @@ def ingest_metering(context: AssetExecutionContext, storage: LupaStorage, policy
     rules: dict[str, int] = {}
     files, corrected, missing = [], set(), []
     stored_ok = True
-    outcomes = ingest_deliveries(storage, [dt.date.fromisoformat(k) for k in days])
+    business = [dt.date.fromisoformat(k) for k in days]
+    # before anything is stored: a changed older delivery fails the run, naming the file
+    hashed = verify_known_deliveries(storage, visible_cutoff(max(business)), {visible_cutoff(d) for d in business})
+    outcomes = ingest_deliveries(storage, business)
     for key, outcome in zip(days, outcomes, strict=True):
         if outcome.file is None:
             missing.append(key)
@@ -205,6 +215,7 @@ def ingest_metering(context: AssetExecutionContext, storage: LupaStorage, policy
             "business_days": f"{days[0]} … {days[-1]}" if len(days) > 1 else days[0],
             "deliveries_read": len(files),
             "deliveries_missing": len(missing),
+            "known_deliveries_hashed": hashed,
             "rows_read": read,
             "rows_valid": valid,
             "rows_quarantined": quarantined,

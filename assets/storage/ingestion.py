@@ -16,7 +16,14 @@ import duckdb
 import polars as pl
 
 from assets.storage import suppression
-from assets.storage.landing import LandingFile, LandingFileError, list_files, read_small_file, visible_cutoff
+from assets.storage.landing import (
+    CHANGED_FILE,
+    LandingFile,
+    LandingFileError,
+    list_files,
+    read_small_file,
+    visible_cutoff,
+)
 from assets.storage.zones import LupaStorage, query, replace_table, scalar, table_exists
 from data_contracts.contract import SourceContract, check_frame
 
@@ -229,7 +236,7 @@ def check_registry(conn: duckdb.DuckDBPyConnection, files: list[FileOutcome]) ->
             raise LandingFileError(
                 f"{f.source}/{f.file}",
                 None,
-                "the same bytes as the file delivered earlier under this name (landing files are immutable)",
+                CHANGED_FILE,
             )
 
 

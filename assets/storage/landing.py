@@ -31,6 +31,13 @@ from data_contracts.contract import SourceContract
 FILE_NAME = re.compile(r"^(?P<prefix>[a-z_]+)_(?P<date>\d{8})\.csv(?P<gz>\.gz)?$")
 
 
+#: what a changed file under a known name is refused with (landing-zone.md: landing files are immutable)
+CHANGED_FILE = (
+    "the same bytes as the file delivered earlier under this name; it changed since it was read "
+    "(landing files are immutable)"
+)
+
+
 class LandingFileError(Exception):
     """A landing file that cannot be read at all. The message names file, line and expectation."""
 
@@ -52,6 +59,12 @@ class LandingFile:
     @property
     def name(self) -> str:
         return self.path.name
+
+    def size_and_mtime(self) -> tuple[int, int]:
+        """(size in bytes, mtime in ns): recorded beside the sha256, so that a later run can tell a
+        file untouched since by one stat, and hash only the files whose stat moved."""
+        stat = self.path.stat()
+        return stat.st_size, stat.st_mtime_ns
 
     def sha256(self) -> str:
         # one reused buffer: a fresh multi-MB bytes object per read costs more than the hashing

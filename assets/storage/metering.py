@@ -26,7 +26,14 @@ import pyarrow.parquet as pq
 
 from assets.storage import suppression
 from assets.storage.ingestion import malformed_quarantine, validate_contract
-from assets.storage.landing import LandingFile, LandingFileError, RawBatch, iter_metering_chunks, list_files
+from assets.storage.landing import (
+    CHANGED_FILE,
+    LandingFile,
+    LandingFileError,
+    RawBatch,
+    iter_metering_chunks,
+    list_files,
+)
 from assets.storage.metering_aggregate import aggregate_days
 from assets.storage.zones import LupaStorage
 from data_contracts.core import metering_daily as METERING_DAILY
@@ -186,15 +193,13 @@ def ingest_delivery(
     outcome.file, outcome.delivered_on = file.name, file.delivered_on
     manifest = manifest_root(storage) / f"delivery={file.delivered_on:%Y%m%d}.json"
     seen_sha256 = json.loads(manifest.read_text())["sha256"] if manifest.exists() else None
+    # taken before the bytes are read: a write during the read then moves the stat and is looked at again
+    size, mtime_ns = file.size_and_mtime()
 
     def same_bytes_as_before(digest: Future) -> None:
         outcome.sha256 = digest.result()
         if seen_sha256 not in (None, outcome.sha256):
-            raise LandingFileError(
-                f"metering/{file.name}",
-                None,
-                "the same bytes as the file delivered earlier under this name (landing files are immutable)",
-            ) from None
+            raise LandingFileError(f"metering/{file.name}", None, CHANGED_FILE) from None
 
     staging = storage.metering_dir / "staging" / f"delivery={file.delivered_on:%Y%m%d}"
     shutil.rmtree(staging, ignore_errors=True)
@@ -254,6 +259,8 @@ def ingest_delivery(
             {
                 "file": file.name,
                 "sha256": outcome.sha256,
+                "size": size,
+                "mtime_ns": mtime_ns,
                 "rows_read": outcome.rows_read,
                 "rows_valid": outcome.rows_valid,
                 "rows_quarantined": outcome.rows_quarantined,
@@ -331,6 +338,41 @@ def _store_quarantine(
     for rules in quarantine["rule"].to_list() if quarantine.height else []:
         for rule in rules.split(","):
             outcome.rule_counts[rule] = outcome.rule_counts.get(rule, 0) + 1
+
+
+def verify_known_deliveries(storage: LupaStorage, up_to: dt.date, reread: set[dt.date]) -> int:
+    """Refuse a known delivery whose bytes changed since it was stored; return how many were hashed.
+
+    A run reads only its own partition's delivery, so without this a re-delivered older file would
+    never be compared with its manifest (landing-zone.md: a changed file under a known name is an
+    error). To keep the daily cost flat as history grows, each known file costs one stat: only a
+    file whose size or mtime differs from the manifest is hashed (a different size is a change
+    without hashing). A file touched but identical has its new stat recorded, so it is hashed
+    once. `reread` are the deliveries the run reads anyway; `ingest_delivery` compares those.
+    A known file no longer in the landing zone is left alone here: this checks bytes, not presence.
+    """
+    folder = storage.landing / METERING.source
+    hashed = 0
+    for manifest in sorted(manifest_root(storage).glob("delivery=*.json")):
+        delivered = dt.datetime.strptime(manifest.stem.removeprefix("delivery="), "%Y%m%d").date()
+        if delivered > up_to or delivered in reread:
+            continue
+        record = json.loads(manifest.read_text())
+        file = LandingFile(METERING.source, folder / record["file"], delivered)
+        try:
+            size, mtime_ns = file.size_and_mtime()
+        except FileNotFoundError:
+            continue
+        if (record.get("size"), record.get("mtime_ns")) == (size, mtime_ns):
+            continue
+        hashed += 1
+        if record.get("size", size) != size or file.sha256() != record["sha256"]:
+            raise LandingFileError(f"metering/{file.name}", None, CHANGED_FILE)
+        # the same bytes under a new stat (or a manifest from before stats were kept): remember it
+        staged = manifest.with_suffix(".json.tmp")
+        staged.write_text(json.dumps(record | {"size": size, "mtime_ns": mtime_ns}, indent=1))
+        staged.replace(manifest)
+    return hashed
 
 
 def _ingest_in_worker(landing_dir: str, data_dir: str, business_day: dt.date) -> DeliveryOutcome:

@@ -2,16 +2,21 @@
 
 import datetime as dt
 import gzip
+import json
+import os
 
 import polars as pl
 import pytest
 
 from assets.storage.ingestion import read_source, write_source
-from assets.storage.landing import LandingFileError
-from assets.storage.metering import ingest_delivery, stored_rows
+from assets.storage.landing import LandingFile, LandingFileError
+from assets.storage.mart import published_as_of, read_published
+from assets.storage.metering import ingest_delivery, stored_rows, verify_known_deliveries
 from assets.storage.zones import query
 from data_contracts import sources
 from tests.dagster_helpers import run_day, storage_for
+from tests.integration.audiences.test_policy_end_to_end import landing_zone
+from tests.integration.publish.test_marketing_mart import MART_TABLES
 from tests.landing_builder import GSRN1, HEADERS, make_hetu, metering_row, person, write
 
 DAY = dt.date(2026, 11, 23)
@@ -186,3 +191,76 @@ def test_quarantine_all_shows_the_metering_quarantine_beside_the_other_sources(s
         ("consents", "consent_events_20261124.csv", 2, "channel_unknown_code"),
         ("metering", "metering_20261124.csv", 3, "Quantity_unparsable,quantity_missing"),
     ]
+
+
+def _metering_day(storage, delivered: str, quantity: str = "0,500"):
+    """One delivery dated `delivered` (YYYYMMDD) holding the first two hours of the day before."""
+    day = dt.datetime.strptime(delivered, "%Y%m%d").date() - dt.timedelta(days=1)
+    start = dt.datetime.combine(day - dt.timedelta(days=1), dt.time(22))
+    rows = [
+        metering_row(GSRN1, f"{start + dt.timedelta(hours=h):%Y-%m-%dT%H:%M:%SZ}", quantity=quantity) for h in range(2)
+    ]
+    return write(storage.landing, "metering", delivered, rows)
+
+
+def _later_mtime(path, seconds: int = 3600) -> None:
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + seconds * 1_000_000_000))
+
+
+def test_a_changed_older_metering_delivery_fails_the_next_run_and_a_touched_one_passes(tmp_path):
+    """The run for D+3 reads only its own delivery; a re-delivered older file with other bytes
+    fails it anyway, naming the file, before anything of D+3 is stored or published. A file only
+    touched (new mtime, same bytes) is hashed once and passes."""
+    storage = storage_for(tmp_path)
+    landing_zone(storage)
+    first = _metering_day(storage, "20261124")
+    second = _metering_day(storage, "20261125")
+    _metering_day(storage, "20261126")
+    _metering_day(storage, "20261127")
+    assert run_day(storage, DAY).success
+    assert run_day(storage, DAY + dt.timedelta(days=1)).success
+
+    _later_mtime(first)  # touched, same bytes
+    touched = run_day(storage, DAY + dt.timedelta(days=2))
+    assert touched.success
+    [event] = [m for m in touched.get_asset_materialization_events() if m.asset_key.path == ["ingest_metering"]]
+    assert event.materialization.metadata["known_deliveries_hashed"].value == 1
+    published, as_of = {t: read_published(storage.root, t) for t in MART_TABLES}, published_as_of(storage.root)
+    stored = sorted(p.relative_to(storage.metering_dir) for p in storage.metering_dir.rglob("*.parquet"))
+
+    second.write_bytes(second.read_bytes().replace(b"0,500", b"0,501", 1))  # one quantity changed
+    _later_mtime(second)
+    failed = run_day(storage, DAY + dt.timedelta(days=3), raise_on_error=False)
+    assert not failed.success
+    failures = [e for e in failed.all_events if e.is_step_failure]
+    assert [e.step_key for e in failures] == ["ingest_metering"]
+    message = failures[0].step_failure_data.error.message
+    assert "metering/metering_20261125.csv: the same bytes" in message and "it changed" in message
+    assert sorted(p.relative_to(storage.metering_dir) for p in storage.metering_dir.rglob("*.parquet")) == stored
+    assert published_as_of(storage.root) == as_of
+    assert all(read_published(storage.root, t).equals(frame) for t, frame in published.items())
+
+
+def test_untouched_known_deliveries_cost_a_stat_each_and_no_read(storage, monkeypatch):
+    """Verifying 400 stored deliveries hashes none of them while their size and mtime are as recorded."""
+    for n in range(400):
+        delivered = dt.date(2025, 10, 1) + dt.timedelta(days=n)
+        _metering_day(storage, f"{delivered:%Y%m%d}")
+    for n in range(3):
+        ingest_delivery(storage, dt.date(2025, 9, 30) + dt.timedelta(days=n))
+    for manifest in sorted((storage.metering_dir / "deliveries").glob("*.json"))[:1]:
+        record = json.loads(manifest.read_text())
+    # the other deliveries' manifests, as ingest_delivery writes them, without reading each file 400 times
+    folder = storage.landing / "metering"
+    for path in sorted(folder.iterdir())[3:]:
+        stat = path.stat()
+        tag = path.stem.removeprefix("metering_")
+        entry = record | {"file": path.name, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+        (storage.metering_dir / "deliveries" / f"delivery={tag}.json").write_text(json.dumps(entry))
+
+    def no_hashing(self):
+        raise AssertionError(f"{self.name} was read")
+
+    monkeypatch.setattr(LandingFile, "sha256", no_hashing)
+    assert verify_known_deliveries(storage, dt.date(2027, 1, 1), set()) == 0
