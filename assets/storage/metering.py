@@ -357,9 +357,10 @@ def verify_known_deliveries(storage: LupaStorage, up_to: dt.date, reread: set[dt
         delivered = dt.datetime.strptime(manifest.stem.removeprefix("delivery="), "%Y%m%d").date()
         if delivered > up_to or delivered in reread:
             continue
-        record = json.loads(manifest.read_text())
-        file = LandingFile(METERING.source, folder / record["file"], delivered)
-        try:
+        try:  # a parallel metering range re-ingesting this delivery may have just removed its manifest
+            text = manifest.read_text()
+            record = json.loads(text)
+            file = LandingFile(METERING.source, folder / record["file"], delivered)
             size, mtime_ns = file.size_and_mtime()
         except FileNotFoundError:
             continue
@@ -369,9 +370,11 @@ def verify_known_deliveries(storage: LupaStorage, up_to: dt.date, reread: set[dt
         if record.get("size", size) != size or file.sha256() != record["sha256"]:
             raise LandingFileError(f"metering/{file.name}", None, CHANGED_FILE)
         # the same bytes under a new stat (or a manifest from before stats were kept): remember it
-        staged = manifest.with_suffix(".json.tmp")
-        staged.write_text(json.dumps(record | {"size": size, "mtime_ns": mtime_ns}, indent=1))
-        staged.replace(manifest)
+        # unless that delivery was re-ingested meanwhile, which wrote its own fresh manifest
+        if manifest.exists() and manifest.read_text() == text:
+            staged = manifest.with_suffix(f".json.{os.getpid()}.tmp")
+            staged.write_text(json.dumps(record | {"size": size, "mtime_ns": mtime_ns}, indent=1))
+            staged.replace(manifest)
     return hashed
 
 
