@@ -165,10 +165,16 @@ def invoice_summary(invoices: list[dict[str, Any]]) -> dict[str, Any]:
 
 def audience_history(rows: list[dict[str, Any]], latest_day: dt.date | None, objected: bool) -> list[dict[str, Any]]:
     """Daily rows collapsed per (channel, legal basis, segment, policy version), keeping every day.
-    An objector to profiling is shown no segment, whatever the history recorded (Art. 21(2))."""
+    An objector to profiling is shown no segment, whatever the history recorded (Art. 21(2)).
+
+    Each group lists the references of the consent evidence its days were decided on, so the data
+    subject sees on what their consent-based contact rested (Art. 15(1)(g)'s "source"). Rows
+    recorded before the history kept evidence, or read from a warehouse not migrated yet, have none."""
     if not rows:
         return []
-    frame = pl.DataFrame(rows)
+    frame = pl.DataFrame(rows, infer_schema_length=None)
+    if "consent_evidence_ref" not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, pl.String).alias("consent_evidence_ref"))
     out = (
         frame.group_by("channel", "legal_basis", "segment_id", "policy_version")
         .agg(
@@ -176,6 +182,7 @@ def audience_history(rows: list[dict[str, Any]], latest_day: dt.date | None, obj
             pl.col("business_day").max().alias("last_day"),
             pl.col("business_day").n_unique().alias("days"),
             pl.col("business_day").sort().alias("business_days"),
+            pl.col("consent_evidence_ref").cast(pl.String).drop_nulls().unique().sort().alias("consent_evidence_refs"),
         )
         .sort("first_day", "channel")
         .to_dicts()

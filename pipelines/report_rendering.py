@@ -545,6 +545,7 @@ def render_html(report: dict[str, Any]) -> str:
                 ("days", lambda r: r["days"]),
                 ("current", lambda r: fmt_bool(r["current"], lang)),
                 ("segment", lambda r: "–" if r["segment_id"] is None else r["segment_id"]),
+                ("consent_evidence", lambda r: ", ".join(r.get("consent_evidence_refs") or []) or "–"),
             ],
             lang,
         )

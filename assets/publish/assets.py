@@ -53,8 +53,9 @@ audience_history = AssetSpec(
     kinds={"duckdb"},
     deps=["marketing_mart"],
     description=(
-        "Restricted, append-only: who was in which published audience on which day, with the legal basis "
-        "(the access report and audits read it). Appended by `marketing_mart` after each successful publication."
+        "Restricted, append-only: who was in which published audience on which day, with the legal basis, the "
+        "admission rule and the deciding consent event's evidence (the access report and audits read it). "
+        "Appended by `marketing_mart` after each successful publication."
     ),
 )
 
@@ -153,8 +154,24 @@ def _size_anomaly_refusal(jumped: list[SizeChange], day: dt.date | None, policy:
     )
 
 
+#: What audience_history keeps of each audience row beyond who, where and when: the admission rule and
+#: the deciding consent event's evidence, so that years later the row still proves why the customer
+#: could be contacted (the audience tables themselves are replaced every day). Opt-out rows have no
+#: deciding event: their evidence columns are null. Columns added after the table's first version, so
+#: `migrate_audience_history` adds them to an existing warehouse, where old rows keep nulls.
+HISTORY_PROOF_COLUMNS: dict[str, str] = {
+    "rule": "VARCHAR",
+    "consent_event_id": "VARCHAR",
+    "consent_occurred_at": "TIMESTAMPTZ",
+    "consent_source": "VARCHAR",
+    "consent_wording_version": "VARCHAR",
+    "consent_evidence_ref": "VARCHAR",
+}
+
+
 def history_rows(day: dt.date, audiences: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    """The audience_history rows of day D: one per (channel, customer) in the audience of each channel."""
+    """The audience_history rows of day D: one per (channel, customer) in the audience of each channel,
+    with the row's legal basis, rule and consent evidence exactly as published."""
     return pl.concat(
         [
             audiences[ch].select(
@@ -164,14 +181,31 @@ def history_rows(day: dt.date, audiences: dict[str, pl.DataFrame]) -> pl.DataFra
                 "segment_id",
                 "legal_basis",
                 "policy_version",
+                *HISTORY_PROOF_COLUMNS,
             )
             for ch in CHANNELS
         ]
     )
 
 
+def migrate_audience_history(conn: duckdb.DuckDBPyConnection) -> None:
+    """Add the proof columns to an audience_history created before they existed.
+
+    The table is append-only and holds years of rows, so it is altered in place, never rebuilt: an old
+    warehouse keeps working and its old rows keep nulls (what was not recorded then cannot be invented
+    now). Idempotent; a no-op while the table does not exist yet."""
+    exists = conn.execute(
+        "select count(*) from information_schema.tables where table_name = 'audience_history' "
+        "and table_catalog = current_database() and table_schema = current_schema()"
+    ).fetchall()[0][0]
+    if not exists:
+        return
+    for name, sql_type in HISTORY_PROOF_COLUMNS.items():
+        conn.execute(f'alter table audience_history add column if not exists "{name}" {sql_type}')
+
+
 def append_audience_history(storage: LupaStorage, day: dt.date, tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    """Record who was in which published audience on day D (restricted, append-only).
+    """Record who was in which published audience on day D, and on what evidence (restricted, append-only).
 
     Called only after the mart swap succeeded, under the publish lock. A re-run of the same day
     replaces that day's rows; other days are never touched. Customers the suppression records name
@@ -185,6 +219,7 @@ def append_audience_history(storage: LupaStorage, day: dt.date, tables: dict[str
         conn.register("_history", history)
         try:
             conn.execute("begin transaction")
+            migrate_audience_history(conn)
             conn.execute("create table if not exists audience_history as select * from _history limit 0")
             conn.execute("delete from audience_history where business_day = $d", {"d": day})
             conn.execute("insert into audience_history by name select * from _history")

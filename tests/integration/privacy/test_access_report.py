@@ -263,7 +263,9 @@ def test_past_audiences_come_from_audience_history(demo, tmp_path):
     conn = duckdb.connect(str(demo.warehouse_path))
     try:  # an earlier run's row, as the audiences asset appends it
         conn.execute(
-            "insert into audience_history values ($d, $ch, $c, null, 'consent', '2026.1')",
+            "insert into audience_history (business_day, channel, customer_id, segment_id, legal_basis, "
+            "policy_version, consent_event_id, consent_evidence_ref) "
+            "values ($d, $ch, $c, null, 'consent', '2026.1', 'E-PAST-1', 'consent-forms/past-1.pdf')",
             {"d": past_day, "ch": past_channel, "c": cid},
         )
     finally:
@@ -279,6 +281,9 @@ def test_past_audiences_come_from_audience_history(demo, tmp_path):
     history = {r["channel"]: r for r in report["audiences"]["history"]}
     assert history[past_channel]["first_day"] == past_day.isoformat() and history[past_channel]["current"] is False
     assert history[past_channel]["business_days"] == [past_day.isoformat()]
+    # the data subject sees on what evidence the consent-based contact rested
+    assert history[past_channel]["consent_evidence_refs"] == ["consent-forms/past-1.pdf"]
+    assert "consent-forms/past-1.pdf" in page
     assert all(history[ch]["current"] for ch in current)
     assert "Audiences you are or were in" in page and past_day.isoformat() in page
 

@@ -16,12 +16,14 @@ from dagster import AssetKey, DagsterInstance
 
 from assets.common.calendar import BUSINESS_DAY_TAG
 from assets.storage.mart import published_as_of, read_published
+from data_contracts.audiences import CONSENT_EVIDENCE
 from pipelines.definitions import build_defs
 from tests.dagster_helpers import run_day, storage_for
 from tests.integration.audiences.test_policy_end_to_end import CHANNELS, D, consent, customer, landing_zone
 from tests.landing_builder import write
 
 D1 = D + dt.timedelta(days=1)
+EVIDENCE = [name for _, name in CONSENT_EVIDENCE]
 MART_TABLES = (
     "audience_email",
     "audience_sms",
@@ -237,4 +239,36 @@ def test_history_rows_are_the_published_audiences(tmp_path):
         mine = rows.filter(pl.col("channel") == ch)
         assert sorted(mine["customer_id"].to_list()) == sorted(audience["customer_id"].to_list())
         assert set(mine["business_day"].to_list()) == {D}
-        assert mine.columns == ["business_day", "channel", "customer_id", "segment_id", "legal_basis", "policy_version"]
+        assert mine.columns == [
+            "business_day",
+            "channel",
+            "customer_id",
+            "segment_id",
+            "legal_basis",
+            "policy_version",
+            "rule",
+            *EVIDENCE,
+        ]
+
+
+def test_history_rows_carry_the_published_rows_consent_evidence(tmp_path):
+    """A consent-based row proves its basis later by the deciding event; an opt-out row has none."""
+    storage = storage_for(tmp_path)
+    landing_zone(storage)
+    assert run_day(storage, D).success
+    rows = history(storage)
+    kept = ["legal_basis", "rule", *EVIDENCE]
+    seen = set()
+    for ch in ("email", "sms", "letter", "phone"):
+        audience = read_published(storage.root, f"audience_{ch}").select("customer_id", *kept)
+        mine = rows.filter(pl.col("channel") == ch).select("customer_id", *kept)
+        assert mine.sort("customer_id").equals(audience.sort("customer_id")), ch
+        for r in mine.to_dicts():
+            seen.add(r["legal_basis"])
+            if r["legal_basis"] == "consent":
+                assert r["consent_event_id"] and r["consent_evidence_ref"], (ch, r["customer_id"])
+            else:
+                assert all(r[c] is None for c in EVIDENCE), (ch, r["customer_id"])
+    assert seen == {"consent", "opt_out"}
+    email = rows.filter(channel="email", customer_id="C0000014").to_dicts()[0]
+    assert (email["consent_event_id"], email["consent_evidence_ref"]) == ("GC0000014", "form-GC0000014")
