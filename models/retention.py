@@ -63,7 +63,32 @@ def invoice_dates_past(periods: RetentionPolicy, issued: Iterable[dt.date | None
     return [d for d in issued if d is not None and periods.invoice_kept_until(d) < day]
 
 
-def former_customers_past(relationship_ends: pl.DataFrame, plan: RetentionPlan) -> list[str]:
-    """Former customers (customer_id, relationship_ended_on) kept as long as the policy allows."""
-    past = relationship_ends.filter(pl.col("relationship_ended_on") < plan.customer_data_from)
+def relationship_ends(facts: pl.DataFrame) -> pl.DataFrame:
+    """Former customers and the day their relationship ended (customer_id, relationship_ended_on).
+
+    `facts` (assets/privacy/former_customers.py): per customer `ended_on` (the CRM's end date),
+    `last_listed_on` (the last CRM snapshot that listed them, set only when the latest one no longer
+    does), `last_contract_end` and `open_contracts`.
+
+    The relationship has ended when the CRM says so (`ended_on`) or no longer lists the customer (the
+    landing-zone contract: absent from the latest snapshot is no longer a customer), and no contract
+    is still open. It ended on the latest of the three dates: the CRM's date, the last snapshot that
+    listed them (the CRM served them until then, whatever `ended_on` says), and the last contract's
+    end (a contract that runs past the CRM's date, a move handled late, is still the relationship).
+    A customer the latest snapshot lists without `ended_on` has no end here, however old their
+    contracts: the CRM still serves them.
+    """
+    ended = facts.filter(
+        (pl.col("ended_on").is_not_null() | pl.col("last_listed_on").is_not_null()) & (pl.col("open_contracts") == 0)
+    )
+    return ended.select(
+        "customer_id",
+        pl.max_horizontal("ended_on", "last_listed_on", "last_contract_end").alias("relationship_ended_on"),
+    )
+
+
+def former_customers_past(facts: pl.DataFrame, plan: RetentionPlan) -> list[str]:
+    """Former customers kept as long as the policy allows: their relationship ended before
+    `customer_data_from`, so on the day the period has passed in full, never a day earlier."""
+    past = relationship_ends(facts).filter(pl.col("relationship_ended_on") < plan.customer_data_from)
     return sorted(past["customer_id"].to_list())

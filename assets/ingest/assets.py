@@ -30,7 +30,13 @@ from assets.common.reporting import conservation_result, counts_table, files_tab
 from assets.common.resources import PolicyResource
 from assets.ingest.freshness import judge_delivery
 from assets.storage import contact_retention, invoice_retention
-from assets.storage.ingestion import known_customer_ids, read_source, stored_conservation, write_source
+from assets.storage.ingestion import (
+    known_customer_ids,
+    read_source,
+    record_listings,
+    stored_conservation,
+    write_source,
+)
 from assets.storage.landing import list_files, visible_cutoff
 from assets.storage.metering import (
     ingest_deliveries,
@@ -109,6 +115,8 @@ def build_ingest_asset(contract: SourceContract, deps: tuple[str, ...] = ()):
             quarantine_since = QUARANTINE_LOG.kept_since(conn, periods.quarantine.cutoff, day)
             to_store = quarantine_to_store(conn, outcome.quarantine, quarantine_since)
             write_source(conn, replace(outcome, quarantine=to_store))
+            if contract is sources.customers:
+                record_listings(conn, outcome.valid)
             stored = stored_conservation(conn, outcome)
         # per file: quarantined records past the period, counted but deliberately not stored
         expired = _per_file(outcome.quarantine) - _per_file(to_store)

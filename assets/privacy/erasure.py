@@ -149,7 +149,8 @@ def _customers_held(conn, customer_ids: list[str]) -> set[str]:
 
 def _personal_ids(conn, customer_ids: list[str]) -> dict[str, list[str]]:
     found: dict[str, set[str]] = {c: set() for c in customer_ids}
-    for t in ("customers", "customers_valid"):
+    # customer_listings: a customer the latest snapshot no longer lists is in neither of the others
+    for t in ("customers", "customers_valid", "customer_listings"):
         if table_exists(conn, t):
             sql = (
                 f'select customer_id, personal_id from "{t}" '

@@ -150,7 +150,7 @@ def retention(context: AssetExecutionContext, storage: LupaStorage, policy: Poli
     with storage.warehouse() as conn:
         # before the erasures, so that no invoice past its period is moved to the restricted table
         removed["invoices past the Accounting Act period"] = invoice_retention.prune(conn, periods, day)
-        former = former_customers_past(former_customers.relationship_ends(conn), plan)
+        former = former_customers_past(former_customers.relationship_facts(conn), plan)
         open_without_contract = former_customers.open_without_contract(conn, plan.customer_data_from)
     removed |= erase_former_customers(storage, former, periods)
     deletions = {"audience history rows": ("audience_history", "business_day", plan.audience_history_from)}

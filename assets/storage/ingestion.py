@@ -314,3 +314,40 @@ def known_customer_ids(conn: duckdb.DuckDBPyConnection) -> list[str]:
     if not table_exists(conn, "customers_valid"):
         return []
     return query(conn, "select distinct customer_id from customers_valid")["customer_id"].to_list()
+
+
+# ---- the CRM's listings: when each customer was last in a snapshot ------------------------------
+LISTINGS_DDL = """
+create table if not exists customer_listings (
+    customer_id varchar primary key, last_listed_on date, ended_on date, personal_id varchar)
+"""
+
+
+def record_listings(conn: duckdb.DuckDBPyConnection, valid: pl.DataFrame) -> None:
+    """Remember, per customer, the latest CRM snapshot that listed them (its `ended_on`, and the
+    identity code, which the erasure needs to find the person's VTJ and suppress the code).
+
+    `customers_valid` holds only the snapshot in scope, so once a customer is absent from it nothing
+    else says when they were last a customer; the contract (landing-zone.md) makes that delivery the
+    end of the relationship, which retention needs (assets/privacy/former_customers.py). Only moves
+    forward: a backfill or an older snapshot read again never makes a listing older or brings back a
+    customer an erasure removed from this table (ingestion has dropped their rows already).
+    """
+    conn.execute(LISTINGS_DDL)
+    if valid.is_empty():
+        return
+    latest = (
+        valid.sort("delivered_on")
+        .unique("customer_id", keep="last")
+        .select("customer_id", pl.col("delivered_on").alias("last_listed_on"), "ended_on", "personal_id")
+    )
+    conn.register("_listed", latest)
+    try:
+        conn.execute(
+            "insert into customer_listings select customer_id, last_listed_on, ended_on, personal_id from _listed "
+            "on conflict (customer_id) do update set last_listed_on = excluded.last_listed_on, "
+            "ended_on = excluded.ended_on, personal_id = excluded.personal_id "
+            "where excluded.last_listed_on >= customer_listings.last_listed_on"
+        )
+    finally:
+        conn.unregister("_listed")
