@@ -9,11 +9,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from dagster import AssetSelection, Definitions, define_asset_job
+from dagster import (
+    AssetSelection,
+    Definitions,
+    define_asset_job,
+    load_asset_checks_from_modules,
+    load_assets_from_modules,
+)
 
-from assets import audiences, core, features, ingest, privacy, publish, segments
+from assets.audiences import assets as audiences
 from assets.common.conventions import business_days
 from assets.common.resources import PolicyResource
+from assets.core import assets as core
+from assets.features import assets as features
+from assets.ingest import assets as ingest
+from assets.privacy import retention
+from assets.publish import assets as publish
+from assets.segments import assets as segments
 from assets.storage.zones import LupaStorage
 from pipelines.automation import (
     failure_alerts_from_env,
@@ -25,8 +37,8 @@ from pipelines.automation import (
 from pipelines.serial_runs import SERIAL_TAG, SERIAL_VALUE
 from pipelines.settings import Settings, load_settings
 
-#: the layers, in the order data flows through them
-LAYERS = [ingest, core, features, segments, audiences, publish, privacy]
+#: each layer's module of Dagster definitions, in the order data flows through them
+LAYERS = [ingest, core, features, segments, audiences, publish, retention]
 
 #: The whole graph for one business day: partitioned metering assets on D's partition, the rest for D.
 #: Its runs carry SERIAL_TAG, which dagster.yaml limits to one run at a time: two daily runs would read
@@ -62,13 +74,15 @@ def build_defs(settings: Settings | None = None, resource_overrides: Mapping[str
         "policy": PolicyResource(),
     }
     resources.update(resource_overrides or {})
-    orchestration = Definitions(
+    return Definitions(
+        # audience_history is declared as a spec by the publish layer, which writes it
+        assets=[*load_assets_from_modules(LAYERS), publish.audience_history],
+        asset_checks=load_asset_checks_from_modules(LAYERS),
         jobs=[daily_job, metering_job],
         schedules=[make_schedule(daily_job)],
         sensors=[make_landing_sensor(daily_job), run_failure_alert, source_freshness_alert],
         resources=resources,
     )
-    return Definitions.merge(*(layer.definitions() for layer in LAYERS), orchestration)
 
 
 defs = build_defs()

@@ -1,14 +1,2 @@
 """Core layer: current state per source (customers with the population register, contracts, invoices,
 consents, ASML, contacts) and metering per business day."""
-
-from dagster import Definitions, load_asset_checks_from_modules, load_assets_from_modules
-
-from assets.core import assets as _definitions
-
-
-def definitions() -> Definitions:
-    """This layer's assets and asset checks; pipelines/definitions.py merges every layer's."""
-    return Definitions(
-        assets=load_assets_from_modules([_definitions]),
-        asset_checks=load_asset_checks_from_modules([_definitions]),
-    )
