@@ -43,6 +43,8 @@ class Import:
     line: int
     imported: str  # dotted name, resolved to the most specific first-party module when there is one
     module_level: bool  # executed when the importer is imported (not inside a function body)
+    #: the package a `from pkg import name` runs first; a cycle edge only, the named import is checked itself
+    package_init: bool = False
 
 
 # --- the checker ---------------------------------------------------------------------------------
@@ -94,9 +96,9 @@ class _ImportVisitor(ast.NodeVisitor):
         self.depth = 0  # nesting of function bodies
         self.found: list[Import] = []
 
-    def _add(self, node: ast.AST, name: str) -> None:
+    def _add(self, node: ast.AST, name: str, package_init: bool = False) -> None:
         imported = _most_specific(name, self.modules)
-        self.found.append(Import(self.importer, self.path, node.lineno, imported, self.depth == 0))
+        self.found.append(Import(self.importer, self.path, node.lineno, imported, self.depth == 0, package_init))
 
     def _function(self, node: ast.AST) -> None:
         # decorators and default values run at definition time, in the enclosing scope
@@ -120,6 +122,10 @@ class _ImportVisitor(ast.NodeVisitor):
             base = _resolve_relative(self.importer, self.is_package, node.level, node.module)
         else:
             base = node.module or ""
+        if base in self.modules and base != self.importer:
+            # `from pkg import name` runs pkg's __init__ first, whatever name is: a package that imports
+            # its own module while that module imports `from pkg import sibling` is a cycle
+            self._add(node, base, package_init=True)
         for alias in node.names:
             # `from pkg import name`: name is a submodule when one exists, otherwise an attribute of pkg
             self._add(node, base if alias.name == "*" else f"{base}.{alias.name}" if base else alias.name)
@@ -158,7 +164,7 @@ def layer_violations(imports: Iterable[Import], root: Path) -> list[str]:
     problems = []
     for imp in imports:
         source, target = _top(imp.importer), _top(imp.imported)
-        if source not in LAYERS or target not in FIRST_PARTY:
+        if imp.package_init or source not in LAYERS or target not in FIRST_PARTY:
             continue
         if target in UNLAYERED:
             problems.append(f"{_where(imp, root)}: {source} must not import {target}")
@@ -172,7 +178,7 @@ def layer_violations(imports: Iterable[Import], root: Path) -> list[str]:
 def forbidden_imports(imports: Iterable[Import], root: Path) -> list[str]:
     """Every Dagster or DuckDB import in the layers that must run without them."""
     problems = []
-    for imp in imports:
+    for imp in (imp for imp in imports if not imp.package_init):
         banned = FORBIDDEN.get(_top(imp.importer), ())
         root_name = _top(imp.imported)
         if any(root_name == b or root_name.startswith(f"{b}_") for b in banned):
@@ -422,6 +428,19 @@ def test_checker_catches_dagster_and_duckdb_in_pure_layers(tmp_path):
         "data_contracts must not import dagster_pipes",
         "models.helpers (models/helpers.py:2) imports duckdb: models must not import duckdb",
     ]
+
+
+def test_checker_names_a_package_that_imports_its_own_module(tmp_path):
+    root = _tree(
+        tmp_path,
+        {
+            **CLEAN,
+            "assets/core/__init__.py": "from assets.core import build\n",
+            "assets/core/build.py": "from assets.core import helpers\n",
+            "assets/core/helpers.py": "",
+        },
+    )
+    assert check(root)["cycles"] == ["assets.core -> assets.core.build -> assets.core"]
 
 
 def test_checker_names_a_cycle(tmp_path):
