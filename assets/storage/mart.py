@@ -29,10 +29,13 @@ import duckdb
 import polars as pl
 
 from assets.storage import suppression
+from assets.storage.excel import write_csv_for_excel, write_xlsx
+from models.send_lists import with_segment_names
 
 SHARED_DIR, SHARED_FILE = 0o755, 0o644
 
-#: tables that get a CSV export for mailing houses (UTF-8 with BOM, `;`-separated: Finnish Excel)
+#: tables that get a CSV export for mailing houses (UTF-8 with BOM, `;`-separated: Finnish Excel) and an XLSX
+#: for people (postal codes and phones as text), each with the segment's name in the customer's language
 CSV_TABLES = ("audience_email", "audience_sms", "audience_letter", "audience_phone", "renewal_offers")
 
 #: tables whose `as_of` is the business day the mart was built for
@@ -67,11 +70,6 @@ def mart_path(data_dir: Path) -> Path:
 
 def exports_link(data_dir: Path) -> Path:
     return data_dir / "exports"
-
-
-def write_csv_for_excel(frame: pl.DataFrame, path: Path) -> None:
-    """UTF-8 with BOM and `;` separators, so Finnish Excel opens it with ä and ö intact."""
-    path.write_bytes(b"\xef\xbb\xbf" + frame.write_csv(separator=";").encode("utf-8"))
 
 
 def read_published(data_dir: Path, table: str) -> pl.DataFrame | None:
@@ -247,7 +245,12 @@ def _stage(staged_db: Path, staged_exports: Path, tables: Mapping[str, pl.DataFr
     for name, frame in tables.items():
         frame.write_parquet(staged_exports / f"{name}.parquet")
         if name in CSV_TABLES:
-            write_csv_for_excel(frame, staged_exports / f"{name}.csv")
+            # the export, not the table: the mart's tables keep their published columns
+            named = (
+                with_segment_names(frame, tables.get("segment_catalogue")) if "segment_id" in frame.columns else frame
+            )
+            write_csv_for_excel(named, staged_exports / f"{name}.csv")
+            write_xlsx(named, staged_exports / f"{name}.xlsx", sheet=name)
 
 
 def _share(data_dir: Path, db: Path, exports: Path) -> None:

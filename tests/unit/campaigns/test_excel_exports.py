@@ -1,0 +1,100 @@
+"""Exports a marketer opens in Excel: postal codes and phones stay text, segment names come in the
+recipient's language, and a list holds only the channel's contact data, never an identity code or an
+address under a safety ban."""
+
+from __future__ import annotations
+
+import openpyxl
+import polars as pl
+
+from assets.storage.excel import write_csv_for_excel, write_xlsx
+from assets.storage.mart import publish
+from models.send_lists import send_list, with_segment_names
+
+CATALOGUE = pl.DataFrame(
+    {
+        "segment_id": [1, 2],
+        "name_fi": ["Kesämökki", "Kerrostalo"],
+        "name_sv": ["Sommarstuga", "Höghus"],
+        "name_en": ["Summer cottage", "Apartment"],
+    },
+    schema_overrides={"segment_id": pl.Int32},
+)
+
+
+def _cells(path):
+    ws = openpyxl.load_workbook(path).active
+    rows = [[c for c in row] for row in ws.iter_rows()]
+    header = [c.value for c in rows[0]]
+    return header, [{h: c for h, c in zip(header, row, strict=True)} for row in rows[1:]]
+
+
+def test_xlsx_keeps_postal_codes_and_phones_as_text(tmp_path):
+    frame = pl.DataFrame({"postal_code": ["00100", "00980"], "phone_e164": ["+358401234567", "+358501112223"]})
+    write_xlsx(frame, tmp_path / "list.xlsx")
+    _, rows = _cells(tmp_path / "list.xlsx")
+    assert [r["postal_code"].value for r in rows] == ["00100", "00980"]
+    assert [r["phone_e164"].value for r in rows] == ["+358401234567", "+358501112223"]
+    assert all(r[c].data_type == "s" and r[c].number_format == "@" for r in rows for c in ("postal_code", "phone_e164"))
+
+
+def test_csv_is_utf8_with_bom_and_semicolons(tmp_path):
+    write_csv_for_excel(pl.DataFrame({"city": ["Jyväskylä"], "postal_code": ["00100"]}), tmp_path / "a.csv")
+    raw = (tmp_path / "a.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") and raw[3:].decode("utf-8") == "city;postal_code\nJyväskylä;00100\n"
+
+
+def test_segment_names_in_the_recipients_language():
+    frame = pl.DataFrame(
+        {"customer_id": ["C1", "C2", "C3", "C4"], "segment_id": [1, 2, None, 1], "language": ["sv", "en", "fi", "fi"]},
+        schema_overrides={"segment_id": pl.Int32},
+    )
+    named = with_segment_names(frame, CATALOGUE)
+    assert named.columns == ["customer_id", "segment_id", "segment_name", "language"]
+    assert named["segment_name"].to_list() == ["Sommarstuga", "Apartment", None, "Kesämökki"]
+
+
+def test_a_send_list_carries_only_the_channel_contact_and_never_a_banned_address():
+    contacts = pl.DataFrame(
+        {
+            "recipient_id": ["C1", "C2", "C3"],
+            "segment_id": [1, 2, 1],
+            "language": ["fi", "sv", "fi"],
+            "first_name": ["Aino", "Åsa", "Eero"],
+            "last_name": ["A", "B", "C"],
+            "street_address": ["Katu 1", "Gatan 2", "Tie 3"],
+            "postal_code": ["00100", "00980", "33100"],
+            "city": ["Helsinki", "Helsingfors", "Tampere"],
+            "email": ["a@example.fi", "b@example.fi", "c@example.fi"],
+        },
+        schema_overrides={"segment_id": pl.Int32},
+    )
+    recipients = pl.DataFrame({"recipient_id": ["C1", "C2", "C3", "C9"], "recipient_type": ["customer"] * 4})
+    fields = ("first_name", "last_name", "street_address", "postal_code", "city")
+    name = {"fi": "Talvi", "sv": "Vinter", "en": "Winter"}
+    rows = send_list(recipients, contacts, fields, campaign_name=name, catalogue=CATALOGUE, safety_ban_ids={"C3"})
+    assert rows["recipient_id"].to_list() == ["C1", "C2"]  # C3: safety ban; C9: not in the audience today
+    assert "email" not in rows.columns and "segment_id" not in rows.columns
+    assert rows["campaign_name"].to_list() == ["Talvi", "Vinter"]
+    assert rows["segment_name"].to_list() == ["Kesämökki", "Höghus"]
+
+
+def test_todays_audience_exports_get_segment_names_and_a_text_safe_xlsx_while_the_table_is_unchanged(tmp_path):
+    email = pl.DataFrame(
+        {"customer_id": ["C1000001"], "segment_id": [2], "language": ["sv"], "email": ["a@example.fi"]},
+        schema_overrides={"segment_id": pl.Int32},
+    )
+    letter = pl.DataFrame(
+        {"customer_id": ["C1000002"], "segment_id": [1], "language": ["fi"], "postal_code": ["00100"]},
+        schema_overrides={"segment_id": pl.Int32},
+    )
+    (tmp_path / "warehouse").mkdir()
+    publish(tmp_path, {"audience_email": email, "audience_letter": letter, "segment_catalogue": CATALOGUE}, tag="t")
+    exports = tmp_path / "exports"
+    assert pl.read_parquet(exports / "audience_email.parquet").equals(email)
+    csv = (exports / "audience_email.csv").read_bytes()[3:].decode()
+    assert csv.splitlines()[0] == "customer_id;segment_id;segment_name;language;email"
+    assert "Höghus" in csv
+    _, rows = _cells(exports / "audience_letter.xlsx")
+    assert rows[0]["postal_code"].value == "00100" and rows[0]["postal_code"].data_type == "s"
+    assert rows[0]["segment_name"].value == "Kesämökki"
