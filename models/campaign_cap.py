@@ -38,6 +38,7 @@ def sent_contacts(contact_history: pl.DataFrame, kind: str = "marketing") -> pl.
             pl.col("customer_id").cast(pl.String).alias("recipient_id"),
             sent_at.dt.convert_time_zone(TIME_ZONE_NAME).dt.date().alias("contact_on"),
             campaign.alias("campaign_id"),
+            (pl.col("channel").cast(pl.String) if "channel" in names else pl.lit(None, pl.String)).alias("channel"),
         )
     )
 

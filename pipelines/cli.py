@@ -7,11 +7,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pipelines.commands import decisions, demo_data, erase, explain, runs, sar, summary
+from pipelines.commands import campaign, decisions, demo_data, erase, explain, runs, sar, summary
 from pipelines.settings import ConfigurationError
 
 #: in the order `lupa --help` lists them
-COMMANDS = (demo_data, runs, explain, decisions, erase, sar, summary)
+COMMANDS = (demo_data, runs, explain, decisions, campaign, erase, sar, summary)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -18,6 +18,7 @@ from dagster import (
 )
 
 from assets.audiences import assets as audiences
+from assets.campaigns import assets as campaigns
 from assets.common.conventions import business_days
 from assets.common.resources import PolicyResource
 from assets.core import assets as core
@@ -38,7 +39,7 @@ from pipelines.serial_runs import SERIAL_TAG, SERIAL_VALUE
 from pipelines.settings import Settings, load_settings
 
 #: each layer's module of Dagster definitions, in the order data flows through them
-LAYERS = [ingest, core, features, segments, audiences, publish, retention]
+LAYERS = [ingest, core, features, segments, audiences, publish, campaigns, retention]
 
 #: The whole graph for one business day: partitioned metering assets on D's partition, the rest for D.
 #: Its runs carry SERIAL_TAG, which dagster.yaml limits to one run at a time: two daily runs would read
@@ -48,7 +49,7 @@ daily_job = define_asset_job(
     selection=AssetSelection.all(),
     partitions_def=business_days,
     tags={SERIAL_TAG: SERIAL_VALUE},
-    description="Everything for business day D: ingest, core, features, segments, audiences, publish.",
+    description="Everything for business day D: ingest, core, features, segments, audiences, publish, campaigns.",
 )
 
 #: Only the metering partitions; used for history loads (a range in one run).
@@ -62,7 +63,11 @@ metering_job = define_asset_job(
 
 def storage_resource(settings: Settings, **overrides: Any) -> LupaStorage:
     return LupaStorage(
-        landing_dir=str(settings.landing_dir), data_dir=str(settings.data_dir), env=settings.env, **overrides
+        landing_dir=str(settings.landing_dir),
+        data_dir=str(settings.data_dir),
+        env=settings.env,
+        campaigns_dir=str(settings.campaigns),
+        **overrides,
     )
 
 
@@ -76,7 +81,7 @@ def build_defs(settings: Settings | None = None, resource_overrides: Mapping[str
     resources.update(resource_overrides or {})
     return Definitions(
         # audience_history is declared as a spec by the publish layer, which writes it
-        assets=[*load_assets_from_modules(LAYERS), publish.audience_history],
+        assets=[*load_assets_from_modules(LAYERS), publish.audience_history, campaigns.campaign],
         asset_checks=load_asset_checks_from_modules(LAYERS),
         jobs=[daily_job, metering_job],
         schedules=[make_schedule(daily_job)],

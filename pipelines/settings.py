@@ -4,6 +4,7 @@
 |---|---|---|
 | LUPA_LANDING_DIR | var/landing | the landing zone (read-only for the pipeline) |
 | LUPA_DATA_DIR | var/data | warehouse, analytics zone, marketing mart |
+| LUPA_CAMPAIGNS_DIR | var/campaigns | campaign briefs, one YAML file per campaign |
 | LUPA_ENV | demo | `demo` or `production` |
 | LUPA_PSEUDONYM_KEY | demo: generated into var/secrets/ | HMAC key for pseudonyms; production requires it |
 | DAGSTER_HOME | the repository (where dagster.yaml is) | Dagster instance configuration |
@@ -30,6 +31,11 @@ class Settings:
     landing_dir: Path
     data_dir: Path
     var_dir: Path
+    campaigns_dir: Path | None = None
+
+    @property
+    def campaigns(self) -> Path:
+        return self.campaigns_dir or self.var_dir / "campaigns"
 
     @property
     def secrets_dir(self) -> Path:
@@ -59,7 +65,11 @@ def load_settings() -> Settings:
         raise ConfigurationError(f"LUPA_ENV must be one of {', '.join(ENVIRONMENTS)}")
     var_dir = _path("LUPA_VAR_DIR", REPO / "var")
     settings = Settings(
-        env, _path("LUPA_LANDING_DIR", var_dir / "landing"), _path("LUPA_DATA_DIR", var_dir / "data"), var_dir
+        env,
+        _path("LUPA_LANDING_DIR", var_dir / "landing"),
+        _path("LUPA_DATA_DIR", var_dir / "data"),
+        var_dir,
+        _path("LUPA_CAMPAIGNS_DIR", var_dir / "campaigns"),
     )
     # Everything the pipeline writes is owner-only unless it is deliberately shared (the mart and
     # the segment report chmod themselves); worker processes inherit the mask.

@@ -42,11 +42,17 @@ class LupaStorage(ConfigurableResource):
     landing_dir: str
     data_dir: str
     env: str = "demo"
+    #: the campaign briefs (LUPA_CAMPAIGNS_DIR); empty: `campaigns/` beside the data directory
+    campaigns_dir: str = ""
 
     # ---- zones ---------------------------------------------------------------------------
     @property
     def landing(self) -> Path:
         return Path(self.landing_dir)
+
+    @property
+    def campaigns_path(self) -> Path:
+        return Path(self.campaigns_dir) if self.campaigns_dir else self.root.parent / "campaigns"
 
     @property
     def root(self) -> Path:
