@@ -32,6 +32,7 @@ demo-data: install
 
 ## make run: generate the demo landing zone, load its 400 days through Dagster, print a summary
 run: demo-data
+	$(BIN)/lupa campaign demo-briefs --end $(DEMO_END)
 	$(BIN)/lupa backfill --start $(DEMO_START) --end $(DEMO_END)
 	$(BIN)/lupa summary
 

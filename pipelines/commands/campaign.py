@@ -13,6 +13,7 @@ import datetime as dt
 import sys
 
 from data_contracts.vocabulary import HELSINKI
+from pipelines.commands import iso_date
 from pipelines.settings import load_settings
 
 
@@ -83,6 +84,55 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo_briefs(args: argparse.Namespace) -> int:
+    from pipelines.demo_briefs import write_demo_briefs
+
+    settings = load_settings()
+    prospects = (settings.landing_dir / "prospects").is_dir()
+    for path in write_demo_briefs(settings.campaigns, args.end, prospects):
+        print(f"wrote example campaign brief {path}")
+    if not prospects:
+        print("no prospects in the landing zone: the prospect brief is written once they exist")
+    return 0
+
+
+def campaign_summary(storage) -> list[str]:
+    """The campaigns of the last daily run: state, list size per channel, control group, who is left out."""
+    import polars as pl
+
+    from assets.campaigns import store
+    from assets.storage.zones import query, table_exists
+
+    lines = ["", "Campaigns (briefs in the campaigns folder; release with lupa campaign release ID)"]
+    if not storage.warehouse_path.exists():
+        return lines + ["  none planned yet"]
+    with storage.warehouse(read_only=True) as conn:
+        if not table_exists(conn, "campaign_briefs"):
+            return lines + ["  none planned yet"]
+        briefs = query(conn, "select * from campaign_briefs order by campaign_id, file")
+        plans = query(conn, "select * from campaign_plan")
+        released = query(conn, "select * from campaign_releases") if table_exists(conn, "campaign_releases") else None
+        lists = store.current_lists(conn) if released is not None and released.height else None
+    state = dict(released.select("campaign_id", "state").rows()) if released is not None else {}
+    for b in briefs.to_dicts():
+        if not b["valid"]:
+            lines.append(f"  {b['file']}: refused: {b['error']}")
+            continue
+        cid = b["campaign_id"]
+        rows = (
+            store.to_stored(lists.filter(pl.col("campaign_id") == cid))
+            if cid in state and lists is not None
+            else plans.filter(pl.col("campaign_id") == cid)
+        )
+        treated = rows.filter(pl.col("status") == "treated")
+        per_channel = ", ".join(f"{c} {n:,}" for c, n in sorted(treated.group_by("channel").len().rows())) or "nobody"
+        left = rows.filter(pl.col("status") == "left_out").group_by("reason").len().sort("reason").rows()
+        lines.append(f"  {cid} ({state.get(cid, 'planned')}, send_on {store.brief_from_json(b['brief_json']).send_on})")
+        lines.append(f"    list: {per_channel}; control group {rows.filter(pl.col('status') == 'control').height:,}")
+        lines.append("    left out: " + (", ".join(f"{r} {n:,}" for r, n in left) or "nobody"))
+    return lines
+
+
 def add_parser(subparsers) -> None:
     campaign = subparsers.add_parser("campaign", help="release or cancel a planned campaign")
     sub = campaign.add_subparsers(dest="campaign_command", required=True)
@@ -92,3 +142,6 @@ def add_parser(subparsers) -> None:
     cancel = sub.add_parser("cancel", help="cancel a released campaign: its contacts no longer count toward the cap")
     cancel.add_argument("campaign_id")
     cancel.set_defaults(fn=cmd_cancel)
+    demo = sub.add_parser("demo-briefs", help="write the demo's example briefs into the campaigns folder (if missing)")
+    demo.add_argument("--end", type=iso_date, default=dt.date(2026, 11, 24), help="the demo's last business day")
+    demo.set_defaults(fn=cmd_demo_briefs)

@@ -9,6 +9,7 @@ from collections import Counter
 
 from assets.storage.metering import manifest_root
 from assets.storage.zones import LupaStorage, query, table_exists
+from pipelines.commands.campaign import campaign_summary
 from pipelines.settings import load_settings
 
 
@@ -49,6 +50,7 @@ def ingest_summary(storage: LupaStorage) -> str:
     lines += ["", "Quarantined records per rule (a record breaking two rules counts under both)", ""]
     lines += [f"  {source:<12}{rule:<40}{n:>8,}" for (source, rule), n in sorted(rules.items())] or ["  none"]
     lines += mart_summary(storage)
+    lines += campaign_summary(storage)
     lines += [
         "",
         "Where the data is",
@@ -59,6 +61,8 @@ def ingest_summary(storage: LupaStorage) -> str:
         f"  marketing mart:               {storage.root / 'marketing.duckdb'}",
         f"  mart exports (Parquet, CSV):  {storage.root / 'exports'}",
         f"  segment report (HTML):        {storage.root / 'reports' / 'segment_report.html'}",
+        f"  campaign briefs:              {storage.campaigns_path}",
+        f"  campaign send lists:          {storage.root / 'campaign_exports'}",
     ]
     return "\n".join(lines)
 
