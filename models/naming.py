@@ -214,6 +214,22 @@ QUALIFIERS: dict[int, tuple[dict[str, str], ...]] = {
 }
 
 
+#: Qualifiers by rank of winter/summer ratio, used instead when ranking by annual use would put "lower use"
+#: on a segment whose winter peak is the stronger one (a heat-pump house with the higher ratio uses more in
+#: winter, whatever its annual total): the label must not mislead a marketer picking a winter offer.
+PEAK_QUALIFIERS: dict[int, tuple[dict[str, str], ...]] = {
+    2: (
+        {"fi": "loivempi talvihuippu", "sv": "mildare vintertopp", "en": "milder winter peak"},
+        {"fi": "jyrkempi talvihuippu", "sv": "kraftigare vintertopp", "en": "stronger winter peak"},
+    ),
+    3: (
+        {"fi": "loiva talvihuippu", "sv": "mild vintertopp", "en": "mild winter peak"},
+        {"fi": "kohtalainen talvihuippu", "sv": "måttlig vintertopp", "en": "moderate winter peak"},
+        {"fi": "jyrkkä talvihuippu", "sv": "kraftig vintertopp", "en": "strong winter peak"},
+    ),
+}
+
+
 def holds(condition: Condition, centroid: dict[str, Any]) -> bool:
     feature, op, threshold = condition
     value = centroid.get(feature)
@@ -273,8 +289,7 @@ def name_segments(
     for names, members in groups.items():
         if len(members) < 2 or all(m in fixed_names for m in members):
             continue
-        ranked = sorted(members, key=lambda m: (_annual(by_cluster[m]), m))
-        quals = QUALIFIERS.get(len(ranked))
+        ranked, quals = _qualifier_ranking(members, by_cluster)
         for rank, m in enumerate(ranked):
             if m in fixed_names:
                 continue
@@ -287,6 +302,16 @@ def name_segments(
                 out[m][f"name_{lang}"] = f"{names[i]} ({q[lang]})"
     _make_unique(out, fixed_names)
     return out
+
+
+def _qualifier_ranking(members: list[int], by_cluster: dict[int, dict[str, Any]]):
+    """Rank by annual use, unless that order disagrees with the winter/summer ratio's: then by the ratio."""
+    by_use = sorted(members, key=lambda m: (_annual(by_cluster[m]), m))
+    ratios = [by_cluster[m].get("winter_summer_ratio") for m in by_use]
+    if all(r is not None and r == r for r in ratios) and any(b < a for a, b in zip(ratios, ratios[1:], strict=False)):
+        by_peak = sorted(members, key=lambda m: (float(by_cluster[m]["winter_summer_ratio"]), m))
+        return by_peak, PEAK_QUALIFIERS.get(len(by_peak))
+    return by_use, QUALIFIERS.get(len(by_use))
 
 
 def _annual(centroid: dict[str, Any]) -> float:

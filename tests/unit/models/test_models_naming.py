@@ -149,3 +149,18 @@ def test_an_ev_charger_centroid_with_some_winter_peak_is_not_named_a_heat_pump_h
     }
     assert name_rule_for(ev).en == "Night-time EV charger"
     assert name_rule_for(electric).en == "Electrically heated house"
+
+
+def test_lower_use_never_labels_the_segment_with_the_stronger_winter_peak():
+    # the demo's two heat-pump houses: the smaller user has the steeper winter (3.25 against 2.66)
+    base = {"weekday_weekend_ratio": 1.0, "night_share": 0.3, "weekday_daytime_share": 0.3}
+    steep = {**base, "cluster": 5, "annual_kwh": 11_055, "winter_summer_ratio": 3.25}
+    mild = {**base, "cluster": 6, "annual_kwh": 12_833, "winter_summer_ratio": 2.66}
+    out = name_segments([steep, mild])
+    assert out[5]["name_en"] == out[6]["name_en"].replace("milder", "stronger")
+    assert out[5]["name_en"].endswith("(stronger winter peak)") and "lower use" not in out[5]["name_en"]
+    assert out[6]["name_en"].endswith("(milder winter peak)")
+    assert out[5]["name_fi"].endswith("(jyrkempi talvihuippu)") and out[6]["name_sv"].endswith("(mildare vintertopp)")
+    # when use and winter peak agree, the use qualifier stays
+    out = name_segments([{**steep, "annual_kwh": 11_900, "winter_summer_ratio": 2.6}, mild])
+    assert out[5]["name_en"].endswith("(lower use)") and out[6]["name_en"].endswith("(higher use)")
