@@ -17,6 +17,7 @@ from assets.storage.zones import LupaStorage, query, replace_table
 from data_contracts.policy import load_policy
 from models.campaign_cap import committed_contacts, sent_contacts
 from models.campaign_plan import recheck_at_release
+from pipelines.explain_campaigns import explain_campaigns
 
 DAY = dt.date(2026, 11, 24)
 SEND_ON = dt.date(2026, 12, 10)
@@ -116,7 +117,14 @@ def storage(tmp_path):
         replace_table(
             conn,
             "consent_state",
-            pl.DataFrame({"customer_id": [IDS[7]], "purpose": ["profiling"], "state": ["withdrawn"]}),
+            pl.DataFrame(
+                {
+                    "customer_id": [IDS[7], IDS[2]],
+                    "purpose": ["profiling", "newsletter"],
+                    "state": ["withdrawn", "granted"],
+                    "occurred_at": [dt.datetime(2026, 1, 5, tzinfo=UTC)] * 2,
+                }
+            ),
         )
         # IDS[0] already had 4 marketing contacts this year: no room on send_on
         replace_table(
@@ -182,6 +190,11 @@ def test_plan_release_shrink_export_and_cancel(storage):
     meta = out["per_campaign"]["WINTER"]
     assert meta["state"] == "planned" and meta["left_out_per_reason"] == {"frequency_cap": 1}
     assert sum(meta["list_size_per_channel"].values()) + meta["control_group"] == len(IDS) - 1
+    text = "\n".join(explain_campaigns(storage.warehouse_path, IDS[0]))
+    assert "WINTER (planned): left out: frequency_cap" in text and "newsletter: not subscribed" in text
+    text = "\n".join(explain_campaigns(storage.warehouse_path, IDS[25]))
+    assert "email: consent_missing" in text or "channel letter" in text or "control group" in text
+    assert "newsletter: subscribed" in "\n".join(explain_campaigns(storage.warehouse_path, IDS[2]))
     # a plan is not a list: nothing to send until it is released
     assert not (storage.root / "campaign_exports" / "WINTER").exists()
 
@@ -218,6 +231,10 @@ def test_plan_release_shrink_export_and_cancel(storage):
     )
     run_campaigns(storage, POLICY, later, KEY)
     removed = dict(store_query(storage, "select customer_id, reason from campaign_removals").rows())
+    if IDS[1] in removed:
+        assert "removed on 2026-11-25: consent_withdrawn" in "\n".join(
+            explain_campaigns(storage.warehouse_path, IDS[1])
+        )
     listed = set(frozen.filter(pl.col("status") != "left_out")["recipient_id"])
     expected = {i: r for i, r in {IDS[1]: "consent_withdrawn", IDS[12]: "erased"}.items() if i in listed}
     assert removed == expected
