@@ -137,12 +137,143 @@ def _table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
+#: Every heading of the page in Finnish, Swedish and English (the marketers' three languages).
+HEADINGS: dict[str, tuple[str, str, str]] = {
+    "segments": ("Segmentit", "Segment", "Segments"),
+    "reach": ("Tavoitettavissa tänään kanavittain", "Nåbara i dag per kanal", "Reachable today per channel"),
+    "profile": ("Maksu- ja sopimusprofiili", "Betalnings- och avtalsprofil", "Payment and contract profile"),
+    "daily": ("Keskimääräinen vuorokausiprofiili", "Genomsnittlig dygnsprofil", "Mean daily profile"),
+    "monthly": ("Kuukausiprofiili", "Månadsprofil", "Monthly profile"),
+    "sizes": ("Segmenttien koot", "Segmentens storlek", "Segment sizes"),
+    "centroids": (
+        "Segmenttien tunnusluvut (mediaanit)",
+        "Segmentens nyckeltal (medianer)",
+        "Key centroid features (segment medians)",
+    ),
+    "k": ("Segmenttien määrän valinta", "Val av antal segment", "Choice of k"),
+}
+
+#: Where the campaigns layer writes the segment x channel table once the day's audiences are published
+#: (the segment model runs before the audiences exist).
+REACH_START, REACH_END = "<!--reach-->", "<!--/reach-->"
+
+#: Centroid features as rows (segments as columns, so the table fits the page), with short labels and units.
+CENTROID_LABELS: dict[str, str] = {
+    "annual_kwh": "kWh / v · år · yr",
+    "winter_summer_ratio": "talvi/kesä · vinter/sommar · winter/summer",
+    "night_share": "yö · natt · night",
+    "weekday_daytime_share": "arkipäivä · vardag dag · weekday daytime",
+    "evening_share": "ilta · kväll · evening",
+    "weekday_weekend_ratio": "arki/viikonloppu · vardag/helg · weekday/weekend",
+    "load_factor": "kuormituskerroin · lastfaktor · load factor",
+    "base_load_kwh": "peruskuorma kWh · baslast kWh · base load kWh",
+    "peak_hour": "huipputunti · topptimme · peak hour",
+}
+
+
+def heading(key: str, level: int = 2) -> str:
+    fi, sv, en = HEADINGS[key]
+    return f"<h{level}>{html.escape(fi)} / {html.escape(sv)} / {html.escape(en)}</h{level}>"
+
+
+def segment_payment_contract_profile(features: pl.DataFrame, customer_segments: pl.DataFrame) -> pl.DataFrame:
+    """Per segment: payment behaviour (late payments, reminders, collections in 12 months) and contracts
+    (open-ended share, the most common product, median tenure). Aggregates only."""
+    joined = features.join(customer_segments.select("customer_id", "segment_id"), on="customer_id", how="inner")
+    cols = set(joined.columns)
+
+    def mean_of(expr: pl.Expr, name: str, needed: str) -> pl.Expr:
+        return expr.mean().alias(name) if needed in cols else pl.lit(None, pl.Float64).alias(name)
+
+    return (
+        joined.group_by("segment_id")
+        .agg(
+            pl.len().alias("customers"),
+            mean_of(pl.col("late_share"), "late_share", "late_share"),
+            mean_of((pl.col("reminders_12m") > 0).cast(pl.Float64), "with_reminders", "reminders_12m"),
+            mean_of((pl.col("collections_12m") > 0).cast(pl.Float64), "in_collection", "collections_12m"),
+            mean_of((pl.col("contract_type") == "open_ended").cast(pl.Float64), "open_ended", "contract_type"),
+            (pl.col("product_code").drop_nulls().mode().sort().first() if "product_code" in cols else pl.lit(None))
+            .cast(pl.String)
+            .alias("top_product"),
+            (pl.col("tenure_days").median() / 365.25 if "tenure_days" in cols else pl.lit(None))
+            .cast(pl.Float64)
+            .alias("tenure_years"),
+        )
+        .sort("segment_id")
+    )
+
+
+def _pct(v: Any) -> str:
+    return "" if v is None else f"{100 * v:.0f} %"
+
+
+def profile_table_html(profile: pl.DataFrame) -> str:
+    head = [
+        ("segment_id", "segmentti · segment"),
+        ("customers", "asiakkaita · kunder · customers"),
+        ("late_share", "myöhässä maksetut · sena betalningar · paid late"),
+        ("with_reminders", "muistutuksia · påminnelser · reminded"),
+        ("in_collection", "perinnässä · inkasso · collection"),
+        ("open_ended", "toistaiseksi voimassa · tillsvidare · open-ended"),
+        ("top_product", "yleisin tuote · vanligaste produkt · top product"),
+        ("tenure_years", "asiakkuus v · kund år · tenure yrs"),
+    ]
+    rows = []
+    for r in profile.to_dicts():
+        rows.append(
+            {
+                **r,
+                **{k: _pct(r[k]) for k in ("late_share", "with_reminders", "in_collection", "open_ended")},
+                "tenure_years": "" if r["tenure_years"] is None else f"{r['tenure_years']:.1f}",
+            }
+        )
+    return _table(rows, head)
+
+
+def reach_table_html(audiences: dict[str, pl.DataFrame], catalogue: pl.DataFrame, as_of: date) -> str:
+    """Segment x channel: how many of each segment the published audiences of D let in per channel (the
+    frequency cap and every other rule applied), and how many on at least one channel."""
+    channels = list(audiences)
+    counts = {
+        ch: dict(frame.group_by("segment_id").len().rows()) if frame.height else {} for ch, frame in audiences.items()
+    }
+    anyone = pl.concat([f.select("customer_id", "segment_id") for f in audiences.values()]).unique()
+    any_counts = dict(anyone.group_by("segment_id").len().rows()) if anyone.height else {}
+    rows = []
+    for r in catalogue.sort("segment_id").to_dicts():
+        sid = r["segment_id"]
+        rows.append(
+            {
+                "segment": f"{sid}: {r['name_fi']} / {r['name_sv']} / {r['name_en']}",
+                **{ch: counts[ch].get(sid, 0) for ch in channels},
+                "any": any_counts.get(sid, 0),
+            }
+        )
+    cols = [("segment", "segmentti · segment"), *((ch, ch) for ch in channels)]
+    cols.append(("any", "jokin kanava · någon kanal · any channel"))
+    note = (
+        f"<p class='lang'>{as_of.isoformat()}: julkaistut yleisöt, taajuusraja huomioitu · publicerade målgrupper, "
+        "frekvenstak tillämpat · published audiences, frequency cap applied</p>"
+    )
+    return heading("reach") + note + _table(rows, cols)
+
+
+def with_reach(page: str, section: str) -> str:
+    """The report with its reach section replaced (the markers stay, so the next day replaces it again)."""
+    start, end = page.find(REACH_START), page.find(REACH_END)
+    if start < 0 or end < start:
+        return page
+    return page[: start + len(REACH_START)] + section + page[end:]
+
+
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em;color:#222;max-width:1100px}
 table{border-collapse:collapse;margin:1em 0;font-size:14px}th,td{border:1px solid #ccc;padding:4px 8px;
 text-align:left;vertical-align:top}th{background:#f3f3f3}tr.chosen{background:#e8f4e8;font-weight:600}
 .seg{border:1px solid #ddd;border-radius:6px;padding:0.6em 1em;margin:0.8em 0}.seg h3{margin:0.2em 0}
 .lang{color:#555;font-size:13px}img{max-width:100%}
+table.fit{table-layout:fixed;width:100%;font-size:12px}table.fit td,table.fit th{overflow-wrap:anywhere}
 """
 
 
@@ -159,6 +290,7 @@ def segment_report_html(
     daily_png: bytes | None = None,
     monthly_png: bytes | None = None,
     sizes_png: bytes | None = None,
+    profile: pl.DataFrame | None = None,
 ) -> str:
     """A self-contained HTML page. `catalogue` is segment_catalogue, `movement` the size movement,
     `candidates` the k scores (dicts with k, silhouette, stability, chosen)."""
@@ -171,7 +303,7 @@ def segment_report_html(
         f"<p>Model <code>{html.escape(model_version)}</code>, run day {as_of.isoformat()}, "
         f"consumption window {window[0].isoformat()} – {window[1].isoformat()}, "
         f"{total:,} customers in {catalogue.height} segments.</p>",
-        "<h2>Segments</h2>",
+        heading("segments"),
     ]
     for r in catalogue.sort("segment_id").to_dicts():
         sid = int(r["segment_id"])
@@ -196,22 +328,19 @@ def segment_report_html(
             + ", ".join(f"{int(r['segment_id'])} (was {r['previous_size']:,})" for r in retired)
             + "</p>"
         )
-    for title, png in (
-        ("Mean daily profile", daily_png),
-        ("Monthly profile", monthly_png),
-        ("Segment sizes", sizes_png),
-    ):
-        if png:
-            parts.append(f"<h2>{title}</h2><img alt='{title}' src='{png_data_uri(png)}'>")
-    centroid_cols = [c for c in catalogue.columns if c.startswith("centroid_")]
-    parts.append("<h2>Key centroid features (segment medians)</h2>")
     parts.append(
-        _table(
-            catalogue.sort("segment_id").to_dicts(),
-            [("segment_id", "segment"), *((c, c.removeprefix("centroid_")) for c in centroid_cols)],
-        )
+        f"{REACH_START}{heading('reach')}<p class='lang'>lasketaan, kun päivän yleisöt on julkaistu · räknas när "
+        f"dagens målgrupper har publicerats · filled in once the day's audiences are published</p>{REACH_END}"
     )
-    parts.append(f"<h2>Choice of k</h2><p>Chosen k = {chosen_k}. Rule: {html.escape(selection_rule)}.</p>")
+    if profile is not None and profile.height:
+        parts.append(heading("profile"))
+        parts.append(profile_table_html(profile))
+    for key, png in (("daily", daily_png), ("monthly", monthly_png), ("sizes", sizes_png)):
+        if png:
+            parts.append(f"{heading(key)}<img alt='{HEADINGS[key][2]}' src='{png_data_uri(png)}'>")
+    parts.append(heading("centroids"))
+    parts.append(centroid_table_html(catalogue))
+    parts.append(f"{heading('k')}<p>Chosen k = {chosen_k}. Rule: {html.escape(selection_rule)}.</p>")
     parts.append(
         _table(
             candidates,
@@ -226,6 +355,29 @@ def segment_report_html(
     )
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def centroid_table_html(catalogue: pl.DataFrame) -> str:
+    """Features as rows and segments as columns, rounded to what a reader compares: it fits the page."""
+    cat = catalogue.sort("segment_id")
+    features = [c.removeprefix("centroid_") for c in cat.columns if c.startswith("centroid_")]
+    head = "<th>tunnusluku · nyckeltal · feature</th>" + "".join(
+        f"<th>{int(r['segment_id'])}: {html.escape(r['name_fi'])}</th>" for r in cat.to_dicts()
+    )
+    body = []
+    for f in features:
+        cells = []
+        for v in cat[f"centroid_{f}"].to_list():
+            if v is None or v != v:
+                cells.append("<td></td>")
+            elif f.endswith("_share"):
+                cells.append(f"<td>{100 * v:.0f} %</td>")
+            elif abs(v) >= 100:
+                cells.append(f"<td>{v:,.0f}</td>")
+            else:
+                cells.append(f"<td>{v:.2f}</td>")
+        body.append(f"<tr><th>{html.escape(CENTROID_LABELS.get(f, f))}</th>{''.join(cells)}</tr>")
+    return f"<table class='fit'><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
 def build_report(result, features: pl.DataFrame, monthly: pl.DataFrame | None = None) -> dict[str, Any]:
@@ -251,6 +403,7 @@ def build_report(result, features: pl.DataFrame, monthly: pl.DataFrame | None = 
         daily_png=daily_png,
         monthly_png=monthly_png,
         sizes_png=sizes_png,
+        profile=segment_payment_contract_profile(features, result.customer_segments),
     )
     lines = [
         f"**k = {result.fit.k}** ({result.fit.selection_rule})",

@@ -44,6 +44,7 @@ from models.campaign_cap import committed_contacts, sent_contacts
 from models.campaign_plan import plan_campaign, removals
 from models.campaign_reconciliation import reconcile
 from models.campaign_results import RESULT_SCHEMA, conversions, lift, plot_lift
+from models.report import reach_table_html, with_reach
 from models.send_lists import send_list
 
 CAMPAIGN_PARTITIONS = DynamicPartitionsDefinition(name="campaigns")
@@ -225,6 +226,7 @@ def run_campaigns(storage: LupaStorage, policy: MarketingPolicy, day: dt.date, k
         mine = all_removed.filter(pl.col("campaign_id") == cid)
         per_campaign[cid]["removed_per_reason"] = dict(sorted(mine.group_by("reason").len().rows()))
     findings = reconcile(sent, lists, sorted({*released_briefs, *(b.campaign_id for _, b in valid)}), day)
+    _fill_reach(storage, day_data, day)
     with storage.warehouse() as conn:
         store.save_plans(conn, briefs_frame, plans)
         store.replace(conn, "campaign_results", pl.concat(results) if results else pl.DataFrame(schema=RESULT_SCHEMA))
@@ -234,6 +236,22 @@ def run_campaigns(storage: LupaStorage, policy: MarketingPolicy, day: dt.date, k
         "invalid": invalid_out,
         "reconciliation": dict(sorted(findings.group_by("finding").len().rows())),
     }
+
+
+def _fill_reach(storage: LupaStorage, day_data: PublishedDay, day: dt.date) -> None:
+    """The segment report's segment x channel table: who the published audiences of D reach, per segment."""
+    path = storage.reports_dir / "segment_report.html"
+    if not path.exists() or day_data.catalogue is None:
+        return
+    customers = {
+        ch: frame.filter(pl.col("recipient_type") == "customer").select(
+            pl.col("recipient_id").alias("customer_id"), "segment_id"
+        )
+        for ch, frame in day_data.contacts.items()
+        if "segment_id" in frame.columns
+    }
+    page = with_reach(path.read_text(encoding="utf-8"), reach_table_html(customers, day_data.catalogue, day))
+    path.write_text(page, encoding="utf-8")
 
 
 def _shrink(storage, released_briefs, state, day_data: PublishedDay, day: dt.date):

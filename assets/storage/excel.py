@@ -22,7 +22,10 @@ def write_csv_for_excel(frame: pl.DataFrame, path: Path) -> None:
 
 
 def write_xlsx(frame: pl.DataFrame, path: Path, sheet: str = "list") -> None:
-    """One sheet, a header row, every text column as text."""
+    """One sheet, a header row, every text column as text. Excel has no time zones, so a timestamp
+    with one (a consent event's time) is written as its ISO text with the offset, never shifted silently."""
+    zoned = [c for c, t in frame.schema.items() if isinstance(t, pl.Datetime) and t.time_zone is not None]
+    frame = frame.with_columns(pl.col(c).dt.to_string("%Y-%m-%dT%H:%M:%S%:z") for c in zoned)
     texts = {c: "@" for c in frame.columns if c in TEXT_COLUMNS or frame.schema[c] == pl.String}
     frame = frame.with_columns(pl.col(c).cast(pl.String) for c in texts)
     frame.write_excel(

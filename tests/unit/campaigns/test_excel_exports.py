@@ -38,6 +38,15 @@ def test_xlsx_keeps_postal_codes_and_phones_as_text(tmp_path):
     assert all(r[c].data_type == "s" and r[c].number_format == "@" for r in rows for c in ("postal_code", "phone_e164"))
 
 
+def test_a_timestamp_with_a_time_zone_is_written_as_its_iso_text(tmp_path):
+    import datetime as dt
+
+    at = dt.datetime(2026, 2, 21, 6, 13, 5, tzinfo=dt.UTC)
+    write_xlsx(pl.DataFrame({"consent_occurred_at": [at]}), tmp_path / "t.xlsx")
+    _, rows = _cells(tmp_path / "t.xlsx")
+    assert rows[0]["consent_occurred_at"].value == "2026-02-21T06:13:05+00:00"
+
+
 def test_csv_is_utf8_with_bom_and_semicolons(tmp_path):
     write_csv_for_excel(pl.DataFrame({"city": ["Jyväskylä"], "postal_code": ["00100"]}), tmp_path / "a.csv")
     raw = (tmp_path / "a.csv").read_bytes()
@@ -98,3 +107,24 @@ def test_todays_audience_exports_get_segment_names_and_a_text_safe_xlsx_while_th
     _, rows = _cells(exports / "audience_letter.xlsx")
     assert rows[0]["postal_code"].value == "00100" and rows[0]["postal_code"].data_type == "s"
     assert rows[0]["segment_name"].value == "Kesämökki"
+
+
+def test_the_segment_report_gains_a_segment_by_channel_reach_table():
+    from datetime import date
+
+    from models.report import REACH_END, REACH_START, reach_table_html, with_reach
+
+    audiences = {
+        "email": pl.DataFrame(
+            {"customer_id": ["C1", "C2"], "segment_id": [1, 2]}, schema_overrides={"segment_id": pl.Int32}
+        ),
+        "letter": pl.DataFrame(
+            {"customer_id": ["C1", "C3", "C4"], "segment_id": [1, 1, None]}, schema_overrides={"segment_id": pl.Int32}
+        ),
+    }
+    section = reach_table_html(audiences, CATALOGUE, date(2026, 11, 24))
+    assert "Tavoitettavissa tänään kanavittain / Nåbara i dag per kanal / Reachable today per channel" in section
+    assert "<td>1: Kesämökki / Sommarstuga / Summer cottage</td><td>1</td><td>2</td><td>2</td>" in section
+    page = f"<html>{REACH_START}placeholder{REACH_END}</html>"
+    once = with_reach(page, section)
+    assert "placeholder" not in once and with_reach(once, "x") == f"<html>{REACH_START}x{REACH_END}</html>"
