@@ -64,3 +64,26 @@ def write_lists(
 
 def remove_lists(data_dir: Path, campaign_id: str) -> None:
     shutil.rmtree(exports_root(data_dir) / campaign_id, ignore_errors=True)
+
+
+def drop_from_send_lists(data_dir: Path, recipient_ids: list[str]) -> dict[str, int]:
+    """An erasure's part here: every written send list without the people erased, at once (the next daily
+    run would drop them too, but a list may be picked up before). Returns the rows removed per person."""
+    root = exports_root(data_dir)
+    removed: dict[str, int] = {}
+    if not root.is_dir():
+        return removed
+    gone = set(recipient_ids)
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        lists, changed = {}, False
+        for csv in sorted(folder.glob("*.csv")):
+            channel = csv.stem.removeprefix(f"{folder.name}_")
+            frame = pl.read_csv(csv, separator=";", infer_schema=False, encoding="utf8-lossy")
+            kept = frame.filter(~pl.col("recipient_id").is_in(list(gone)))
+            for rid, n in frame.filter(pl.col("recipient_id").is_in(list(gone))).group_by("recipient_id").len().rows():
+                removed[rid] = removed.get(rid, 0) + n
+            changed |= kept.height != frame.height
+            lists[channel] = kept
+        if changed:
+            write_lists(data_dir, folder.name, lists, frozenset())
+    return removed

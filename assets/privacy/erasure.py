@@ -35,6 +35,7 @@ from pathlib import Path
 
 import polars as pl
 
+from assets.campaigns.exports import drop_from_send_lists
 from assets.privacy.report_files import delete_stored_reports
 from assets.storage import suppression
 from assets.storage.mart import NewerMartPublished, mart_path, publish, published_as_of
@@ -248,6 +249,8 @@ def erase_customers(
     quarantined_rows = compact_metering_quarantine(storage, points)
     for c, tables in _republish_mart(storage, customer_ids, today).items():
         removed[c] |= tables
+    for c, n in drop_from_send_lists(storage.root, customer_ids).items():
+        removed[c]["campaign_send_list_rows"] = n
     for c in customer_ids:
         # access reports `lupa sar` stored for them (full personal data), found by pseudonym
         removed[c]["access_report_files"] = delete_stored_reports(

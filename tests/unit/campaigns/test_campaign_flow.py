@@ -12,6 +12,7 @@ import yaml
 
 from assets.campaigns import store
 from assets.campaigns.assets import run_campaigns
+from assets.campaigns.exports import drop_from_send_lists
 from assets.storage.mart import publish
 from assets.storage.zones import LupaStorage, query, replace_table
 from data_contracts.policy import load_policy
@@ -218,6 +219,13 @@ def test_plan_release_shrink_export_and_cancel(storage):
     assert postal and all(c.value == "00100" and c.data_type == "s" for c in postal)
     letter = pl.read_csv(folder / "WINTER_letter.csv", separator=";", schema_overrides={"postal_code": pl.String})
     assert IDS[5] not in letter["recipient_id"].to_list()  # safety ban: never an address
+
+    # an erasure takes a person off every written list at once
+    victim = email["recipient_id"][0]
+    assert drop_from_send_lists(storage.root, [victim]) == {victim: 1}
+    assert victim not in pl.read_csv(folder / "WINTER_email.csv", separator=";")["recipient_id"].to_list()
+    ws = openpyxl.load_workbook(folder / "WINTER_email.xlsx").active
+    assert victim not in [c.value for c in ws["A"]]
 
     # the next day: IDS[1] withdrew email consent, IDS[12] is gone from every table (erased)
     treated_before = set(current(storage)["recipient_id"])
