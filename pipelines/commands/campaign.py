@@ -57,13 +57,9 @@ def cmd_release(args: argparse.Namespace) -> int:
     )
     as_of = published_as_of(storage.root)
     if as_of is not None:
-        rows = frozen.filter(pl.col("status") != "left_out")
-        folder = write_lists(
-            storage.root,
-            brief.campaign_id,
-            campaign_lists(policy, brief, rows, published_day(storage, as_of)),
-            published_day(storage, as_of).safety_ban_ids,
-        )
+        day = published_day(storage, as_of)
+        lists = campaign_lists(policy, brief, frozen.filter(pl.col("status") != "left_out"), day)
+        folder = write_lists(storage.root, brief.campaign_id, lists, day.safety_ban_ids)
         print(f"send lists (CSV and XLSX per channel): {folder}")
     return 0
 

@@ -293,3 +293,33 @@ def test_a_brief_for_prospects_is_refused_while_no_prospect_audience_is_publishe
 def current(storage):
     with storage.warehouse() as conn:
         return store.current_lists(conn)
+
+
+def test_lupa_campaign_release_and_cancel(storage, monkeypatch, capsys):
+    import os
+
+    from pipelines.cli import main
+
+    root = storage.root.parent
+    monkeypatch.setenv("LUPA_VAR_DIR", str(root))
+    monkeypatch.setenv("LUPA_DATA_DIR", str(storage.root))
+    monkeypatch.setenv("LUPA_CAMPAIGNS_DIR", str(storage.campaigns_path))
+    monkeypatch.setenv("LUPA_PSEUDONYM_KEY", "k")
+    umask = os.umask(0o022)
+    os.umask(umask)
+    try:
+        assert main(["campaign", "cancel", "WINTER"]) == 1
+        assert "is not released" in capsys.readouterr().err
+        write_brief(storage, send_on=dt.date(2099, 1, 1))
+        run_campaigns(storage, POLICY, DAY, KEY)
+        assert main(["campaign", "release", "WINTER"]) == 0
+        out = capsys.readouterr().out
+        assert "released WINTER for 2099-01-01" in out and "send lists" in out
+        assert (storage.root / "campaign_exports" / "WINTER" / "WINTER_email.xlsx").exists()
+        assert main(["campaign", "release", "WINTER"]) == 1
+        assert main(["campaign", "cancel", "WINTER"]) == 0
+        assert not (storage.root / "campaign_exports" / "WINTER").exists()
+        assert main(["campaign", "release", "NOPE"]) == 1
+        assert "no brief with this campaign_id" in capsys.readouterr().err
+    finally:
+        os.umask(umask)
