@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from data_contracts.vocabulary import LANGUAGES, Channel
 
@@ -97,6 +97,15 @@ class CampaignBrief(_Model):
         if isinstance(v, dt.datetime) or not isinstance(v, dt.date | str):
             raise ValueError("a date YYYY-MM-DD")
         return v
+
+    @model_validator(mode="after")
+    def _narrowing_needs_customers(self) -> CampaignBrief:
+        # a prospect has no segment, contract or invoice: such a brief would silently reach every prospect
+        if self.audience == "prospects" and (self.segments is not None or self.filters != CampaignFilters()):
+            raise ValueError(
+                "audience customers or both when segments or filters are given (they narrow customers only)"
+            )
+        return self
 
     @property
     def reaches_customers(self) -> bool:

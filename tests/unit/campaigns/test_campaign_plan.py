@@ -174,7 +174,7 @@ def test_prospects_are_planned_from_their_audiences_or_refused_clearly():
     rows = plan(brief(audience="both", control_share=0), pop)
     assert dict(zip(rows["recipient_id"], rows["recipient_type"], strict=True))["P000000001"] == "prospect"
     assert rows.filter(pl.col("recipient_id") == "P000000002")["reason"].item() == "not_in_audience"
-    only = plan(brief(audience="prospects", control_share=0, segments=[1]), pop)
+    only = plan(brief(audience="prospects", control_share=0), pop)
     assert set(only["recipient_type"]) == {"prospect"}
 
 
