@@ -295,3 +295,19 @@ def removals(
         )
         out = pl.concat([out, lost])
     return out.cast(schema).sort("recipient_id")
+
+
+def exclusions_per_reason(rows: pl.DataFrame) -> dict[str, int]:
+    """People left out as `not_in_audience`, per audience exclusion reason on any of the brief's channels
+    (a person kept out of email for consent_missing and of letter for asml_mail counts under both)."""
+    detail = rows.filter(pl.col("reason") == "not_in_audience").select("recipient_id", "detail").drop_nulls()
+    if detail.height == 0:
+        return {}
+    reasons = (
+        detail.with_columns(pl.col("detail").str.split("; "))
+        .explode("detail")
+        .with_columns(pl.col("detail").str.split(": ").list.last().str.split(", "))
+        .explode("detail")
+        .unique(["recipient_id", "detail"])
+    )
+    return dict(sorted(reasons.group_by("detail").len().rows()))

@@ -41,7 +41,7 @@ from data_contracts.audiences import CONTACT_FIELDS
 from data_contracts.campaigns import BriefError, CampaignBrief, brief_files, load_briefs
 from data_contracts.policy import MarketingPolicy
 from models.campaign_cap import committed_contacts, sent_contacts
-from models.campaign_plan import plan_campaign, removals
+from models.campaign_plan import exclusions_per_reason, plan_campaign, removals
 from models.campaign_reconciliation import reconcile
 from models.campaign_results import RESULT_SCHEMA, conversions, lift, plot_lift
 from models.report import reach_table_html, with_reach
@@ -93,6 +93,7 @@ def campaign_lists(
 def _sizes(rows: pl.DataFrame) -> dict[str, object]:
     treated = rows.filter(pl.col("status") == "treated")
     return {
+        "exclusions_per_reason": exclusions_per_reason(rows),
         "list_size_per_channel": dict(sorted(treated.group_by("channel").len().rows())),
         "control_group": rows.filter(pl.col("status") == "control").height,
         "left_out_per_reason": dict(
@@ -154,6 +155,7 @@ def _metadata(meta: dict) -> dict:
         "list_size_per_channel": MetadataValue.json(meta["list_size_per_channel"]),
         "control_group": meta["control_group"],
         "left_out_per_reason": MetadataValue.json(meta["left_out_per_reason"]),
+        "exclusions_per_reason": MetadataValue.json(meta["exclusions_per_reason"]),
     }
     if "removed_per_reason" in meta:
         out["removed_per_reason"] = MetadataValue.json(meta["removed_per_reason"])

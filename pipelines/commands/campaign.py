@@ -98,6 +98,7 @@ def campaign_summary(storage) -> list[str]:
 
     from assets.campaigns import store
     from assets.storage.zones import query, table_exists
+    from models.campaign_plan import exclusions_per_reason
 
     lines = ["", "Campaigns (briefs in the campaigns folder; release with lupa campaign release ID)"]
     if not storage.warehouse_path.exists():
@@ -126,6 +127,9 @@ def campaign_summary(storage) -> list[str]:
         lines.append(f"  {cid} ({state.get(cid, 'planned')}, send_on {store.brief_from_json(b['brief_json']).send_on})")
         lines.append(f"    list: {per_channel}; control group {rows.filter(pl.col('status') == 'control').height:,}")
         lines.append("    left out: " + (", ".join(f"{r} {n:,}" for r, n in left) or "nobody"))
+        per_reason = exclusions_per_reason(store.from_stored(rows))
+        if per_reason:
+            lines.append("    not in the audience for: " + ", ".join(f"{r} {n:,}" for r, n in per_reason.items()))
     return lines
 
 

@@ -190,6 +190,7 @@ def test_plan_release_shrink_export_and_cancel(storage):
     assert by[IDS[12]]["channel"] in ("email", None) and by[IDS[25]]["channel"] in ("letter", None)
     meta = out["per_campaign"]["WINTER"]
     assert meta["state"] == "planned" and meta["left_out_per_reason"] == {"frequency_cap": 1}
+    assert meta["exclusions_per_reason"] == {}
     assert sum(meta["list_size_per_channel"].values()) + meta["control_group"] == len(IDS) - 1
     text = "\n".join(explain_campaigns(storage.warehouse_path, IDS[0]))
     assert "WINTER (planned): left out: frequency_cap" in text and "newsletter: not subscribed" in text
@@ -281,6 +282,22 @@ def test_results_and_reconciliation_after_the_response_window(storage):
     assert stray == ({IDS[30]} - treated)
     missing = set(findings.filter(pl.col("finding") == "missing_from_history")["customer_id"])
     assert missing == treated - {IDS[30]}
+
+
+def test_exclusions_per_reason_count_each_left_out_person_once_per_reason(storage):
+    publish_day(
+        storage,
+        DAY,
+        IDS[:10],
+        IDS[5:20],
+        exclusions=[(i, "email", "consent_missing") for i in IDS[10:]]
+        + [(i, "letter", "asml_mail") for i in IDS[20:]]
+        + [(i, "letter", "consent_missing") for i in IDS[30:]],
+    )
+    write_brief(storage)
+    meta = run_campaigns(storage, POLICY, DAY, KEY)["per_campaign"]["WINTER"]
+    assert meta["left_out_per_reason"]["not_in_audience"] == 20
+    assert meta["exclusions_per_reason"] == {"asml_mail": 20, "consent_missing": 20}
 
 
 def test_a_brief_for_prospects_is_refused_while_no_prospect_audience_is_published(storage):
