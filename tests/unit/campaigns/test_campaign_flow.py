@@ -300,6 +300,53 @@ def test_exclusions_per_reason_count_each_left_out_person_once_per_reason(storag
     assert meta["exclusions_per_reason"] == {"asml_mail": 20, "consent_missing": 20}
 
 
+def test_prospects_are_planned_and_listed_from_the_prospect_audiences(storage):
+    prospects = [f"P{i:09d}" for i in range(1, 7)]
+    tables = {
+        "audience_email": _audience(IDS[:5], ["email"]),
+        "audience_sms": _audience([], ["phone_e164"]),
+        "audience_letter": _audience([], ["first_name", "last_name", "street_address", "postal_code", "city"]),
+        "audience_phone": _audience([], ["phone_e164"]),
+        "prospect_audience_email": pl.DataFrame(
+            {
+                "prospect_id": prospects[:4],
+                "language": ["fi", "sv", "en", "fi"],
+                "email": [f"{p}@example.fi" for p in prospects[:4]],
+            }
+        ).with_columns(pl.lit(DAY).alias("as_of")),
+        "prospect_audience_letter": pl.DataFrame(
+            {
+                "prospect_id": [prospects[4]],
+                "language": ["fi"],
+                "first_name": ["Aino"],
+                "last_name": ["Ö"],
+                "street_address": ["Katu 2"],
+                "postal_code": ["00980"],
+                "city": ["Helsinki"],
+            }
+        ).with_columns(pl.lit(DAY).alias("as_of")),
+        "prospect_audience_exclusions": pl.DataFrame(
+            {"prospect_id": [prospects[5]] * 2, "channel": ["email", "letter"], "reason": ["objected", "objected"]}
+        ).with_columns(pl.lit(DAY).alias("as_of")),
+    }
+    publish(storage.root, tables, tag="prospects")
+    write_brief(storage, audience="prospects", control_share=0.0, send_on=dt.date(2099, 1, 1))
+    out = run_campaigns(storage, POLICY, DAY, KEY)
+    meta = out["per_campaign"]["WINTER"]
+    assert meta["list_size_per_channel"] == {"email": 4, "letter": 1}
+    assert meta["exclusions_per_reason"] == {"objected": 1}
+    plan = store_query(storage, "select * from campaign_plan")
+    assert set(plan["recipient_type"]) == {"prospect"} and plan.height == 6
+    _, frozen = release(storage, "WINTER")
+    run_campaigns(storage, POLICY, DAY, KEY)
+    folder = storage.root / "campaign_exports" / "WINTER"
+    letter = pl.read_csv(folder / "WINTER_letter.csv", separator=";", infer_schema=False)
+    assert letter["recipient_id"].to_list() == [prospects[4]] and letter["postal_code"].to_list() == ["00980"]
+    email = pl.read_csv(folder / "WINTER_email.csv", separator=";", infer_schema=False)
+    assert email["campaign_name"].to_list() == ["Talvi", "Vinter", "Winter", "Talvi"]
+    assert email["segment_name"].null_count() == 4  # prospects are never profiled
+
+
 def test_a_brief_for_prospects_is_refused_while_no_prospect_audience_is_published(storage):
     write_brief(storage, audience="both")
     out = run_campaigns(storage, POLICY, DAY, KEY)
