@@ -8,9 +8,15 @@ postal codes and phone numbers also get Excel's text format `@`, so an edited ce
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import polars as pl
+import xlsxwriter
+
+#: the document's "created" property: a constant, so that a re-run writes the same bytes (XlsxWriter would
+#: stamp the wall-clock time, and published files carry none)
+CREATED = dt.datetime(2000, 1, 1)
 
 #: columns that look like numbers to Excel but are text
 TEXT_COLUMNS = ("postal_code", "phone_e164", "phone")
@@ -28,11 +34,16 @@ def write_xlsx(frame: pl.DataFrame, path: Path, sheet: str = "list") -> None:
     frame = frame.with_columns(pl.col(c).dt.to_string("%Y-%m-%dT%H:%M:%S%:z") for c in zoned)
     texts = {c: "@" for c in frame.columns if c in TEXT_COLUMNS or frame.schema[c] == pl.String}
     frame = frame.with_columns(pl.col(c).cast(pl.String) for c in texts)
-    frame.write_excel(
-        path,
-        worksheet=sheet[:31],
-        column_formats=texts or None,
-        autofit=True,
-        table_style=None,
-        include_header=True,
-    )
+    workbook = xlsxwriter.Workbook(str(path))
+    workbook.set_properties({"created": CREATED})
+    try:
+        frame.write_excel(
+            workbook,
+            worksheet=sheet[:31],
+            column_formats=texts or None,
+            autofit=True,
+            table_style=None,
+            include_header=True,
+        )
+    finally:
+        workbook.close()

@@ -9,6 +9,7 @@ import stat
 from pathlib import Path
 
 import duckdb
+import openpyxl
 import polars as pl
 import pytest
 from dagster import DagsterEventType, EventRecordsFilter
@@ -72,10 +73,12 @@ def test_captured_stdout_and_stderr_hold_no_personal_data(pipeline_run):
 
 def published_files(storage) -> list[Path]:
     exports = storage.root / "exports"
+    campaigns = storage.root / "campaign_exports"
     return [
         storage.root / "marketing.duckdb",
         *sorted(exports.resolve().iterdir()),
         *sorted((storage.root / "reports").iterdir()),
+        *(sorted(p for p in campaigns.rglob("*") if p.is_file()) if campaigns.exists() else []),
     ]
 
 
@@ -96,6 +99,10 @@ def test_every_published_file_and_column_is_free_of_identity_codes(pipeline_run)
             frames = [pl.read_parquet(path)]
         elif path.suffix == ".csv":
             frames = [pl.read_csv(path, separator=";", infer_schema=False)]
+        elif path.suffix == ".xlsx":
+            sheet = openpyxl.load_workbook(path, read_only=True).active
+            rows = [[None if v is None else str(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+            frames = [pl.DataFrame(rows[1:], schema=[str(h) for h in rows[0]], orient="row")]
         else:
             frames = [pl.DataFrame({"text": [path.read_text(encoding="utf-8")]})]
         for frame in frames:

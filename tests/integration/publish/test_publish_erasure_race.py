@@ -37,12 +37,14 @@ def published_tables(data_dir) -> dict[str, pl.DataFrame]:
 
 def exported_files(data_dir) -> list:
     """Every export a reader could still open: the current link and every folder kept beside it."""
-    return sorted(p for p in (data_dir / "mart_exports").rglob("*") if p.suffix in (".parquet", ".csv"))
+    return sorted(p for p in (data_dir / "mart_exports").rglob("*") if p.suffix in (".parquet", ".csv", ".xlsx"))
 
 
 def customers_in(path) -> set[str]:
     if path.suffix == ".parquet":
         frame = pl.read_parquet(path)
+    elif path.suffix == ".xlsx":
+        frame = pl.read_excel(path, engine="openpyxl", infer_schema_length=0)
     else:
         frame = pl.read_csv(path.read_bytes().removeprefix(b"\xef\xbb\xbf"), separator=";", infer_schema=False)
     return set(frame["customer_id"].to_list()) if "customer_id" in frame.columns else set()
@@ -79,7 +81,7 @@ def test_an_erasure_between_the_read_and_the_publication_keeps_the_customer_out(
     assert KEEP in tables["audience_email"]["customer_id"].to_list()
 
     files = exported_files(storage.root)
-    assert {p.suffix for p in files} == {".parquet", ".csv"}
+    assert {p.suffix for p in files} == {".parquet", ".csv", ".xlsx"}
     for path in files:
         assert GONE not in customers_in(path), path.name
     assert KEEP in customers_in(exports_link(storage.root) / "audience_email.csv")

@@ -13,7 +13,7 @@ from tests.dagster_helpers import run_day, storage_for
 
 
 def mart_contents(mart_dir) -> dict[str, object]:
-    """Every table of the published mart, row for row in a stable order, plus the bytes of every CSV export."""
+    """Every table of the published mart, row for row in a stable order, plus the bytes of every CSV and XLSX export."""
     conn = duckdb.connect(str(mart_dir / "marketing.duckdb"), read_only=True)
     try:
         tables = [
@@ -24,8 +24,9 @@ def mart_contents(mart_dir) -> dict[str, object]:
         }
     finally:
         conn.close()
-    for csv in sorted(exports_link(mart_dir).resolve().glob("*.csv")):  # the exports the link points at
-        contents[f"exports/{csv.name}"] = hashlib.sha256(csv.read_bytes()).hexdigest()
+    exports = exports_link(mart_dir).resolve()  # the exports the link points at
+    for export in [*sorted(exports.glob("*.csv")), *sorted(exports.glob("*.xlsx"))]:
+        contents[f"exports/{export.name}"] = hashlib.sha256(export.read_bytes()).hexdigest()
     return contents
 
 

@@ -47,6 +47,16 @@ def test_a_timestamp_with_a_time_zone_is_written_as_its_iso_text(tmp_path):
     assert rows[0]["consent_occurred_at"].value == "2026-02-21T06:13:05+00:00"
 
 
+def test_the_same_frame_gives_the_same_bytes(tmp_path):
+    import time
+
+    frame = pl.DataFrame({"postal_code": ["00100"]})
+    write_xlsx(frame, tmp_path / "a.xlsx")
+    time.sleep(1.1)
+    write_xlsx(frame, tmp_path / "b.xlsx")
+    assert (tmp_path / "a.xlsx").read_bytes() == (tmp_path / "b.xlsx").read_bytes()
+
+
 def test_csv_is_utf8_with_bom_and_semicolons(tmp_path):
     write_csv_for_excel(pl.DataFrame({"city": ["Jyväskylä"], "postal_code": ["00100"]}), tmp_path / "a.csv")
     raw = (tmp_path / "a.csv").read_bytes()
