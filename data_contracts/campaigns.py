@@ -167,6 +167,10 @@ def _format(exc: ValidationError, source: str) -> str:
         loc = tuple(err["loc"])
         if any(len(other) > len(loc) and other[: len(loc)] == loc for other in locs):
             continue  # a list's own complaint after one of its items was refused says nothing more
+        if not loc and "|" in err["msg"]:  # a check across keys names the key it is about: "key|expected"
+            key, _, expected = err["msg"].removeprefix("Value error, ").partition("|")
+            parts.append(f"key {key}: expected {expected}")
+            continue
         found = err.get("input")
         shown = "" if err["type"] == "missing" or isinstance(found, dict | list) else f" (found {found!r})"
         parts.append(f"key {_key(err['loc'])}: {_expected(err)}{shown}")

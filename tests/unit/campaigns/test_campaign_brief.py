@@ -50,7 +50,7 @@ def test_the_policy_example_is_a_valid_brief(tmp_path):
         ({"audience": "everyone"}, "key audience", "'customers', 'prospects' or 'both'"),
         ({"name": {"fi": "x", "sv": "y"}}, "key name.en", "missing"),
         ({"max_recipients": 0}, "key max_recipients", "greater than 0"),
-        ({"audience": "prospects"}, "key <brief>", "narrow customers only"),
+        ({"audience": "prospects"}, "key audience: expected audience customers or both", "narrow customers only"),
     ],
 )
 def test_a_bad_brief_names_file_key_and_expectation(tmp_path, change, key, expected):
