@@ -103,7 +103,7 @@ class CampaignBrief(_Model):
         # a prospect has no segment, contract or invoice: such a brief would silently reach every prospect
         if self.audience == "prospects" and (self.segments is not None or self.filters != CampaignFilters()):
             raise ValueError(
-                "audience customers or both when segments or filters are given (they narrow customers only)"
+                "audience|audience customers or both when segments or filters are given (they narrow customers only)"
             )
         return self
 
