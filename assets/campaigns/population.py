@@ -25,6 +25,23 @@ from models.campaign_plan import CampaignPopulation, customer_profiles
 PROSPECT_TABLES = {ch: f"prospect_audience_{ch}" for ch in CHANNELS}
 PROSPECT_EXCLUSIONS = "prospect_audience_exclusions"
 _REACH = {"recipient_id": pl.String, "recipient_type": pl.String}
+CUSTOMERS = {"customer_id": pl.String, "language": pl.String, "safety_ban": pl.Boolean}
+CONTRACTS = {
+    "customer_id": pl.String,
+    "contract_type": pl.String,
+    "product_code": pl.String,
+    "site_type": pl.String,
+    "start_date": pl.Date,
+    "end_date": pl.Date,
+}
+INVOICES = {"customer_id": pl.String, "paid_on": pl.Date, "reminders": pl.Int64}
+HISTORY = {
+    "customer_id": pl.String,
+    "channel": pl.String,
+    "campaign_id": pl.String,
+    "kind": pl.String,
+    "sent_at": pl.Datetime("us", "UTC"),
+}
 _EXCLUSION = {"recipient_id": pl.String, "channel": pl.String, "reason": pl.String}
 
 
@@ -119,9 +136,17 @@ def published_day(storage: LupaStorage, day: dt.date) -> PublishedDay:
 
 def contact_history(storage: LupaStorage) -> pl.DataFrame:
     with storage.warehouse() as conn:
-        return query(conn, "select * from contact_history")
+        return _read(conn, "contact_history", "select * from contact_history", HISTORY)
 
 
 def contracts(storage: LupaStorage) -> pl.DataFrame:
     with storage.warehouse() as conn:
-        return query(conn, "select customer_id, product_code, start_date from contracts")
+        return _read(conn, "contracts", "select customer_id, product_code, start_date from contracts", CONTRACTS)
+
+
+def _read(conn, table: str, sql: str, schema: dict) -> pl.DataFrame:
+    """A core table, or an empty frame of its columns when the installation has never built it (a landing
+    zone without that source): no campaign can then use it, and none is planned wrongly for it."""
+    if not table_exists(conn, table):
+        return pl.DataFrame(schema=schema)
+    return query(conn, sql)
