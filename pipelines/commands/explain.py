@@ -15,8 +15,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
     storage = storage_resource(load_settings())
     text = explain(storage.root / "marketing.duckdb", args.customer_id)
     print(text)
-    if text != NO_MART:
-        print("\n".join(explain_campaigns(storage.warehouse_path, args.customer_id)))
+    # where only the mart is shared (a marketer's copy), there are no campaign plans to read; the path is
+    # built by hand, as `storage.warehouse_path` would create the restricted folder
+    warehouse = storage.root / "warehouse" / "warehouse.duckdb"
+    if text != NO_MART and warehouse.exists():
+        print("\n".join(explain_campaigns(warehouse, args.customer_id)))
     return 0
 
 
