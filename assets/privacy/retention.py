@@ -153,7 +153,13 @@ def retention(context: AssetExecutionContext, storage: LupaStorage, policy: Poli
         former = former_customers_past(former_customers.relationship_facts(conn), plan)
         open_without_contract = former_customers.open_without_contract(conn, plan.customer_data_from)
     removed |= erase_former_customers(storage, former, periods)
-    deletions = {"audience history rows": ("audience_history", "business_day", plan.audience_history_from)}
+    deletions = {
+        "audience history rows": ("audience_history", "business_day", plan.audience_history_from),
+        # a released campaign list records who was chosen for contact: kept as long as audience history
+        "campaign list rows": ("campaign_release_list", "send_on", plan.audience_history_from),
+        "campaign removal rows": ("campaign_removals", "removed_on", plan.audience_history_from),
+        "campaign releases": ("campaign_releases", "send_on", plan.audience_history_from),
+    }
     # the fail safe: quarantined rows that still block publication on D stay until a person resolves them
     blocking = unresolved_blocking_rows(storage, day, policy.load())
     with storage.warehouse() as conn:
