@@ -138,3 +138,21 @@ def test_the_segment_report_gains_a_segment_by_channel_reach_table():
     page = f"<html>{REACH_START}placeholder{REACH_END}</html>"
     once = with_reach(page, section)
     assert "placeholder" not in once and with_reach(once, "x") == f"<html>{REACH_START}x{REACH_END}</html>"
+
+
+def test_a_send_list_with_an_identity_code_or_a_banned_address_is_never_written(tmp_path):
+    import pytest
+
+    from assets.campaigns.exports import write_lists
+    from data_contracts.contract import ContractViolation
+
+    leaked = pl.DataFrame({"recipient_id": ["C1000001"], "email": ["131052-308T"]})
+    with pytest.raises(ContractViolation, match="identity code") as exc:
+        write_lists(tmp_path, "K", {"email": leaked}, frozenset())
+    assert "131052-308T" not in str(exc.value)
+    banned = pl.DataFrame({"recipient_id": ["C1000002"], "street_address": ["Katu 1"], "postal_code": ["00100"]})
+    with pytest.raises(ContractViolation, match="safety ban"):
+        write_lists(tmp_path, "K", {"letter": banned}, frozenset({"C1000002"}))
+    assert not (tmp_path / "campaign_exports" / "K").exists()
+    ok = pl.DataFrame({"recipient_id": ["C1000003"], "email": ["a@example.fi"]})
+    assert (write_lists(tmp_path, "K", {"email": ok}, frozenset({"C1000002"})) / "K_email.xlsx").exists()
