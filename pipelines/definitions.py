@@ -34,6 +34,7 @@ from pipelines.automation import (
     run_failure_alert,
     source_freshness_alert,
 )
+from pipelines.executors import executor_from_env
 from pipelines.serial_runs import SERIAL_TAG, SERIAL_VALUE
 from pipelines.settings import Settings, load_settings
 
@@ -62,7 +63,11 @@ metering_job = define_asset_job(
 
 def storage_resource(settings: Settings, **overrides: Any) -> LupaStorage:
     return LupaStorage(
-        landing_dir=str(settings.landing_dir), data_dir=str(settings.data_dir), env=settings.env, **overrides
+        landing_dir=str(settings.landing_dir),
+        data_dir=str(settings.data_dir),
+        env=settings.env,
+        lake_url=settings.lake_url,
+        **overrides,
     )
 
 
@@ -82,6 +87,7 @@ def build_defs(settings: Settings | None = None, resource_overrides: Mapping[str
         schedules=[make_schedule(daily_job)],
         sensors=[make_landing_sensor(daily_job), run_failure_alert, source_freshness_alert],
         resources=resources,
+        executor=executor_from_env(),
     )
 
 

@@ -397,9 +397,13 @@ def _ingest_in_worker(landing_dir: str, data_dir: str, lake_url: str, business_d
 def ingest_deliveries(storage: LupaStorage, days: list[dt.date], workers: int | None = None) -> list[DeliveryOutcome]:
     """Ingest many deliveries (a history load) on every core: each writes only its own files.
 
-    Worker processes are spawned, not forked: polars' thread pool does not survive a fork.
+    Worker processes are spawned, not forked: polars' thread pool does not survive a fork. A daemonic
+    process may not start children (a Celery prefork worker's pool process is one), so there the
+    deliveries are ingested one after another, in the step's own process.
     """
     workers = min(len(days), workers or os.cpu_count() or 1)
+    if multiprocessing.current_process().daemon:
+        workers = 1
     if workers <= 1:
         return [ingest_delivery(storage, day) for day in days]
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:

@@ -94,8 +94,11 @@ def test_a_daily_run_with_the_lake_on_s3_publishes_the_same_mart_as_with_the_loc
     remote_exports = lake_exports_of(remote.lake_exports)
     assert sorted(remote_exports) == sorted(local_exports) and any(n.endswith(".parquet") for n in local_exports)
     assert export_digests(remote_exports) == export_digests(local_exports)
-    assert daily_aggregates(remote).collect().sort("metering_point_id").equals(
-        daily_aggregates(local).collect().sort("metering_point_id")
+    assert (
+        daily_aggregates(remote)
+        .collect()
+        .sort("metering_point_id")
+        .equals(daily_aggregates(local).collect().sort("metering_point_id"))
     )
 
     # every Parquet file is on the server, in the documented layout; none under the data directory
