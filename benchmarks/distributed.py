@@ -66,8 +66,14 @@ def _run(job: str, env: dict[str, str], tags: dict[str, str]) -> tuple[bool, flo
 def start_workers(n: int, env: dict[str, str], root: Path) -> list[subprocess.Popen]:
     from tests.integration.orchestration.test_celery import start_worker, wait_for_workers
 
-    workers = [start_worker(f"b{i}", env, root) for i in range(n)]
-    wait_for_workers(env, {f"b{i}" for i in range(n)})
+    workers: list[subprocess.Popen] = []
+    try:
+        for i in range(n):  # one after the other: two first opens of a fresh instance race to create its tables
+            workers.append(start_worker(f"b{i}", env, root))
+            wait_for_workers(env, {f"b{i}"})
+    except BaseException:
+        stop_workers(workers)
+        raise
     return workers
 
 

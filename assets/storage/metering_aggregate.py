@@ -20,7 +20,7 @@ import polars as pl
 
 from assets.common.calendar import day_length_hours
 from assets.storage import lake
-from assets.storage.metering_parts import Manifests, listed, part_tag
+from assets.storage.metering_parts import Manifests, part_tag
 
 
 def aggregate_sql(
@@ -133,7 +133,7 @@ def _aggregate_batch(
 ) -> dict[dt.date, int]:
     # only the parts of each delivery's committed generation (metering_parts): never a half-written delivery
     manifests = Manifests(readings_root.parent / "deliveries")
-    parts = {d: manifests.visible(listed(readings_root / f"business_day={d.isoformat()}", "*.parquet")) for d in days}
+    parts = {d: manifests.visible_in(readings_root / f"business_day={d.isoformat()}") for d in days}
     unique = [d for d in days if _one_ordered_delivery(manifests, parts[d], cutoff)]
     frames = [
         conn.sql(

@@ -68,6 +68,22 @@ class Manifests:
         """The parts a reader may use: those of each delivery's committed generation."""
         return [p for p in parts if part_generation(p) == self.committed(part_tag(p))]
 
+    def visible_in(self, folder: Path, pattern: str = "*.parquet", attempts: int = 3) -> list[Path]:
+        """The visible parts under `folder`. A delivery listed with no visible part was being
+        re-committed while this reader looked (its listing and its manifest are of different
+        generations): read that manifest and the folder again. A delivery that was never committed
+        (a writer killed before its first manifest) stays invisible after the last attempt."""
+        visible: list[Path] = []
+        for _ in range(attempts):
+            found = listed(folder, pattern)
+            visible = self.visible(found)
+            unseen = {part_tag(p) for p in found} - {part_tag(p) for p in visible}
+            if not unseen:
+                break
+            for tag in unseen:
+                self._read.pop(tag, None)
+        return visible
+
 
 def listed(folder: Path, pattern: str) -> list[Path]:
     """`folder.glob(pattern)`, sorted; a missing folder (or prefix) lists nothing."""

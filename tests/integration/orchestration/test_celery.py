@@ -65,9 +65,13 @@ def cluster(tmp_path_factory, postgres, redis, s3):  # noqa: F811
         DAGSTER_CELERY_BROKER_URL=redis.url,
         DAGSTER_CELERY_BACKEND_URL=redis.url,
     )
-    workers = {name: start_worker(name, env, root) for name in ("w1", "w2")}
+    workers: dict[str, subprocess.Popen] = {}
     try:
-        wait_for_workers(env, set(workers))
+        # one after the other: each worker opens the instance on start, and two first opens of a fresh
+        # instance database race to create its tables
+        for name in ("w1", "w2"):
+            workers[name] = start_worker(name, env, root)
+            wait_for_workers(env, {name})
         yield inst, env, workers
     finally:
         for process in workers.values():

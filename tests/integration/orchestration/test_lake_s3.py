@@ -168,3 +168,38 @@ def test_the_server_is_a_real_http_endpoint(s3):
         aws_secret_access_key=s3.secret_key,
     )
     assert s3.bucket in [b["Name"] for b in client.list_buckets()["Buckets"]]
+
+
+def test_erasure_and_retention_reach_the_lake_on_s3(tmp_path, s3_env):
+    """The privacy rewrites list, read and replace objects on S3 as they do files: an erased point
+    leaves the daily aggregates and the metering quarantine, and retention drops old day partitions."""
+    from assets.privacy.erasure import _rewrite_daily, compact_metering_quarantine
+    from assets.privacy.retention import drop_partitions, partition_days
+    from assets.storage.metering import aggregate_day, daily_root, quarantine_root, readings_root
+    from tests.integration.orchestration.helpers import metering_rows
+    from tests.landing_builder import GSRN1, GSRN2, write
+
+    storage = LupaStorage(
+        landing_dir=str(tmp_path / "landing"), data_dir=str(tmp_path / "data"), lake_url=s3_env.lake_url("privacy")
+    )
+    bad = metering_rows(GSRN1, DAY)[0].replace("0,500", "lots")  # quarantined; its raw line names GSRN1
+    rows = metering_rows(GSRN1, DAY) + metering_rows(GSRN2, DAY) + [bad]
+    write(storage.landing, "metering", f"{DAY + dt.timedelta(days=1):%Y%m%d}", rows)
+    outcome = ingest_delivery(storage, DAY)
+    assert outcome.rows_quarantined == 1
+    aggregate_day(storage, DAY, DAY + dt.timedelta(days=1))
+
+    points = pl.DataFrame(
+        {"metering_point_id": [GSRN1], "valid_from": [DAY], "valid_to": [None], "erased_on": [DAY]},
+        schema={"metering_point_id": pl.String, "valid_from": pl.Date, "valid_to": pl.Date, "erased_on": pl.Date},
+    )
+    assert _rewrite_daily(storage, points) == 1
+    assert compact_metering_quarantine(storage, points) == 1
+    daily = lake.read_parquet(daily_root(storage) / f"business_day={DAY}" / "part.parquet")
+    assert daily["metering_point_id"].to_list() == [GSRN2]
+    (quarantined,) = sorted(quarantine_root(storage).glob("delivery=*.parquet"))
+    assert GSRN1 not in " ".join(lake.read_parquet(quarantined)["raw"].to_list())
+
+    assert partition_days(readings_root(storage)) == [DAY]
+    assert drop_partitions(readings_root(storage), [DAY]) == 1
+    assert partition_days(readings_root(storage)) == [] and not s3_env.keys("privacy/metering/readings/")

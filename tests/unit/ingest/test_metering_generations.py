@@ -18,7 +18,7 @@ from assets.storage.metering import (
     readings_root,
     stored_rows,
 )
-from assets.storage.metering_parts import part_generation
+from assets.storage.metering_parts import Manifests, part_generation
 from assets.storage.zones import LupaStorage
 from tests.landing_builder import GSRN1, metering_row, write
 
@@ -79,3 +79,15 @@ def test_parts_written_before_generations_are_still_read(tmp_path):
 
     ingest_delivery(storage, DAY)  # re-ingesting moves the delivery onto a generation
     assert [part_generation(p) is not None for p in parts(storage)] == [True] and kwh(storage) == 12.0
+
+
+def test_a_reader_that_read_the_manifest_before_a_recommit_reads_it_again(tmp_path):
+    storage = storage_in(tmp_path)
+    ingest_delivery(storage, DAY)
+    folder = readings_root(storage) / f"business_day={DAY}"
+    reader = Manifests(manifest_root(storage))
+    first = reader.visible_in(folder)  # the reader now holds the first generation's manifest
+    assert first == parts(storage)
+    ingest_delivery(storage, DAY)  # re-committed, and the first generation removed, before it lists again
+    again = reader.visible_in(folder)
+    assert again == parts(storage) and again != first and again != []
