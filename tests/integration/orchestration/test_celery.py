@@ -25,7 +25,14 @@ from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 
 from assets.storage.zones import DUCKDB_POOL
 from pipelines.executors import CELERY_EXECUTOR_CONFIG
-from tests.integration.orchestration.helpers import REPO, VENV_BIN, Installation, days, write_tiny_landing_zone
+from tests.integration.orchestration.helpers import (
+    REPO,
+    VENV_BIN,
+    Installation,
+    days,
+    write_metering_day,
+    write_tiny_landing_zone,
+)
 from tests.integration.orchestration.test_lake_s3 import mart_tables
 from tests.integration.orchestration.test_postgres import PRODUCTION_YAML, postgres  # noqa: F401  (a fixture)
 from tests.servers import redis_server, s3_server
@@ -182,11 +189,16 @@ def test_the_worker_config_matches_the_executor_config():
     assert worker == CELERY_EXECUTOR_CONFIG
 
 
-def test_metering_range_and_daily_run_on_celery_workers_publish_the_local_mart(cluster, tmp_path):
+def instance_env(env: dict[str, str], monkeypatch) -> None:
+    """This test process opens the cluster's instance too (for this test only)."""
+    for key, value in env.items():
+        if key.startswith(("DAGSTER_", "LUPA_DAGSTER")):
+            monkeypatch.setenv(key, value)
+
+
+def test_metering_range_and_daily_run_on_celery_workers_publish_the_local_mart(cluster, tmp_path, monkeypatch):
     inst, env, _workers = cluster
     for day in RANGE[:-1]:
-        from tests.integration.orchestration.helpers import write_metering_day
-
         write_metering_day(inst.landing, day)
     write_tiny_landing_zone(inst.landing, DAY)
 
@@ -196,7 +208,7 @@ def test_metering_range_and_daily_run_on_celery_workers_publish_the_local_mart(c
     daily_run, ok = run_in_process("daily_job", env, {"dagster/partition": str(DAY), "lupa/business_day": str(DAY)})
     assert ok, "the daily run failed on the celery workers"
 
-    os.environ.update({k: v for k, v in env.items() if k.startswith(("DAGSTER_", "LUPA_DAGSTER"))})
+    instance_env(env, monkeypatch)
     with DagsterInstance.get() as instance:
         for run_id in (metering_run, daily_run):
             assert instance.get_run_by_id(run_id).status == DagsterRunStatus.SUCCESS
@@ -249,13 +261,11 @@ def many_points(n: int) -> tuple[str, ...]:
     return tuple(f"6435501{i:010d}" + ean.calc_check_digit(f"6435501{i:010d}") for i in range(n))
 
 
-def test_a_worker_killed_mid_step_is_retried_on_the_other_worker_not_hung(cluster):
+def test_a_worker_killed_mid_step_is_retried_on_the_other_worker_not_hung(cluster, monkeypatch):
     inst, env, workers = cluster
     day = DAY + dt.timedelta(days=1)
-    from tests.integration.orchestration.helpers import write_metering_day
-
     write_metering_day(inst.landing, day, points=many_points(3000))  # 72,000 readings: a step of seconds
-    os.environ.update({k: v for k, v in env.items() if k.startswith(("DAGSTER_", "LUPA_DAGSTER"))})
+    instance_env(env, monkeypatch)
     killed: list[tuple[str, str]] = []
 
     def kill_the_step_process() -> None:
