@@ -22,6 +22,7 @@ import psutil
 import pytest
 import yaml
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
+from dagster._serdes import serialize_value
 
 from assets.storage.zones import DUCKDB_POOL
 from pipelines.executors import CELERY_EXECUTOR_CONFIG
@@ -215,6 +216,8 @@ def test_metering_range_and_daily_run_on_celery_workers_publish_the_local_mart(c
         spans = step_intervals(instance, daily_run)
         used = workers_used(instance, metering_run) | workers_used(instance, daily_run)
         slots = instance.event_log_storage.get_concurrency_info(DUCKDB_POOL)
+        events = serialize_value([instance.all_logs(r) for r in (metering_run, daily_run)])
+        run_configs = repr([instance.get_run_by_id(r).run_config for r in (metering_run, daily_run)])
 
     assert used == {"w1", "w2"}, f"steps ran on {sorted(used)}: both workers should have taken steps"
     # the duckdb_files pool: no two DuckDB steps of the run were ever in progress at the same time
@@ -228,6 +231,11 @@ def test_metering_range_and_daily_run_on_celery_workers_publish_the_local_mart(c
         "two steps holding duckdb_files overlapped"
     )
     assert slots.slot_count == 1 and not slots.claimed_slots
+    # the object store's keys, passed to the workers in their environment, reach no event, run config
+    # or worker log (the workers log every step's events at INFO)
+    worker_logs = "".join(p.read_text(errors="replace") for p in inst.root.glob("worker-*.log"))
+    for secret in (env["AWS_SECRET_ACCESS_KEY"], env["AWS_ACCESS_KEY_ID"]):
+        assert secret not in events and secret not in run_configs and secret not in worker_logs
 
     # the same mart as a local run (embedded instance, local lake, in-process)
     from assets.storage.zones import LupaStorage
