@@ -18,6 +18,7 @@ of objects are committed by a manifest (see `assets.storage.metering`, decisions
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import shutil
@@ -42,10 +43,17 @@ def lake_location(url: str) -> Path:
         return Path(url)
     if scheme not in REMOTE_SCHEMES:
         raise ValueError(f"unsupported lake URL scheme {scheme!r} (supported: {', '.join(REMOTE_SCHEMES)})")
+    # one filesystem per lake and environment: fsspec would otherwise hand back the instance made for
+    # another endpoint or key (its cache is keyed by arguments, and credentials are not arguments here)
+    return _remote_root(url.rstrip("/"), os.environ.get("AWS_ENDPOINT_URL"), os.environ.get("AWS_ACCESS_KEY_ID"))
+
+
+@functools.lru_cache(maxsize=8)
+def _remote_root(url: str, endpoint: str | None, key_id: str | None) -> Path:
     from upath import UPath
 
     # no listing cache: another process (a parallel partition, a worker) writes the same prefixes
-    return UPath(url.rstrip("/"), use_listings_cache=False)  # type: ignore[return-value]
+    return UPath(url, use_listings_cache=False, skip_instance_cache=True)  # type: ignore[return-value]
 
 
 def is_remote(path: Path) -> bool:

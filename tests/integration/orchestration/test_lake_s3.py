@@ -203,3 +203,14 @@ def test_erasure_and_retention_reach_the_lake_on_s3(tmp_path, s3_env):
     assert partition_days(readings_root(storage)) == [DAY]
     assert drop_partitions(readings_root(storage), [DAY]) == 1
     assert partition_days(readings_root(storage)) == [] and not s3_env.keys("privacy/metering/readings/")
+
+
+def test_the_lake_follows_the_environment_not_a_filesystem_cached_for_another(tmp_path, s3, monkeypatch):
+    """Two servers with their own keys in one process: each write lands where the environment says."""
+    with s3_server() as other:
+        for server in (s3, other):
+            for key, value in server.env.items():
+                monkeypatch.setenv(key, value)
+            storage = LupaStorage(landing_dir=str(tmp_path), data_dir=str(tmp_path), lake_url=server.lake_url("env"))
+            lake.write_text(server.endpoint, storage.lake / "probe.txt")
+        assert s3.keys("env/") == other.keys("env/") == ["env/probe.txt"]
