@@ -53,7 +53,7 @@ lint: install
 	$(BIN)/ruff check . || status=1; \
 	exit $$status
 
-## PostgreSQL and Chromium from Debian, for the instance-storage and webserver tests (when missing)
+## PostgreSQL, Chromium and Redis from Debian, for the instance-storage, webserver and Celery tests (when missing)
 system-packages:
 	@.ci/system-packages
 

@@ -21,6 +21,7 @@ REGISTRY: dict[str, str] = {
     "metering_ingest": "benchmarks.metering_ingest",
     "profiling_scale": "benchmarks.profiling_scale",
     "audience_scale": "benchmarks.audience_scale",
+    "distributed": "benchmarks.distributed",
 }
 
 

@@ -35,6 +35,7 @@ from pipelines.automation import (
     run_failure_alert,
     source_freshness_alert,
 )
+from pipelines.executors import executor_from_env
 from pipelines.serial_runs import SERIAL_TAG, SERIAL_VALUE
 from pipelines.settings import Settings, load_settings
 
@@ -67,6 +68,7 @@ def storage_resource(settings: Settings, **overrides: Any) -> LupaStorage:
         data_dir=str(settings.data_dir),
         env=settings.env,
         campaigns_dir=str(settings.campaigns),
+        lake_url=settings.lake_url,
         **overrides,
     )
 
@@ -87,6 +89,7 @@ def build_defs(settings: Settings | None = None, resource_overrides: Mapping[str
         schedules=[make_schedule(daily_job)],
         sensors=[make_landing_sensor(daily_job), run_failure_alert, source_freshness_alert],
         resources=resources,
+        executor=executor_from_env(),
     )
 
 

@@ -3,8 +3,9 @@
 | variable | default | meaning |
 |---|---|---|
 | LUPA_LANDING_DIR | var/landing | the landing zone (read-only for the pipeline) |
-| LUPA_DATA_DIR | var/data | warehouse, analytics zone, marketing mart |
 | LUPA_CAMPAIGNS_DIR | var/campaigns | campaign briefs, one YAML file per campaign |
+| LUPA_DATA_DIR | var/data | warehouse, analytics zone, marketing mart (the DuckDB files) |
+| LUPA_LAKE_URL | (empty: under LUPA_DATA_DIR) | the Parquet lake on object storage, `s3://bucket/prefix` |
 | LUPA_ENV | demo | `demo` or `production` |
 | LUPA_PSEUDONYM_KEY | demo: generated into var/secrets/ | HMAC key for pseudonyms; production requires it |
 | DAGSTER_HOME | the repository (where dagster.yaml is) | Dagster instance configuration |
@@ -32,6 +33,8 @@ class Settings:
     data_dir: Path
     var_dir: Path
     campaigns_dir: Path | None = None
+    #: `s3://bucket/prefix`, or "" for the lake under the data directory
+    lake_url: str = ""
 
     @property
     def campaigns(self) -> Path:
@@ -49,9 +52,25 @@ def _path(name: str, default: Path) -> Path:
     if value and "://" in value:
         raise ConfigurationError(
             f"{name} must be a local or mounted directory, not a URL "
-            "(object storage is not supported yet; see docs/deploy.md)"
+            "(to keep the Parquet lake on object storage, set LUPA_LAKE_URL; see docs/deploy.md)"
         )
     return Path(value).resolve() if value else default
+
+
+def _lake_url() -> str:
+    """LUPA_LAKE_URL: `s3://bucket/prefix`. Credentials never go in it (they come from the AWS chain:
+    the environment, a profile or the pod's role), so a URL with a user or password is refused."""
+    value = os.environ.get("LUPA_LAKE_URL", "").strip().rstrip("/")
+    if not value:
+        return ""
+    scheme, _, rest = value.partition("://")
+    if scheme != "s3" or not rest:
+        raise ConfigurationError("LUPA_LAKE_URL must be s3://bucket[/prefix]")
+    if "@" in rest.split("/", 1)[0] or "?" in rest:
+        raise ConfigurationError(
+            "LUPA_LAKE_URL must not carry credentials or options; they come from the environment or the AWS chain"
+        )
+    return value
 
 
 def load_settings() -> Settings:
@@ -70,6 +89,7 @@ def load_settings() -> Settings:
         _path("LUPA_DATA_DIR", var_dir / "data"),
         var_dir,
         _path("LUPA_CAMPAIGNS_DIR", var_dir / "campaigns"),
+        _lake_url(),
     )
     # Everything the pipeline writes is owner-only unless it is deliberately shared (the mart and
     # the segment report chmod themselves); worker processes inherit the mask.

@@ -19,7 +19,7 @@ from assets.common.conventions import (
 from assets.common.reporting import coverage
 from assets.core import tables as core_tables
 from assets.ingest.assets import INGEST_ASSET
-from assets.storage import suppression
+from assets.storage import lake, suppression
 from assets.storage.metering import daily_root, manifest_root, readings_root
 from assets.storage.metering_aggregate import aggregate_days
 from assets.storage.zones import DUCKDB_POOL, LupaStorage, date_range_of, query, replace_table
@@ -235,14 +235,19 @@ def metering_daily(context: AssetExecutionContext, storage: LupaStorage) -> Mate
     corrected = _corrected_days(storage, keys) - set(keys)
     targets = [dt.date.fromisoformat(k) for k in keys + sorted(corrected)]
     rows_per_day = aggregate_days(
-        readings_root(storage), daily_root(storage), targets, cutoff, suppression.load(storage.warehouse_dir).points
+        readings_root(storage),
+        daily_root(storage),
+        targets,
+        cutoff,
+        suppression.load(storage.warehouse_dir).points,
+        spill_dir=storage.spill_dir,
     )
     written = sorted(
         daily_root(storage) / f"business_day={d.isoformat()}" / "part.parquet" for d, n in rows_per_day.items() if n
     )
     schema = {}
     if written:
-        daily = pl.read_parquet(written)
+        daily = lake.scan_parquet(written).collect()
         check_frame(contracts.metering_daily, daily)
         schema = {"dagster/column_schema": schema_of_frame(daily.schema)}
     for key in sorted(corrected):  # a correction re-materialises that day's partition, recorded as such

@@ -22,6 +22,8 @@ import polars as pl
 
 from assets.privacy.erasure import HeldAfterErasure, held_after_erasure
 from assets.segments.model_store import load_model
+from assets.storage import lake
+from assets.storage.metering_parts import listed
 from assets.storage.zones import LupaStorage, connect, query, table_exists
 from data_contracts.policy import MarketingPolicy, load_policy
 from data_contracts.processing_register import AccessReportError, load_processing_register
@@ -51,7 +53,7 @@ class Zones:
             root / "warehouse" / "warehouse.duckdb",
             root / "analytics" / "analytics.duckdb",
             root / "analytics" / "models",
-            root / "warehouse" / "metering" / "daily",
+            storage.metering_dir / "daily" if storage.lake_url else root / "warehouse" / "metering" / "daily",
         )
 
 
@@ -133,13 +135,13 @@ def _daily_rows(zones: Zones, periods: list[dict[str, Any]]) -> pl.DataFrame:
             "n_expected": pl.Int64,
         }
     )
-    if not periods or not zones.daily.is_dir():
+    if not periods:
         return empty
     today = dt.date.today()
     lo = min(p["valid_from"] for p in periods)
     hi = max(p["valid_to"] or today for p in periods)
     files = []
-    for path in sorted(zones.daily.glob("business_day=*/part.parquet")):
+    for path in listed(zones.daily, "business_day=*/part.parquet"):
         try:
             day = dt.date.fromisoformat(path.parent.name.split("=", 1)[1])
         except ValueError:
@@ -149,7 +151,7 @@ def _daily_rows(zones: Zones, periods: list[dict[str, Any]]) -> pl.DataFrame:
     if not files:
         return empty
     points = sorted({p["metering_point_id"] for p in periods})
-    lf = pl.scan_parquet(files, hive_partitioning=False)
+    lf = lake.scan_parquet(files)
     day = pl.col("business_day")
     if lf.collect_schema()["business_day"] == pl.String:
         day = day.str.to_date("%Y-%m-%d")

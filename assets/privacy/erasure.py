@@ -37,9 +37,10 @@ import polars as pl
 
 from assets.campaigns.exports import drop_from_send_lists
 from assets.privacy.report_files import delete_stored_reports
-from assets.storage import suppression
+from assets.storage import lake, suppression
 from assets.storage.mart import NewerMartPublished, mart_path, publish, published_as_of
-from assets.storage.metering import daily_root, quarantine_root
+from assets.storage.metering import daily_aggregate_files, quarantine_root
+from assets.storage.metering_parts import listed
 from assets.storage.zones import LupaStorage, connect, query, table_exists
 from data_contracts.policy import RetentionPolicy
 
@@ -461,17 +462,15 @@ def _rewrite_daily(storage: LupaStorage, points: pl.DataFrame) -> int:
         return 0
     erased = suppression.Suppressions(frozenset(), points)
     removed = 0
-    for path in sorted(daily_root(storage).glob("business_day=*/part.parquet")):
+    for path in daily_aggregate_files(storage):
         day = dt.date.fromisoformat(path.parent.name.split("=")[1])
         if not ((points["valid_from"] <= day) & (points["valid_to"].is_null() | (points["valid_to"] >= day))).any():
             continue
-        frame = pl.read_parquet(path)
+        frame = lake.read_parquet(path)
         kept = erased.keep_readings(frame)
         if kept.height != frame.height:
             removed += frame.height - kept.height
-            tmp = path.with_suffix(".tmp")
-            kept.write_parquet(tmp)
-            tmp.replace(path)
+            lake.write_parquet(kept, path)
     return removed
 
 
@@ -481,21 +480,18 @@ def compact_metering_quarantine(storage: LupaStorage, points: pl.DataFrame) -> i
     runs it for the points it suppresses; afterwards metering ingestion keeps such records out of a
     re-delivered or backfilled file (`Suppressions.keep_quarantined_readings`)."""
     root = quarantine_root(storage)
-    if points.is_empty() or not root.exists():
+    if points.is_empty():
         return 0
     erased = suppression.Suppressions(frozenset(), points)
     removed = 0
-    for path in sorted(root.glob("delivery=*.parquet")):
-        frame = pl.read_parquet(path)
+    for path in listed(root, "delivery=*.parquet"):
+        frame = lake.read_parquet(path)
         if "raw" not in frame.columns:
             continue
         kept = erased.keep_quarantined_readings(frame)
         if kept.height != frame.height:
             removed += frame.height - kept.height
-            tmp = path.with_name(f".{path.name}.tmp")
-            kept.write_parquet(tmp)
-            os.chmod(tmp, 0o600)
-            tmp.replace(path)
+            lake.write_parquet(kept, path)  # owner-only locally: the umask (pipelines.settings) and the folder
     return removed
 
 
@@ -529,6 +525,7 @@ def _republish_mart(storage: LupaStorage, customer_ids: list[str], today: dt.dat
                 tag=f"erasure-{today.isoformat()}-{suppression.pseudonym(','.join(customer_ids))[:8]}",
                 keep_previous_exports=False,
                 as_of=as_of,
+                lake_exports=storage.lake_exports,
             )
             return removed
         except NewerMartPublished:

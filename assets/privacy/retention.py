@@ -17,7 +17,6 @@ published (and its exports) loses them even when the run's own mart is held back
 
 import datetime as dt
 import json
-import shutil
 from pathlib import Path
 
 import polars as pl
@@ -29,9 +28,10 @@ from assets.common.reporting import counts_table
 from assets.common.resources import PolicyResource
 from assets.privacy import former_customers
 from assets.privacy.erasure import RETENTION, erase_customers
-from assets.storage import contact_retention, invoice_retention, suppression
+from assets.storage import contact_retention, invoice_retention, lake, suppression
 from assets.storage.ingestion import refresh_quarantine_view
 from assets.storage.metering import daily_root, quarantine_root, readings_root
+from assets.storage.metering_parts import listed
 from assets.storage.pruning import QUARANTINE_LOG, prune_quarantine
 from assets.storage.quarantine import unresolved_blocking_rows
 from assets.storage.zones import DUCKDB_POOL, LupaStorage, scalar, table_exists
@@ -47,18 +47,18 @@ def _day_of(path) -> dt.date:
 def drop_partitions(root, days: list[dt.date]) -> int:
     """Delete the business-day partitions of these days under `root` (the plan chose them)."""
     for day in days:
-        shutil.rmtree(root / f"business_day={day.isoformat()}")
+        lake.remove_tree(root / f"business_day={day.isoformat()}")
     return len(days)
 
 
 def partition_days(root) -> list[dt.date]:
-    return [_day_of(folder) for folder in root.glob("business_day=*")]
+    return [_day_of(folder) for folder in listed(root, "business_day=*")]
 
 
 def quarantine_files(storage: LupaStorage) -> dict[dt.date, Path]:
     """The metering quarantine's files by delivery date."""
     root = quarantine_root(storage)
-    paths = root.glob("delivery=*.parquet") if root.exists() else []
+    paths = listed(root, "delivery=*.parquet")
     return {dt.datetime.strptime(p.stem.split("=")[1], "%Y%m%d").date(): p for p in paths}
 
 
@@ -72,18 +72,16 @@ def compact_erased_readings(storage: LupaStorage) -> int:
     todo = [r for r in erased.points.to_dicts() if json.dumps(r, default=str, sort_keys=True) not in done]
     removed = 0
     for period in todo:
-        for folder in readings_root(storage).glob("business_day=*"):
+        for folder in listed(readings_root(storage), "business_day=*"):
             day = _day_of(folder)
             if day < period["valid_from"] or (period["valid_to"] is not None and day > period["valid_to"]):
                 continue
-            for part in folder.glob("*.parquet"):
-                frame = pl.read_parquet(part)
+            for part in listed(folder, "*.parquet"):
+                frame = lake.read_parquet(part)
                 kept = frame.filter(pl.col("metering_point_id") != period["metering_point_id"])
                 if kept.height != frame.height:
                     removed += frame.height - kept.height
-                    tmp = part.with_suffix(".tmp")
-                    kept.write_parquet(tmp)
-                    tmp.replace(part)
+                    lake.write_parquet(kept, part)  # the same name, replaced whole
         done.add(json.dumps(period, default=str, sort_keys=True))
     if todo:
         marker.write_text(json.dumps(sorted(done)))
@@ -145,7 +143,7 @@ def retention(context: AssetExecutionContext, storage: LupaStorage, policy: Poli
     quarantined = quarantine_files(storage)
     expired_files = days_before(quarantined, plan.quarantine_from)
     for delivered_on in expired_files:
-        quarantined[delivered_on].unlink()
+        lake.remove(quarantined[delivered_on])
     removed["metering quarantine files"] = len(expired_files)
     with storage.warehouse() as conn:
         # before the erasures, so that no invoice past its period is moved to the restricted table

@@ -291,7 +291,13 @@ def marketing_mart(context: AssetExecutionContext, storage: LupaStorage, policy:
 
     try:
         counts = publish(
-            storage.root, tables, tag=day.isoformat(), validate=validate, as_of=day, after_swap=record_history
+            storage.root,
+            tables,
+            tag=day.isoformat(),
+            validate=validate,
+            as_of=day,
+            after_swap=record_history,
+            lake_exports=storage.lake_exports,
         )
     except NewerMartPublished as newer:
         return _kept(context, storage, day, newer.kept_as_of)
@@ -324,7 +330,7 @@ def marketing_mart(context: AssetExecutionContext, storage: LupaStorage, policy:
             # customers erased after this run read the warehouse, kept out of the mart and history (a count only)
             "erased_since_read": recorded["erased_since_read"],
             "mart": MetadataValue.path(str(mart_path(storage.root))),
-            "exports": MetadataValue.path(str(exports_link(storage.root))),
+            "exports": MetadataValue.path(str(storage.lake_exports or exports_link(storage.root))),
         }
     )
 

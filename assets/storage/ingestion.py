@@ -16,6 +16,7 @@ import duckdb
 import polars as pl
 
 from assets.storage import suppression
+from assets.storage.lake import register, sql_path
 from assets.storage.landing import (
     CHANGED_FILE,
     LandingFile,
@@ -24,6 +25,7 @@ from assets.storage.landing import (
     read_small_file,
     visible_cutoff,
 )
+from assets.storage.metering_parts import listed
 from assets.storage.zones import LupaStorage, query, replace_table, scalar, table_exists
 from data_contracts.contract import SourceContract, check_frame
 
@@ -219,8 +221,11 @@ def refresh_quarantine_view(conn: duckdb.DuckDBPyConnection, metering_quarantine
     made when there are none yet, because DuckDB checks the glob when the view is created."""
     columns = "source, file, delivered_on, line, rule, detail, raw"
     parts = [f"select {columns} from quarantine"]
-    if any(metering_quarantine.glob("delivery=*.parquet")):
-        glob = str(metering_quarantine / "delivery=*.parquet").replace("'", "''")
+    if listed(metering_quarantine, "delivery=*.parquet"):
+        # on S3 the glob is served by the lake's fsspec filesystem, which every warehouse connection
+        # registers (LupaStorage.warehouse)
+        register(conn, metering_quarantine)
+        glob = sql_path(metering_quarantine / "delivery=*.parquet")
         parts.append(f"select {columns} from read_parquet('{glob}')")
     ensure_ingest_tables(conn)
     conn.execute("create or replace view quarantine_all as " + " union all ".join(parts))

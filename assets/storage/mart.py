@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import json
 import os
 import shutil
 from collections.abc import Callable, Iterator, Mapping
@@ -28,8 +29,9 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from assets.storage import suppression
+from assets.storage import lake, suppression
 from assets.storage.excel import write_csv_for_excel, write_xlsx
+from assets.storage.metering_parts import listed
 from models.send_lists import with_segment_names
 
 SHARED_DIR, SHARED_FILE = 0o755, 0o644
@@ -49,6 +51,8 @@ AS_OF_TABLES = (
 )
 
 STAGED_PREFIX = ".marketing-"
+#: the object naming the committed export set in a lake on object storage
+EXPORTS_POINTER = "CURRENT.json"
 LOCK_NAME = ".marketing.lock"
 #: the restricted warehouse under the data directory (as `LupaStorage.warehouse_dir` lays it out),
 #: where the suppression records are
@@ -129,8 +133,12 @@ def publish(
     keep_previous_exports: bool = True,
     as_of: dt.date | None = None,
     after_swap: Callable[[dict[str, pl.DataFrame], int], None] | None = None,
+    lake_exports: Path | None = None,
 ) -> dict[str, int]:
     """Build a complete new mart under a temporary name, validate it, then swap it in.
+
+    With `lake_exports` (a lake on object storage), the exports are published there instead of the
+    local `exports` link: uploaded under `<tag>/`, then committed by `CURRENT.json` (`lake_exports_of`).
 
     `validate` gets the path of the new (closed) DuckDB file and raises to stop publication.
     `before_swap` is a test seam to simulate a run killed at the last moment. An erasure passes
@@ -151,7 +159,9 @@ def publish(
             kept = published_as_of(data_dir)
             if kept is not None and kept > as_of:
                 raise NewerMartPublished(kept, as_of)
-        return _publish_locked(data_dir, tables, tag, validate, before_swap, keep_previous_exports, after_swap)
+        return _publish_locked(
+            data_dir, tables, tag, validate, before_swap, keep_previous_exports, after_swap, lake_exports
+        )
 
 
 def without_erased(data_dir: Path, tables: Mapping[str, pl.DataFrame]) -> tuple[dict[str, pl.DataFrame], int]:
@@ -194,6 +204,7 @@ def _publish_locked(
     before_swap: Callable[[], None] | None,
     keep_previous_exports: bool,
     after_swap: Callable[[dict[str, pl.DataFrame], int], None] | None = None,
+    lake_exports: Path | None = None,
 ) -> dict[str, int]:
     staged_db = data_dir / f"{STAGED_PREFIX}{tag}.duckdb"
     staged_exports = data_dir / "mart_exports" / tag
@@ -219,9 +230,13 @@ def _publish_locked(
     link = exports_link(data_dir)
     previous = link.resolve() if link.is_symlink() else None
     os.replace(staged_db, mart_path(data_dir))
-    _swap_link(link, staged_exports)
-    # keep the previous exports one more run: a reader that resolved the old link may still read them
-    _remove_old_exports(data_dir, keep={staged_exports.resolve(), previous if keep_previous_exports else None})
+    if lake_exports is not None:
+        _publish_exports_to_lake(lake_exports, staged_exports, tag, keep_previous_exports)
+        shutil.rmtree(staged_exports, ignore_errors=True)
+    else:
+        _swap_link(link, staged_exports)
+        # keep the previous exports one more run: a reader that resolved the old link may still read them
+        _remove_old_exports(data_dir, keep={staged_exports.resolve(), previous if keep_previous_exports else None})
     if after_swap is not None:
         after_swap(published, erased)
     return {name: frame.height for name, frame in published.items()}
@@ -277,6 +292,31 @@ def _swap_link(link: Path, target: Path) -> None:
     if link.exists() and not link.is_symlink():
         shutil.rmtree(link)
     os.replace(tmp, link)
+
+
+def _publish_exports_to_lake(root: Path, staged: Path, tag: str, keep_previous: bool) -> None:
+    """Upload the exports under `<tag>/`, then commit them by replacing `CURRENT.json` (one PUT, so a
+    reader finds the old set or the new one, complete). The previous set stays one more publication
+    (for a reader that read the old pointer), unless an erasure republishes without it."""
+    pointer = root / EXPORTS_POINTER
+    previous = json.loads(pointer.read_text())["tag"] if pointer.exists() else None
+    files = sorted(p.name for p in staged.iterdir())
+    for name in files:
+        lake.upload(staged / name, root / tag / name)
+    lake.write_text(json.dumps({"tag": tag, "files": files}, indent=1), pointer)
+    keep = {tag, previous if keep_previous else None}
+    for folder in listed(root, "*"):
+        if folder.name != EXPORTS_POINTER and folder.name not in keep:
+            lake.remove_tree(folder)
+
+
+def lake_exports_of(root: Path) -> dict[str, Path]:
+    """The committed exports in the lake, by file name (empty before the first publication)."""
+    pointer = root / EXPORTS_POINTER
+    if not pointer.exists():
+        return {}
+    current = json.loads(pointer.read_text())
+    return {name: root / current["tag"] / name for name in current["files"]}
 
 
 def _remove_old_exports(data_dir: Path, keep: set[Path | None]) -> None:

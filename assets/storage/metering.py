@@ -22,9 +22,8 @@ from itertools import repeat
 from pathlib import Path
 
 import polars as pl
-import pyarrow.parquet as pq
 
-from assets.storage import suppression
+from assets.storage import lake, suppression
 from assets.storage.ingestion import malformed_quarantine, validate_contract
 from assets.storage.landing import (
     CHANGED_FILE,
@@ -35,6 +34,7 @@ from assets.storage.landing import (
     list_files,
 )
 from assets.storage.metering_aggregate import aggregate_days
+from assets.storage.metering_parts import Manifests, listed, new_generation, part_generation, part_name, part_tag
 from assets.storage.zones import LupaStorage
 from data_contracts.core import metering_daily as METERING_DAILY
 from data_contracts.sources import metering as METERING
@@ -173,13 +173,14 @@ def _by_business_day(readings: pl.DataFrame) -> dict[tuple[dt.date], pl.DataFram
     return readings.partition_by("business_day", as_dict=True, include_key=False)  # type: ignore[return-value]
 
 
-def _clear_delivery(storage: LupaStorage, delivery: dt.date) -> None:
-    """Remove every part this delivery wrote before, so a re-run is idempotent."""
+def _remove_superseded(storage: LupaStorage, delivery: dt.date, generation: str, days: list[str]) -> None:
+    """After the commit: remove the parts of this delivery's earlier generations (and its parts from
+    before generations), under the days it wrote now or before, so a re-run leaves one set."""
     tag = delivery.strftime("%Y%m%d")
-    for part in _delivery_parts(storage, delivery):
-        part.unlink()
-    for path in (quarantine_root(storage) / f"delivery={tag}.parquet", manifest_root(storage) / f"delivery={tag}.json"):
-        path.unlink(missing_ok=True)
+    for day in days:
+        for part in listed(readings_root(storage) / f"business_day={day}", f"delivery={tag}-*.parquet"):
+            if part_generation(part) != generation:
+                lake.remove(part)
 
 
 def ingest_delivery(
@@ -191,8 +192,11 @@ def ingest_delivery(
     if file is None:
         return outcome
     outcome.file, outcome.delivered_on = file.name, file.delivered_on
-    manifest = manifest_root(storage) / f"delivery={file.delivered_on:%Y%m%d}.json"
-    seen_sha256 = json.loads(manifest.read_text())["sha256"] if manifest.exists() else None
+    tag = f"{file.delivered_on:%Y%m%d}"
+    manifest = manifest_root(storage) / f"delivery={tag}.json"
+    previous = Manifests(manifest_root(storage)).get(tag)
+    seen_sha256 = previous["sha256"] if previous else None
+    generation = new_generation()
     # taken before the bytes are read: a write during the read then moves the stat and is looked at again
     size, mtime_ns = file.size_and_mtime()
 
@@ -201,7 +205,7 @@ def ingest_delivery(
         if seen_sha256 not in (None, outcome.sha256):
             raise LandingFileError(f"metering/{file.name}", None, CHANGED_FILE) from None
 
-    staging = storage.metering_dir / "staging" / f"delivery={file.delivered_on:%Y%m%d}"
+    staging = storage.staging_dir / f"delivery={tag}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     quarantined_parts = []
@@ -210,7 +214,9 @@ def ingest_delivery(
     keys = KeyOrder()
     carry = None
 
-    store_block = partial(_store_block, file=file, staging=staging, erased=erased, validate=validate)
+    store_block = partial(
+        _store_block, file=file, staging=staging, erased=erased, validate=validate, generation=generation
+    )
 
     def account(block: tuple) -> None:
         """Fold one stored block into the outcome, in file order."""
@@ -248,16 +254,17 @@ def ingest_delivery(
         if isinstance(error, LandingFileError):
             same_bytes_as_before(digest)  # a changed file is named as such, whatever else is wrong with it
         raise
-    # all chunks read: swap the staged parts in (a failed read above leaves the old state intact)
-    _clear_delivery(storage, file.delivered_on)
-    _swap_in(storage, staging)
+    # all chunks read: publish the staged parts under this generation (nobody reads them yet; a
+    # failed read above leaves the old state intact), then commit by replacing the manifest
+    _publish_parts(storage, staging)
     _store_quarantine(storage, file, quarantined_parts, erased, outcome)
     outcome.days_written = dict(sorted(counts.items()))
-    manifest_root(storage).mkdir(parents=True, exist_ok=True)
-    manifest.write_text(
+    lake.make_dirs(manifest_root(storage), lake.PRIVATE_DIR)
+    lake.write_text(
         json.dumps(
             {
                 "file": file.name,
+                "generation": generation,
                 "sha256": outcome.sha256,
                 "size": size,
                 "mtime_ns": mtime_ns,
@@ -269,7 +276,14 @@ def ingest_delivery(
                 "keys_in_order": keys.in_order,
             },
             indent=1,
-        )
+        ),
+        manifest,
+    )
+    _remove_superseded(
+        storage,
+        file.delivered_on,
+        generation,
+        sorted(set(outcome.days_written) | set((previous or {}).get("days_written", {}))),
     )
     return outcome
 
@@ -284,6 +298,7 @@ def _store_block(
     staging: Path,
     erased: suppression.Suppressions,
     validate: bool,
+    generation: str,
 ) -> tuple:
     """Split, validate and stage one block: (batch, quarantined, readings, suppressed, rows per day)."""
     valid, quarantined = METERING.split(records)
@@ -297,17 +312,16 @@ def _store_block(
     for (day,), part in _by_business_day(readings).items():
         target = staging / f"business_day={day.isoformat()}"
         target.mkdir(exist_ok=True)
-        part.write_parquet(target / f"delivery={file.delivered_on:%Y%m%d}-{n:04d}.parquet", statistics=True)
+        part.write_parquet(target / part_name(f"{file.delivered_on:%Y%m%d}", generation, n), statistics=True)
         per_day[day.isoformat()] = part.height
     return batch, quarantined, readings, valid.height - readings.height, per_day
 
 
-def _swap_in(storage: LupaStorage, staging: Path) -> None:
-    """Move a delivery's staged reading parts into the readings, then drop the staging folder."""
+def _publish_parts(storage: LupaStorage, staging: Path) -> None:
+    """Move (or upload) a delivery's staged reading parts into the readings, then drop the staging
+    folder. They carry the new generation, so no reader uses them before the manifest commits it."""
     for part in staging.glob("business_day=*/*.parquet"):
-        target = readings_root(storage) / part.parent.name
-        target.mkdir(parents=True, exist_ok=True)
-        part.replace(target / part.name)
+        lake.upload(part, readings_root(storage) / part.parent.name / part.name)
     shutil.rmtree(staging, ignore_errors=True)
 
 
@@ -333,8 +347,8 @@ def _store_quarantine(
     outcome.rows_quarantined -= quarantine.height - kept.height
     outcome.rows_suppressed += quarantine.height - kept.height
     quarantine = kept
-    quarantine_root(storage).mkdir(parents=True, exist_ok=True)
-    quarantine.write_parquet(quarantine_root(storage) / f"delivery={file.delivered_on:%Y%m%d}.parquet")
+    lake.make_dirs(quarantine_root(storage), lake.PRIVATE_DIR)
+    lake.write_parquet(quarantine, quarantine_root(storage) / f"delivery={file.delivered_on:%Y%m%d}.parquet")
     for rules in quarantine["rule"].to_list() if quarantine.height else []:
         for rule in rules.split(","):
             outcome.rule_counts[rule] = outcome.rule_counts.get(rule, 0) + 1
@@ -353,7 +367,7 @@ def verify_known_deliveries(storage: LupaStorage, up_to: dt.date, reread: set[dt
     """
     folder = storage.landing / METERING.source
     hashed = 0
-    for manifest in sorted(manifest_root(storage).glob("delivery=*.json")):
+    for manifest in listed(manifest_root(storage), "delivery=*.json"):
         delivered = dt.datetime.strptime(manifest.stem.removeprefix("delivery="), "%Y%m%d").date()
         if delivered > up_to or delivered in reread:
             continue
@@ -372,58 +386,82 @@ def verify_known_deliveries(storage: LupaStorage, up_to: dt.date, reread: set[dt
         # the same bytes under a new stat (or a manifest from before stats were kept): remember it
         # unless that delivery was re-ingested meanwhile, which wrote its own fresh manifest
         if manifest.exists() and manifest.read_text() == text:
-            staged = manifest.with_suffix(f".json.{os.getpid()}.tmp")
-            staged.write_text(json.dumps(record | {"size": size, "mtime_ns": mtime_ns}, indent=1))
-            staged.replace(manifest)
+            lake.write_text(json.dumps(record | {"size": size, "mtime_ns": mtime_ns}, indent=1), manifest)
     return hashed
 
 
-def _ingest_in_worker(landing_dir: str, data_dir: str, business_day: dt.date) -> DeliveryOutcome:
-    return ingest_delivery(LupaStorage(landing_dir=landing_dir, data_dir=data_dir), business_day)
+def _ingest_in_worker(landing_dir: str, data_dir: str, lake_url: str, business_day: dt.date) -> DeliveryOutcome:
+    return ingest_delivery(LupaStorage(landing_dir=landing_dir, data_dir=data_dir, lake_url=lake_url), business_day)
 
 
 def ingest_deliveries(storage: LupaStorage, days: list[dt.date], workers: int | None = None) -> list[DeliveryOutcome]:
     """Ingest many deliveries (a history load) on every core: each writes only its own files.
 
-    Worker processes are spawned, not forked: polars' thread pool does not survive a fork.
+    Worker processes are spawned, not forked: polars' thread pool does not survive a fork. A daemonic
+    process may not start children (a Celery prefork worker's pool process is one), so there the
+    deliveries are ingested one after another, in the step's own process.
     """
     workers = min(len(days), workers or os.cpu_count() or 1)
+    if multiprocessing.current_process().daemon:
+        workers = 1
     if workers <= 1:
         return [ingest_delivery(storage, day) for day in days]
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return list(pool.map(_ingest_in_worker, repeat(storage.landing_dir), repeat(storage.data_dir), days))
+        return list(
+            pool.map(
+                _ingest_in_worker,
+                repeat(storage.landing_dir),
+                repeat(storage.data_dir),
+                repeat(storage.lake_url),
+                days,
+            )
+        )
 
 
 def aggregate_day(storage: LupaStorage, day: dt.date, cutoff: dt.date) -> int:
     """(Re)build one business day's per-point aggregate from every delivery up to `cutoff`."""
     return aggregate_days(
-        readings_root(storage), daily_root(storage), [day], cutoff, suppression.load(storage.warehouse_dir).points
+        readings_root(storage),
+        daily_root(storage),
+        [day],
+        cutoff,
+        suppression.load(storage.warehouse_dir).points,
+        spill_dir=storage.spill_dir,
     )[day]
 
 
 def _delivery_parts(storage: LupaStorage, delivered_on: dt.date) -> list[Path]:
-    """The Parquet parts a delivery wrote: its manifest says under which days; without one, search."""
+    """The committed Parquet parts of a delivery: its manifest says under which days and which
+    generation; without one, search (parts from before manifests)."""
     tag = delivered_on.strftime("%Y%m%d")
-    manifest = manifest_root(storage) / f"delivery={tag}.json"
-    if manifest.exists():
-        days = json.loads(manifest.read_text())["days_written"]
-        return [
-            p for d in days for p in (readings_root(storage) / f"business_day={d}").glob(f"delivery={tag}-*.parquet")
+    manifests = Manifests(manifest_root(storage))
+    manifest = manifests.get(tag)
+    if manifest:
+        found = [
+            p
+            for d in manifest["days_written"]
+            for p in listed(readings_root(storage) / f"business_day={d}", f"delivery={tag}-*.parquet")
         ]
-    return list(readings_root(storage).glob(f"business_day=*/delivery={tag}-*.parquet"))
+    else:
+        found = listed(readings_root(storage), f"business_day=*/delivery={tag}-*.parquet")
+    return [p for p in manifests.visible(found) if part_tag(p) == tag]
 
 
 def stored_rows(storage: LupaStorage, delivered_on: dt.date) -> tuple[int, int]:
     """Rows actually stored for a delivery (valid, quarantined), read back from Parquet footers."""
     tag = delivered_on.strftime("%Y%m%d")
-    valid = sum(pq.read_metadata(p).num_rows for p in _delivery_parts(storage, delivered_on))
+    valid = sum(lake.num_rows(p) for p in _delivery_parts(storage, delivered_on))
     q = quarantine_root(storage) / f"delivery={tag}.parquet"
-    return valid, pq.read_metadata(q).num_rows if q.exists() else 0
+    return valid, lake.num_rows(q) if q.exists() else 0
+
+
+def daily_aggregate_files(storage: LupaStorage) -> list[Path]:
+    return listed(daily_root(storage), "business_day=*/part.parquet")
 
 
 def daily_aggregates(storage: LupaStorage) -> pl.LazyFrame:
     """Every per-day metering aggregate, scanned lazily (never loaded whole)."""
-    files = sorted(daily_root(storage).glob("business_day=*/part.parquet"))
+    files = daily_aggregate_files(storage)
     if not files:
         return pl.DataFrame(schema={c: col.dtype.type for c, col in METERING_DAILY.columns.items()}).lazy()
-    return pl.scan_parquet(files, hive_partitioning=False)
+    return lake.scan_parquet(files)

@@ -13,14 +13,14 @@ nothing to dedupe, and skips it.
 from __future__ import annotations
 
 import datetime as dt
-import json
-import shutil
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
 from assets.common.calendar import day_length_hours
+from assets.storage import lake
+from assets.storage.metering_parts import Manifests, part_tag
 
 
 def aggregate_sql(
@@ -78,6 +78,7 @@ def aggregate_days(
     days: list[dt.date],
     cutoff: dt.date,
     erased_points: pl.DataFrame | None = None,
+    spill_dir: Path | None = None,
 ) -> dict[dt.date, int]:
     """(Re)build `daily/business_day=D/part.parquet` for each day; returns rows per day.
 
@@ -90,8 +91,11 @@ def aggregate_days(
     rows: dict[dt.date, int] = {}
     conn = duckdb.connect()
     # an in-memory DuckDB spills to `.tmp` in the current directory by default; readings are
-    # restricted data, so spill inside the restricted zone instead
-    conn.execute(f"set temp_directory = '{readings_root.parent / '.duckdb_spill'}'")
+    # restricted data, so spill inside the restricted zone instead (a lake on S3: the local
+    # restricted folder `spill_dir`, which the caller passes)
+    spill = spill_dir if spill_dir is not None else readings_root.parent / ".duckdb_spill"
+    conn.execute(f"set temp_directory = '{lake.sql_path(spill)}'")
+    lake.register(conn, readings_root)
     conn.execute(f"set memory_limit = '{MEMORY_LIMIT}'")
     conn.execute("set preserve_insertion_order = false")
     try:
@@ -105,16 +109,16 @@ def aggregate_days(
     return rows
 
 
-def _one_ordered_delivery(readings_root: Path, parts: list[Path], cutoff: dt.date) -> bool:
+def _one_ordered_delivery(manifests: Manifests, parts: list[Path], cutoff: dt.date) -> bool:
     """True when a day's readings visible at `cutoff` come from a single delivery whose manifest
     says its keys are in strictly increasing order: then no interval is stored twice, and the
     latest-delivery-wins dedupe (the costly part of the query) has nothing to do."""
-    tags = {p.name.split("=")[1].split("-")[0] for p in parts}
+    tags = {part_tag(p) for p in parts}
     visible = [t for t in tags if dt.datetime.strptime(t, "%Y%m%d").date() <= cutoff]
     if len(visible) != 1:
         return False
-    manifest = readings_root.parent / "deliveries" / f"delivery={visible[0]}.json"
-    return manifest.exists() and json.loads(manifest.read_text()).get("keys_in_order", False)
+    manifest = manifests.get(visible[0])
+    return bool(manifest and manifest.get("keys_in_order", False))
 
 
 #: DuckDB's memory for the aggregation; beyond it, it spills to the restricted zone
@@ -127,10 +131,14 @@ DAYS_PER_QUERY = 31
 def _aggregate_batch(
     conn, readings_root: Path, daily_root: Path, days: list[dt.date], cutoff: dt.date, suppress: bool
 ) -> dict[dt.date, int]:
-    parts = {d: sorted((readings_root / f"business_day={d.isoformat()}").glob("*.parquet")) for d in days}
-    unique = [d for d in days if _one_ordered_delivery(readings_root, parts[d], cutoff)]
+    # only the parts of each delivery's committed generation (metering_parts): never a half-written delivery
+    manifests = Manifests(readings_root.parent / "deliveries")
+    parts = {d: manifests.visible_in(readings_root / f"business_day={d.isoformat()}") for d in days}
+    unique = [d for d in days if _one_ordered_delivery(manifests, parts[d], cutoff)]
     frames = [
-        conn.sql(aggregate_sql([str(p) for d in group for p in parts[d]], group, cutoff, suppress, dedupe=dedupe)).pl()
+        conn.sql(
+            aggregate_sql([lake.sql_path(p) for d in group for p in parts[d]], group, cutoff, suppress, dedupe=dedupe)
+        ).pl()
         for group, dedupe in ((unique, False), ([d for d in days if d not in unique], True))
         if any(parts[d] for d in group)
     ]
@@ -141,12 +149,9 @@ def _aggregate_batch(
         target = daily_root / f"business_day={day.isoformat()}"
         part = by_day.get((day,))
         if part is None or part.is_empty():
-            shutil.rmtree(target, ignore_errors=True)
+            lake.remove_tree(target)
             rows[day] = 0
             continue
-        target.mkdir(parents=True, exist_ok=True)
-        tmp = target / "part.parquet.tmp"
-        part.write_parquet(tmp)
-        tmp.replace(target / "part.parquet")
+        lake.write_parquet(part, target / "part.parquet")  # one object: readers see the old day or the new
         rows[day] = part.height
     return rows

@@ -19,6 +19,8 @@ import duckdb
 import polars as pl
 from dagster import ConfigurableResource
 
+from assets.storage.lake import lake_location, register
+
 #: The Dagster pool (limit 1) of every step that opens a DuckDB file. One pool for all three files,
 #: not one per file: a step's pool is a single name, and most steps open two files (features read the
 #: warehouse and write analytics; the mart reads both and writes the mart and the audience history).
@@ -44,6 +46,8 @@ class LupaStorage(ConfigurableResource):
     env: str = "demo"
     #: the campaign briefs (LUPA_CAMPAIGNS_DIR); empty: `campaigns/` beside the data directory
     campaigns_dir: str = ""
+    #: where the Parquet lake lives (`s3://bucket/prefix`); empty: under the data directory, as always
+    lake_url: str = ""
 
     # ---- zones ---------------------------------------------------------------------------
     @property
@@ -67,8 +71,32 @@ class LupaStorage(ConfigurableResource):
         return self.warehouse_dir / "warehouse.duckdb"
 
     @property
+    def lake_remote(self) -> bool:
+        return bool(self.lake_url)
+
+    @property
+    def lake(self) -> Path:
+        """The lake root: `LUPA_LAKE_URL` (object storage, a UPath), or the data directory."""
+        return lake_location(self.lake_url) if self.lake_url else self.root
+
+    @property
     def metering_dir(self) -> Path:
+        """Readings, daily aggregates, the metering quarantine and the delivery manifests."""
+        if self.lake_url:
+            return self.lake / "metering"
         return private_dir(self.warehouse_dir / "metering")
+
+    @property
+    def spill_dir(self) -> Path:
+        """Where DuckDB spills readings while aggregating: always local, inside the restricted zone."""
+        return (self.warehouse_dir if self.lake_url else self.metering_dir) / ".duckdb_spill"
+
+    @property
+    def staging_dir(self) -> Path:
+        """Local scratch for a delivery's parts before they are published into the lake."""
+        if self.lake_url:
+            return private_dir(self.warehouse_dir / "lake_staging")
+        return self.metering_dir / "staging"  # the same filesystem as the readings: parts are renamed in
 
     @property
     def analytics_dir(self) -> Path:
@@ -95,6 +123,11 @@ class LupaStorage(ConfigurableResource):
         return self.root / "marketing.duckdb"
 
     @property
+    def lake_exports(self) -> Path | None:
+        """The mart exports in a lake on object storage; None: the local `exports` link (mart.py)."""
+        return self.lake / "mart" / "exports" if self.lake_url else None
+
+    @property
     def exports_dir(self) -> Path:
         path = self.root / "exports"
         path.mkdir(parents=True, exist_ok=True)
@@ -104,6 +137,9 @@ class LupaStorage(ConfigurableResource):
     @contextmanager
     def warehouse(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         with connect(self.warehouse_path, read_only=read_only) as conn:
+            # the `quarantine_all` view reads the metering quarantine from the lake
+            if self.lake_url:
+                register(conn, self.metering_dir)
             yield conn
         if not read_only:
             os.chmod(self.warehouse_path, PRIVATE_FILE)

@@ -131,7 +131,12 @@ def cmd_sar(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE
     settings = load_settings()
-    storage = LupaStorage(landing_dir=str(settings.landing_dir), data_dir=str(settings.data_dir), env=settings.env)
+    storage = LupaStorage(
+        landing_dir=str(settings.landing_dir),
+        data_dir=str(settings.data_dir),
+        env=settings.env,
+        lake_url=settings.lake_url,
+    )
     default_out = not args.out
     out_dir = Path(args.out) if args.out else default_reports_dir()
     try:

@@ -7,7 +7,9 @@ import argparse
 import json
 from collections import Counter
 
-from assets.storage.metering import manifest_root
+from assets.storage import lake
+from assets.storage.metering import manifest_root, quarantine_root
+from assets.storage.metering_parts import listed
 from assets.storage.zones import LupaStorage, query, table_exists
 from pipelines.commands.campaign import campaign_summary
 from pipelines.settings import load_settings
@@ -35,7 +37,7 @@ def ingest_summary(storage: LupaStorage) -> str:
                 "group by all order by all",
             ).rows():
                 rules[(source, rule)] += n
-    manifests = sorted(manifest_root(storage).glob("delivery=*.json")) if (storage.root / "warehouse").exists() else []
+    manifests = listed(manifest_root(storage), "delivery=*.json") if (storage.root / "warehouse").exists() else []
     if manifests:
         totals = Counter()
         for m in manifests:
@@ -56,7 +58,7 @@ def ingest_summary(storage: LupaStorage) -> str:
         "Where the data is",
         f"  landing zone (read-only):     {storage.landing}",
         f"  restricted warehouse:         {storage.warehouse_path}",
-        f"  metering Parquet:             {storage.root / 'warehouse' / 'metering'}",
+        f"  metering Parquet:             {storage.metering_dir}",
         f"  analytics zone (features):    {storage.root / 'analytics'}",
         f"  marketing mart:               {storage.root / 'marketing.duckdb'}",
         f"  mart exports (Parquet, CSV):  {storage.root / 'exports'}",
@@ -68,12 +70,11 @@ def ingest_summary(storage: LupaStorage) -> str:
 
 
 def query_parquet_rules(storage: LupaStorage, tag: str) -> Counter:
-    import polars as pl
 
-    path = storage.root / "warehouse" / "metering" / "quarantine" / f"delivery={tag}.parquet"
+    path = quarantine_root(storage) / f"delivery={tag}.parquet"
     if not path.exists():
         return Counter()
-    rules = pl.read_parquet(path, columns=["rule"])["rule"].str.split(",").explode()
+    rules = lake.read_parquet(path, columns=["rule"])["rule"].str.split(",").explode()
     return Counter(dict(rules.value_counts().rows()))
 
 

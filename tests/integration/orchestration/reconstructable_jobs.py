@@ -36,3 +36,9 @@ def run_metering_partition(
             run_config={"execution": {"config": {"multiprocess": executor}}},
         )
         return result.run_id, result.success
+
+
+def daily_job() -> JobDefinition:
+    from pipelines.definitions import build_defs
+
+    return build_defs().resolve_job_def("daily_job")
