@@ -126,12 +126,15 @@ def read_source(
     business_day: dt.date,
     context: dict | None = None,
     retention_filter: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
+    customer_codes: pl.Series | None = None,
 ) -> IngestOutcome:
     """Read and split every file in scope. Pure: writes nothing.
 
     `retention_filter` drops valid rows that retention has already removed from the warehouse, so
     that re-reading an old delivery cannot bring them back; it sees every file's rows at once,
     because for an upsert source only the latest version of a record decides.
+    `customer_codes` (the identity codes of the current CRM snapshot) lets a source keyed by
+    identity code alone through for a customer who returned after an erasure (suppression.py).
     """
     context = context or {}
     erased = suppression.load(storage.warehouse_dir)
@@ -151,7 +154,8 @@ def read_source(
         if key is not None:
             delivered_before = pl.concat([delivered_before, valid.get_column(key)])
         before = valid.height + quarantined.height
-        valid, quarantined = erased.keep_rows(valid, ("customer_id", "personal_id")), erased.keep_raw(quarantined)
+        valid = erased.keep_rows(valid, contract.source, file.delivered_on, customer_codes)
+        quarantined = erased.keep_raw(quarantined, contract.source, contract.header, file.delivered_on, customer_codes)
         suppressed = before - valid.height - quarantined.height
         valid_parts.append(with_file(valid, file).rename({"_line": "line"}))
         quarantine_parts.append(
@@ -314,6 +318,19 @@ def known_customer_ids(conn: duckdb.DuckDBPyConnection) -> list[str]:
     if not table_exists(conn, "customers_valid"):
         return []
     return query(conn, "select distinct customer_id from customers_valid")["customer_id"].to_list()
+
+
+def customer_identity_codes(conn: duckdb.DuckDBPyConnection) -> pl.Series:
+    """The identity codes of the current CRM snapshot (its valid rows, after the suppression): a
+    source keyed by identity code alone lets a returning customer's new rows through by them."""
+    if not table_exists(conn, "customers_valid"):
+        return pl.Series("personal_id", [], dtype=pl.String)
+    return query(conn, "select distinct personal_id from customers_valid where personal_id is not null")["personal_id"]
+
+
+def keyed_by_identity_code(contract: SourceContract) -> bool:
+    """A source whose rows name a person by identity code alone (the population register)."""
+    return suppression.IDENTITY_CODE in contract.header and suppression.CUSTOMER_ID not in contract.header
 
 
 # ---- the CRM's listings: when each customer was last in a snapshot ------------------------------
