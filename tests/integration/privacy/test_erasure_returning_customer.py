@@ -16,12 +16,12 @@ from assets.storage import suppression
 from assets.storage.mart import read_published
 from tests.dagster_helpers import run_day, storage_for
 from tests.integration.privacy.test_erasure import (
-    D,
     ERASED_ON,
     GONE,
     GONE_HETU,
     KEEP,
     RETENTION_PERIODS,
+    D,
     everything_text,
     landing,
 )
