@@ -12,12 +12,21 @@ so whole daily runs are serialised here, two ways:
   they hold an installation-wide file lock in the data directory for the whole command, and then
   wait until no daemon-launched daily run is in progress. Their runs carry the tag too, so while
   one is in progress the daemon keeps its daily runs queued.
+
+A `lupa` run killed outright (SIGKILL, an OOM kill, a node restart) cannot record its own end: its run
+stays "started" in the instance and keeps the `duckdb_files` pool slot its step held, so the next
+run would wait on the pool for ever. Every run `lupa` starts therefore carries `PROCESS_TAG` (host
+and pid), and under the lock, before starting, `clean_up_dead_runs` marks failed each run of this
+host still in progress with that tag, and frees its slots: holding the lock proves its process is
+gone, since every `lupa daily`/`backfill` holds the lock for as long as its runs last. Daemon-launched
+runs are Dagster's own to monitor (`run_monitoring` in dagster.yaml, docs/decisions.md §35).
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -28,6 +37,8 @@ from pathlib import Path
 SERIAL_TAG = "lupa/serial"
 SERIAL_VALUE = "daily_run"
 LOCK_NAME = ".daily_run.lock"
+#: on every run `lupa` executes in-process: `<host>:<pid>` of the process that runs it
+PROCESS_TAG = "lupa/process"
 #: how often a waiting command looks again for a daemon-launched daily run to finish
 POLL_SECONDS = 2.0
 
@@ -77,3 +88,34 @@ def wait_for_queued_daily_runs(instance, what: str) -> None:
             print(f"{what}: waiting for daily run {runs[0].run_id} (launched by the daemon) to finish", file=sys.stderr)
             announced = True
         time.sleep(POLL_SECONDS)
+
+
+def process_tag() -> dict[str, str]:
+    """The tag naming this process as the one executing a run (see `clean_up_dead_runs`)."""
+    return {PROCESS_TAG: f"{socket.gethostname()}:{os.getpid()}"}
+
+
+def clean_up_dead_runs(instance, what: str) -> list[str]:
+    """Mark failed every run `lupa` started on this host that is still in progress, and free the
+    concurrency slots it holds; one line per run cleaned up, also printed on stderr.
+
+    Call it only under `installation_lock`: then no `lupa` run of this installation is alive, so a
+    run in progress with this host's `PROCESS_TAG` was left by a process that died."""
+    from dagster import RunsFilter
+    from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
+
+    host = socket.gethostname()
+    lines = []
+    for run in instance.get_runs(filters=RunsFilter(statuses=IN_PROGRESS_RUN_STATUSES)):
+        owner = run.tags.get(PROCESS_TAG, "")
+        if owner.rpartition(":")[0] != host:
+            continue
+        instance.report_run_failed(run, f"the process that ran it ({owner}) is gone (killed); marked failed by {what}")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        line = (
+            f"{what}: run {run.run_id} ({run.job_name}) was left in progress by process {owner}, which is gone: "
+            "marked failed and its concurrency slots freed"
+        )
+        print(line, file=sys.stderr, flush=True)
+        lines.append(line)
+    return lines
