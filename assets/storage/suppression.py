@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -41,8 +42,9 @@ POINTS_SCHEMA = {"metering_point_id": pl.String, "valid_from": pl.Date, "valid_t
 RELATIONSHIP_STARTS = {"customers": "customer_since", "prospects": "collected_on"}
 #: the column holding the identity code, and the one holding the customer id, wherever a source has them
 IDENTITY_CODE, CUSTOMER_ID = "personal_id", "customer_id"
-#: a suppression record without a date (none are known to exist; the schema always had one) lets no
-#: new relationship through: the old, stricter behaviour
+#: a suppression record without a date (none are known to exist; the schema always had one) takes the
+#: date from the erasure audit log; without one there either, it lets no new relationship through (the
+#: old, stricter behaviour)
 NO_DATE = dt.date.max
 
 
@@ -258,13 +260,30 @@ def load(warehouse_dir: Path) -> Suppressions:
     )
     if "erased_on" not in subjects.columns:
         subjects = subjects.with_columns(pl.lit(None, dtype=pl.Date).alias("erased_on"))
-    dates = (
-        subjects.group_by("pseudonym")
-        .agg(pl.col("erased_on").fill_null(NO_DATE).max())
-        .select("pseudonym", "erased_on")
-        .rows()
-    )
-    return Suppressions(frozenset(subjects["pseudonym"].to_list()), points, dict(dates))
+    dates = dict(subjects.group_by("pseudonym").agg(pl.col("erased_on").max()).select("pseudonym", "erased_on").rows())
+    undated = [p for p, d in dates.items() if d is None]
+    if undated:
+        # a record without a date takes its erasure's date from the audit log, else none at all
+        audited = _audited_dates(warehouse_dir)
+        dates |= {p: audited.get(p, NO_DATE) for p in undated}
+    return Suppressions(frozenset(subjects["pseudonym"].to_list()), points, dates)
+
+
+def _audited_dates(warehouse_dir: Path) -> dict[str, dt.date]:
+    """Per pseudonym (customer id and identity codes), the latest date the erasure audit log
+    (`audit/erasures.jsonl`, written by assets/privacy/erasure.py) records it was suppressed on."""
+    log = warehouse_dir / "audit" / "erasures.jsonl"
+    found: dict[str, dt.date] = {}
+    if not log.exists():
+        return found
+    for line in log.read_text(encoding="utf-8").splitlines():
+        entry = json.loads(line) if line.strip() else {}
+        if entry.get("step") != "suppressed":
+            continue
+        day = dt.date.fromisoformat(entry["erased_on"])
+        for p in (entry["subject"], *entry.get("identity_code_pseudonyms", [])):
+            found[p] = max(found.get(p, day), day)
+    return found
 
 
 def add(warehouse_dir: Path, identifiers: list[str], points: pl.DataFrame, erased_on: dt.date) -> None:

@@ -8,6 +8,7 @@ quarantined, and a register row delivered after the erasure for a person the CRM
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import polars as pl
 import pytest
@@ -90,9 +91,26 @@ def test_a_suppression_record_erased_twice_is_dated_by_the_latest_erasure(storag
 
 
 def test_a_suppression_record_without_a_date_lets_no_new_relationship_through(storage):
-    """Records are always written with a date; one without (a hand-made or damaged file) keeps the
-    old, stricter rule: every row of the code stays out."""
+    """Records are always written with a date; one without (a hand-made or damaged file), and with no
+    audit entry to date it, keeps the old, stricter rule: every row of the code stays out."""
     path = suppression.suppression_dir(storage.warehouse_dir) / "subjects.parquet"
     pl.read_parquet(path).with_columns(pl.lit(None, dtype=pl.Date).alias("erased_on")).write_parquet(path)
     write(storage.landing, "customers", "20261124", [person("C0000003", HETU, customer_since="2026-11-21")])
     assert read_source(storage, sources.customers, dt.date(2026, 11, 23)).valid.is_empty()
+
+
+def test_a_suppression_record_without_a_date_takes_it_from_the_erasure_audit_log(storage):
+    path = suppression.suppression_dir(storage.warehouse_dir) / "subjects.parquet"
+    pl.read_parquet(path).with_columns(pl.lit(None, dtype=pl.Date).alias("erased_on")).write_parquet(path)
+    log = storage.warehouse_dir / "audit" / "erasures.jsonl"
+    log.parent.mkdir(parents=True)
+    entry = {
+        "step": "suppressed",
+        "subject": suppression.pseudonym(ERASED_ID),
+        "erased_on": ERASED_ON.isoformat(),
+        "identity_code_pseudonyms": [suppression.pseudonym(HETU)],
+    }
+    log.write_text(json.dumps(entry) + "\n")
+    assert suppression.load(storage.warehouse_dir).erased_date(HETU) == ERASED_ON
+    write(storage.landing, "customers", "20261124", [person("C0000003", HETU, customer_since="2026-11-21")])
+    assert read_source(storage, sources.customers, dt.date(2026, 11, 23)).valid["customer_id"].to_list() == ["C0000003"]
