@@ -31,7 +31,7 @@ from tests.integration.orchestration.helpers import (
     write_tiny_landing_zone,
 )
 from tests.integration.publish.test_marketing_mart import MART_TABLES
-from tests.landing_builder import write
+from tests.landing_builder import HEADERS, PERSON, PERSON2, write
 
 pytestmark = pytest.mark.slow
 
@@ -160,7 +160,14 @@ def test_a_bad_delivery_is_one_line_in_the_terminal_without_a_framework_tracebac
     """What `lupa daily` prints for a refused file: the step and its message, no Dagster stack trace."""
     template, _, _ = published
     installation = copy_of(template, tmp_path / "bad")
-    write(installation.landing, "customers", "20261126", [], raw=b"customer_id;lang\nC0000001;fi\n")
+    # the CRM's rows under a wrong header: refused whole, and none of their values may reach Dagster
+    write(
+        installation.landing,
+        "customers",
+        "20261126",
+        [PERSON, PERSON2],
+        header=HEADERS["customers"].replace("language", "lang"),
+    )
     process = lupa_daily(installation, D2)
     try:
         _, err = process.communicate(timeout=RUN_TIMEOUT)
@@ -172,3 +179,14 @@ def test_a_bad_delivery_is_one_line_in_the_terminal_without_a_framework_tracebac
         assert framework not in err, err
     assert "step(s) downstream of it not run" in err
     assert len(err.strip().splitlines()) <= 4, err
+    stored = b"".join(p.read_bytes() for p in installation.storage_dir.rglob("*") if p.is_file())
+    for value in (
+        "131052-308T",
+        "020701B233P",
+        "Kaarina",
+        "Laaksonen",
+        "kaarina@example.fi",
+        "Vuorikatu 3",
+        "Runebergsgatan",
+    ):
+        assert value not in err and value.encode() not in stored, value
