@@ -383,8 +383,12 @@ def _metering_chunks(file: LandingFile, contract: SourceContract, chunk_bytes: i
 def _check_first_line(first: bytes, contract: SourceContract, label: str) -> None:
     if not first.strip():
         raise LandingFileError(label, 1, "a header row (the file is empty)")
-    header = _decode(first, label).rstrip("\r\n").split(";")
-    _check_header([h.strip('"') for h in header], contract, label)
+    text = _decode(first, label).rstrip("\r\n")
+    if "\r" in text:
+        # the streamed reader splits lines on LF (Datahub's own line end, CRLF read too): a file whose
+        # lines end in CR alone is one long line, which the header check would misname
+        raise LandingFileError(label, 1, "lines ending in LF or CRLF (this file's lines end in CR alone)")
+    _check_header([h.strip('"') for h in text.split(";")], contract, label)
 
 
 def _line_blocks(

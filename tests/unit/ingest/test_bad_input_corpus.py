@@ -212,6 +212,9 @@ VARIANTS = [
     v("crlf", "metering", text("metering", nl="\r\n", end="\r\n"), Read(2)),
     v("blank-lines", "customers", [KAARINA, "", "   ", EMIL, ""], Read(2)),
     v("blank-lines", "metering", [CLEAN["metering"][0], "", " \t", CLEAN["metering"][1]], Read(2)),
+    v("cr-only-line-ends", "customers", text("customers", nl="\r", end="\r"), Read(2)),
+    v("cr-only-line-ends", "metering", text("metering", nl="\r", end="\r"), Refused(1, "CR alone")),
+    v("mixed-line-ends", "contacts", text("contacts", nl="\r\n", end="\n"), Read(2)),
     v("no-final-newline", "customers", text("customers", end=""), Read(2)),
     v("no-final-newline", "billing", text("billing", end=""), Read(2)),
     # a streamed Datahub file cannot tell a last line without a newline from one cut short
@@ -249,6 +252,19 @@ VARIANTS = [
         text("metering", header=";".join(sorted(H["metering"].split(";")))),
         Refused(1, "the header"),
     ),
+    v(
+        "tab-separated",
+        "customers",
+        text("customers", [r.replace(";", "\t") for r in CLEAN["customers"]], header=H["customers"].replace(";", "\t")),
+        Refused(1, "the header"),
+    ),
+    v(
+        "comma-separated",
+        "metering",
+        text("metering", header=H["metering"].replace(";", ",")),
+        Refused(1, "the header"),
+    ),
+    v("two-boms", "customers", b"\xef\xbb\xbf\xef\xbb\xbf" + clean("customers"), Refused(1, "the header")),
     v("header-quoted", "asml", text("asml", header=";".join(f'"{c}"' for c in H["asml"].split(";"))), Read(2)),
     v("header-spaces", "population", text("population", header=H["population"].replace(";", " ; ")), Read(2)),
     # -- empty, header only, truncated, field counts ----------------------------------------------
@@ -261,6 +277,18 @@ VARIANTS = [
     v("cut-mid-line", "customers", text("customers")[:-40], Refused(3, "truncated")),
     v("cut-mid-line", "metering", text("metering")[:-12], Refused(3, "truncated")),
     v("a-field-too-many", "customers", [KAARINA + ";x", EMIL], Read(2, {2: "malformed_record"})),
+    v(
+        "a-trailing-separator",
+        "billing",
+        [CLEAN["billing"][0] + ";", CLEAN["billing"][1]],
+        Read(2, {2: "malformed_record"}),
+    ),
+    v(
+        "a-duplicated-record",
+        "customers",
+        [KAARINA, EMIL, KAARINA],
+        Read(3, {2: "duplicate_customer_id", 4: "duplicate_customer_id"}),
+    ),
     v(
         "a-field-too-few",
         "contacts",
