@@ -256,6 +256,17 @@ population = SourceContract(
     ),
     rules=(
         Rule(
+            "updated_in_future",
+            "updated_on is after the file's delivery date",
+            # the latest updated_on decides a person's flags: a row dated in the future (a wrong
+            # year) would outrank every real update after it, a lifted ban or a recorded death
+            lambda ctx: (
+                pl.col("updated_on") > pl.lit(ctx["delivered_on"])
+                if ctx.get("delivered_on") is not None
+                else pl.lit(False)
+            ),
+        ),
+        Rule(
             "safety_ban_with_address",
             "a safety-ban row must carry no address",
             lambda _: (
@@ -359,6 +370,17 @@ metering = SourceContract(
             lambda _: (
                 pl.col("Start Time").dt.epoch("s") % pl.when(pl.col("Resolution") == "PT1H").then(3600).otherwise(900)
                 != 0
+            ),
+        ),
+        Rule(
+            "start_after_delivery",
+            "Start Time is after the end of the file's delivery day (Helsinki time)",
+            # a delivery holds intervals that have begun: one starting after its delivery day is a
+            # wrong date (a far-future year), which would otherwise open a business day of its own
+            lambda ctx: (
+                pl.col("Start Time") >= end_of_business_day(ctx["delivered_on"])
+                if ctx.get("delivered_on") is not None
+                else pl.lit(False)
             ),
         ),
         Rule(

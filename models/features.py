@@ -317,13 +317,22 @@ def _is_dst_change_day(day: pl.Expr) -> pl.Expr:
     return day.dt.month().is_in([3, 10]) & (day.dt.weekday() == 7) & (day.dt.day() >= 25)
 
 
+def complete_day() -> pl.Expr:
+    """A metering point's day is complete when none of its intervals is MISSING and every interval of
+    the day's length (23/24/25 hours, at the resolutions read) was read, OK or ESTIMATED. One rule for
+    the features and the `metering_daily` report of incomplete days."""
+    read = pl.col("n_ok").fill_null(0) + pl.col("n_estimated").fill_null(0)
+    expected = pl.col("n_expected").fill_null(0)
+    return (pl.col("n_missing").fill_null(0) == 0) & (expected > 0) & (read >= expected)
+
+
 def _with_day_columns(lf: pl.LazyFrame) -> pl.LazyFrame:
     """Every per-day derived value as a column, computed once per row, so that the per-customer
     aggregation is nothing but plain sums, minima and maxima."""
     day = pl.col("business_day")
     read = pl.col("n_ok").fill_null(0) + pl.col("n_estimated").fill_null(0)
     expected = pl.col("n_expected").fill_null(0)
-    complete = (pl.col("n_missing").fill_null(0) == 0) & (expected > 0) & (read >= expected)
+    complete = complete_day()
     lf = lf.with_columns(
         read.alias("_read"),
         _micro_coverage(read, expected).alias("_cov"),

@@ -27,6 +27,7 @@ from data_contracts import core as contracts
 from data_contracts.contract import check_frame
 from data_contracts.normalise import asml_match_key_expr
 from data_contracts.vocabulary import end_of_business_day
+from models.features import complete_day
 
 
 def _publish(
@@ -245,11 +246,15 @@ def metering_daily(context: AssetExecutionContext, storage: LupaStorage) -> Mate
     written = sorted(
         daily_root(storage) / f"business_day={d.isoformat()}" / "part.parquet" for d, n in rows_per_day.items() if n
     )
-    schema = {}
+    schema: dict = {}
+    incomplete: dict = {}
     if written:
         daily = lake.scan_parquet(written).collect()
         check_frame(contracts.metering_daily, daily)
         schema = {"dagster/column_schema": schema_of_frame(daily.schema)}
+        # a day short of intervals (say 96 of a 25-hour day's 100) is stored as read, and counted here:
+        # the features leave it out of whatever needs a whole day
+        incomplete = {"point_days_incomplete": int(daily.select((~complete_day()).sum()).item())}
     for key in sorted(corrected):  # a correction re-materialises that day's partition, recorded as such
         n = rows_per_day[dt.date.fromisoformat(key)]
         context.log_event(
@@ -266,6 +271,7 @@ def metering_daily(context: AssetExecutionContext, storage: LupaStorage) -> Mate
             "corrected_days_rebuilt": MetadataValue.json(sorted(corrected)),
             "visible_deliveries_up_to": cutoff.isoformat(),
             "daily": MetadataValue.path(str(daily_root(storage))),
+            **incomplete,
             **schema,
         }
     )

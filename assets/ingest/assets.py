@@ -31,6 +31,8 @@ from assets.common.resources import PolicyResource
 from assets.ingest.freshness import judge_delivery
 from assets.storage import contact_retention, invoice_retention
 from assets.storage.ingestion import (
+    customer_identity_codes,
+    keyed_by_identity_code,
     known_customer_ids,
     read_source,
     record_listings,
@@ -53,7 +55,7 @@ from data_contracts.contract import SourceContract
 from data_contracts.vocabulary import HELSINKI
 
 #: asset name per source: `ingest_<source>` (docs/naming.md); the contracts ingest needs the customer
-#: snapshot for its orphan rule
+#: snapshot for its orphan rule, the population ingest for returning customers' identity codes
 INGEST_ASSET = {c.source: f"ingest_{c.source}" for c in sources.ALL_SOURCES.values()}
 #: the sources rebuilt from every delivery whose rows retention removes: ingestion keeps those out
 KEEP_UNPRUNED = {
@@ -109,7 +111,8 @@ def build_ingest_asset(contract: SourceContract, deps: tuple[str, ...] = ()):
         with storage.warehouse() as conn:
             reference = {"known_customer_ids": known_customer_ids(conn)} if contract is sources.contracts else {}
             pruned = KEEP_UNPRUNED[contract.source](conn, periods) if contract.source in KEEP_UNPRUNED else None
-            outcome = read_source(storage, contract, day, reference, retention_filter=pruned)
+            codes = customer_identity_codes(conn) if keyed_by_identity_code(contract) else None
+            outcome = read_source(storage, contract, day, reference, retention_filter=pruned, customer_codes=codes)
             # a backfill of an earlier day does not store again what the latest retention removed, but
             # a row the fail safe holds until it is resolved is stored whatever its age
             quarantine_since = QUARANTINE_LOG.kept_since(conn, periods.quarantine.cutoff, day)
@@ -170,7 +173,9 @@ ingest_contracts = build_ingest_asset(sources.contracts, deps=(INGEST_ASSET["cus
 ingest_billing = build_ingest_asset(sources.billing)
 ingest_consents = build_ingest_asset(sources.consents)
 ingest_asml = build_ingest_asset(sources.asml)
-ingest_population = build_ingest_asset(sources.population)
+# after the customers: a customer who returned after an erasure gets their register rows by the
+# current snapshot's identity codes (assets/storage/suppression.py)
+ingest_population = build_ingest_asset(sources.population, deps=(INGEST_ASSET["customers"],))
 ingest_contacts = build_ingest_asset(sources.contacts)
 
 

@@ -150,16 +150,27 @@ def _customers_held(conn, customer_ids: list[str]) -> set[str]:
 
 
 def _personal_ids(conn, customer_ids: list[str]) -> dict[str, list[str]]:
+    """The customers' identity codes, without those a customer the erasure keeps also holds.
+
+    A person who came back under a new customer id before the old relationship was erased (retention
+    erases a former customer years after it ended) is a customer again: the code, and the register
+    rows keyed by it, belong to the relationship that goes on, so they are neither deleted nor
+    suppressed. Everything of the erased customer id still is (docs/privacy.md, "A returning customer")."""
     found: dict[str, set[str]] = {c: set() for c in customer_ids}
     # customer_listings: a customer the latest snapshot no longer lists is in neither of the others
-    for t in ("customers", "customers_valid", "customer_listings"):
-        if table_exists(conn, t):
-            sql = (
-                f'select customer_id, personal_id from "{t}" '
-                "where list_contains($c, customer_id) and personal_id is not null"
-            )
-            for c, pid in conn.sql(sql, params={"c": customer_ids}).fetchall():
-                found[c].add(pid)
+    tables = [t for t in ("customers", "customers_valid", "customer_listings") if table_exists(conn, t)]
+    if not tables:
+        return {c: [] for c in customer_ids}
+    held = " union all ".join(
+        f'select customer_id, personal_id from "{t}" where personal_id is not null' for t in tables
+    )
+    sql = (
+        f"with held as ({held}) select distinct e.customer_id, e.personal_id from held e "
+        "where list_contains($c, e.customer_id) and not exists "
+        "(select 1 from held k where k.personal_id = e.personal_id and not list_contains($c, k.customer_id))"
+    )
+    for c, pid in conn.sql(sql, params={"c": customer_ids}).fetchall():
+        found[c].add(pid)
     return {c: sorted(p) for c, p in found.items()}
 
 

@@ -53,6 +53,9 @@ class FileOutcome:
     rows_suppressed: int = 0
     #: rows the `retention` asset has already removed for good (see assets/storage/invoice_retention.py)
     rows_past_retention: int = 0
+    #: the file's (size, mtime in ns) when it was read, taken before its bytes: a later run tells an
+    #: older snapshot untouched since by one stat (`verify_earlier_snapshots`)
+    stat: tuple[int, int] | None = None
 
 
 @dataclass
@@ -62,6 +65,8 @@ class IngestOutcome:
     files: list[FileOutcome] = field(default_factory=list)
     valid: pl.DataFrame = field(default_factory=pl.DataFrame)
     quarantine: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=QUARANTINE_SCHEMA))
+    #: a snapshot source's deliveries up to D+1 before the one in scope: not read, but still immutable
+    earlier: list[LandingFile] = field(default_factory=list)
 
     @property
     def rows_read(self) -> int:
@@ -122,18 +127,28 @@ def files_in_scope(storage: LupaStorage, contract: SourceContract, business_day:
     return files[-1:] if contract.semantics == "snapshot" else files
 
 
+def earlier_snapshots(storage: LupaStorage, contract: SourceContract, business_day: dt.date) -> list[LandingFile]:
+    """A snapshot source's deliveries up to D+1 that the run does not read (all but the latest)."""
+    if contract.semantics != "snapshot":
+        return []
+    return list_files(storage.landing, contract, up_to=visible_cutoff(business_day))[:-1]
+
+
 def read_source(
     storage: LupaStorage,
     contract: SourceContract,
     business_day: dt.date,
     context: dict | None = None,
     retention_filter: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
+    customer_codes: pl.Series | None = None,
 ) -> IngestOutcome:
     """Read and split every file in scope. Pure: writes nothing.
 
     `retention_filter` drops valid rows that retention has already removed from the warehouse, so
     that re-reading an old delivery cannot bring them back; it sees every file's rows at once,
     because for an upsert source only the latest version of a record decides.
+    `customer_codes` (the identity codes of the current CRM snapshot) lets a source keyed by
+    identity code alone through for a customer who returned after an erasure (suppression.py).
     """
     context = context or {}
     erased = suppression.load(storage.warehouse_dir)
@@ -141,7 +156,9 @@ def read_source(
     valid_parts, quarantine_parts = [], []
     key = contract.unique_across_deliveries
     delivered_before = pl.Series(dtype=pl.String)  # keys of the earlier files' valid rows
+    outcome.earlier = earlier_snapshots(storage, contract, business_day)
     for file in files_in_scope(storage, contract, business_day):
+        stat = file.size_and_mtime()  # before the bytes: a write while reading moves it and is seen next time
         batch = read_small_file(file, contract)
         # a rule may compare a record with its own file's delivery date (`occurred_in_future`)
         file_context = {**context, "delivered_on": file.delivered_on}
@@ -153,7 +170,8 @@ def read_source(
         if key is not None:
             delivered_before = pl.concat([delivered_before, valid.get_column(key)])
         before = valid.height + quarantined.height
-        valid, quarantined = erased.keep_rows(valid, ("customer_id", "personal_id")), erased.keep_raw(quarantined)
+        valid = erased.keep_rows(valid, contract.source, file.delivered_on, customer_codes)
+        quarantined = erased.keep_raw(quarantined, contract.source, contract.header, file.delivered_on, customer_codes)
         suppressed = before - valid.height - quarantined.height
         valid_parts.append(with_file(valid, file).rename({"_line": "line"}))
         quarantine_parts.append(
@@ -171,6 +189,7 @@ def read_source(
                 valid.height,
                 quarantined.height,
                 suppressed,
+                stat=stat,
             )
         )
     typed = contract.typed_schema() | {"line": pl.Int64, "file": pl.String, "delivered_on": pl.Date}
@@ -211,6 +230,10 @@ def ensure_ingest_tables(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute(REGISTRY_DDL)
     # warehouses created before rows past retention were counted
     conn.execute("alter table file_registry add column if not exists rows_past_retention bigint default 0")
+    # warehouses created before older snapshots were verified by their stat (rows without one are
+    # hashed once by the next run that sees them, then recorded)
+    conn.execute("alter table file_registry add column if not exists size_bytes bigint")
+    conn.execute("alter table file_registry add column if not exists mtime_ns bigint")
     conn.execute(QUARANTINE_DDL)
 
 
@@ -245,14 +268,47 @@ def check_registry(conn: duckdb.DuckDBPyConnection, files: list[FileOutcome]) ->
             )
 
 
+def verify_earlier_snapshots(conn: duckdb.DuckDBPyConnection, files: list[LandingFile]) -> None:
+    """Refuse an older snapshot whose bytes changed since it was read, though the run reads only the
+    latest (landing-zone.md: a changed file under a known name is an error).
+
+    One `stat` per known older delivery; only a file whose size or mtime moved is hashed (a different
+    size is a change without hashing), and a touched but identical file has its new stat recorded, so
+    it is hashed once. A delivery never read (a day no run saw) has nothing to compare with."""
+    if not files:
+        return
+    known = {
+        name: (sha, size, mtime)
+        for name, sha, size, mtime in conn.sql(
+            "select file_name, sha256, size_bytes, mtime_ns from file_registry where source = $s",
+            params={"s": files[0].source},
+        ).fetchall()
+    }
+    for file in files:
+        if file.name not in known:
+            continue
+        sha, size, mtime = known[file.name]
+        now = file.size_and_mtime()
+        if (size, mtime) == now:
+            continue
+        if size is not None and size != now[0] or file.sha256() != sha:
+            raise LandingFileError(f"{file.source}/{file.name}", None, CHANGED_FILE)
+        conn.execute(
+            "update file_registry set size_bytes = $b, mtime_ns = $m where source = $s and file_name = $f",
+            {"b": now[0], "m": now[1], "s": file.source, "f": file.name},
+        )
+
+
 def write_source(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome) -> None:
     """Replace the source's valid table and its files' quarantine rows, in one transaction.
 
     The caller decides which quarantined records are stored (`outcome.quarantine`); the file
-    registry counts every record read.
+    registry counts every record read. A changed file is refused before anything is written: one in
+    scope by its sha256, an older snapshot out of scope by its stat first (`verify_earlier_snapshots`).
     """
     ensure_ingest_tables(conn)
     check_registry(conn, outcome.files)
+    verify_earlier_snapshots(conn, outcome.earlier)
     names = [f.file for f in outcome.files]
     conn.execute("begin transaction")
     try:
@@ -266,8 +322,8 @@ def write_source(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome) -> Non
         for f in outcome.files:
             conn.execute(
                 "insert or replace into file_registry (source, file_name, sha256, delivered_on, rows_read, rows_valid, "
-                "rows_quarantined, rows_suppressed, rows_past_retention) "
-                "values ($source, $file, $sha, $day, $r, $v, $q, $x, $p)",
+                "rows_quarantined, rows_suppressed, rows_past_retention, size_bytes, mtime_ns) "
+                "values ($source, $file, $sha, $day, $r, $v, $q, $x, $p, $size, $mtime)",
                 {
                     "source": f.source,
                     "file": f.file,
@@ -278,6 +334,8 @@ def write_source(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome) -> Non
                     "q": f.rows_quarantined,
                     "x": f.rows_suppressed,
                     "p": f.rows_past_retention,
+                    "size": f.stat[0] if f.stat else None,
+                    "mtime": f.stat[1] if f.stat else None,
                 },
             )
         conn.execute("commit")
@@ -319,6 +377,19 @@ def known_customer_ids(conn: duckdb.DuckDBPyConnection) -> list[str]:
     if not table_exists(conn, "customers_valid"):
         return []
     return query(conn, "select distinct customer_id from customers_valid")["customer_id"].to_list()
+
+
+def customer_identity_codes(conn: duckdb.DuckDBPyConnection) -> pl.Series:
+    """The identity codes of the current CRM snapshot (its valid rows, after the suppression): a
+    source keyed by identity code alone lets a returning customer's new rows through by them."""
+    if not table_exists(conn, "customers_valid"):
+        return pl.Series("personal_id", [], dtype=pl.String)
+    return query(conn, "select distinct personal_id from customers_valid where personal_id is not null")["personal_id"]
+
+
+def keyed_by_identity_code(contract: SourceContract) -> bool:
+    """A source whose rows name a person by identity code alone (the population register)."""
+    return suppression.IDENTITY_CODE in contract.header and suppression.CUSTOMER_ID not in contract.header
 
 
 # ---- the CRM's listings: when each customer was last in a snapshot ------------------------------

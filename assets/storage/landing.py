@@ -27,6 +27,7 @@ from pathlib import Path
 import polars as pl
 
 from data_contracts.contract import SourceContract
+from data_contracts.vocabulary import HELSINKI
 
 FILE_NAME = re.compile(r"^(?P<prefix>[a-z_]+)_(?P<date>\d{8})\.csv(?P<gz>\.gz)?$")
 
@@ -82,15 +83,26 @@ def visible_cutoff(business_day: dt.date) -> dt.date:
     return business_day + dt.timedelta(days=1)
 
 
-def list_files(landing_dir: Path, contract: SourceContract, up_to: dt.date | None = None) -> list[LandingFile]:
+def latest_possible_delivery(today: dt.date | None = None) -> dt.date:
+    """The latest delivery date a file in the landing zone can have: tomorrow in Helsinki, which
+    leaves a day for a source whose clock or time zone runs ahead."""
+    return (today or dt.datetime.now(HELSINKI).date()) + dt.timedelta(days=1)
+
+
+def list_files(
+    landing_dir: Path, contract: SourceContract, up_to: dt.date | None = None, today: dt.date | None = None
+) -> list[LandingFile]:
     """Files of one source delivered on or before `up_to`, oldest first.
 
     A file whose name does not follow `<name>_YYYYMMDD.csv[.gz]` is an error, not something to skip:
-    a silently ignored delivery is silent data loss.
+    a silently ignored delivery is silent data loss. So is a file dated after
+    `latest_possible_delivery` (the wall clock, not the run's day: a backfill legitimately sees
+    later deliveries, but nobody can deliver next year's file today).
     """
     folder = landing_dir / contract.source
     if not folder.is_dir():
         return []
+    latest_possible = latest_possible_delivery(today)
     files = []
     for path in sorted(folder.iterdir()):
         if path.is_dir() or path.name.startswith("."):
@@ -108,6 +120,14 @@ def list_files(landing_dir: Path, contract: SourceContract, up_to: dt.date | Non
             raise LandingFileError(
                 f"{contract.source}/{path.name}", None, "the date in the file name is not a valid YYYYMMDD date"
             ) from None
+        if delivered > latest_possible:
+            # never read until its date, so silently lost until then: a wrong date in the name
+            raise LandingFileError(
+                f"{contract.source}/{path.name}",
+                None,
+                f"a delivery date no later than {latest_possible:%Y%m%d} in the file name "
+                "(a file cannot be delivered in the future; its date is wrong)",
+            )
         if up_to is None or delivered <= up_to:
             files.append(LandingFile(contract.source, path, delivered))
     return sorted(files, key=lambda f: (f.delivered_on, f.name))
@@ -141,16 +161,23 @@ def _open_bytes(file: LandingFile) -> bytes:
     return data
 
 
-def _decode(data: bytes, label: str) -> str:
+def _decode(data: bytes, label: str, first_line: int = 1) -> str:
+    """`data` as text; `first_line` is the physical line `data` starts on (a metering block's)."""
     try:
         return codecs.decode(data, "utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
+        line = first_line + data.count(b"\n", 0, exc.start)
         raise LandingFileError(label, line, "UTF-8 text (found bytes that are not UTF-8)") from None
+
+
+#: UTF-16 without a BOM decodes as "UTF-8" (ASCII with a NUL after every letter): name the real problem
+_UTF16 = "UTF-8 text (the header holds NUL bytes, as UTF-16 text does)"
 
 
 def _check_header(found: list[str], contract: SourceContract, label: str) -> None:
     expected = contract.header
+    if any("\x00" in h for h in found):
+        raise LandingFileError(label, 1, _UTF16)
     if [h.strip() for h in found] != expected:
         raise LandingFileError(label, 1, f"the header {';'.join(expected)}")
 
@@ -192,6 +219,9 @@ CSV_FIELD_LIMIT = 2**31 - 1
 csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
 
 _TOO_LONG = "a record of {:,} characters, longer than the " + f"{MAX_RECORD_CHARS:,}" + " a record may have"
+#: a NUL character is no part of any text a source exports (a zeroed disk block, a UTF-16 file cut
+#: into UTF-8): its record is malformed, quarantined on its own, never stored as a name or an id
+_NUL = "a record holding a NUL character (text exports never contain one)"
 _UNSPLITTABLE = "a record that cannot be split into fields (a closing quote must be followed by ; or the line end)"
 
 
@@ -214,7 +244,9 @@ def read_small_file(file: LandingFile, contract: SourceContract) -> RawBatch:
     except csv.Error:
         header = []  # refused as a wrong header below
     _check_header(header, contract, label)
-    split = _SplitRecords(len(contract.header), longest_line=max(map(len, lines), default=0))
+    split = _SplitRecords(
+        len(contract.header), longest_line=max(map(len, lines), default=0), has_nul=any("\x00" in ln for ln in lines)
+    )
     for start, end, record in _records(reader, label):
         split.add(start, end, record, lines)
     if not complete and split.last_miscounted():
@@ -254,17 +286,18 @@ class _SplitRecords:
     or when some line of the file is longer than the limit (a one-line record is never longer than
     its line). Typical files pay one comparison per record for the check."""
 
-    def __init__(self, width: int, longest_line: int):
+    def __init__(self, width: int, longest_line: int, has_nul: bool = False):
         self.width = width
         self.columns: list[list[str]] = [[] for _ in range(width)]
         self.lines: list[int] = []
         self.malformed: list[tuple[int, int, str, str | None]] = []
         self._lines_fit = longest_line <= MAX_RECORD_CHARS
+        self._has_nul = has_nul
         self._last_miscounted = False
 
     def add(self, start: int, end: int, record: list[str] | None, physical: list[str]) -> None:
         fits = record is not None and ((self._lines_fit and start == end) or _length(record) <= MAX_RECORD_CHARS)
-        if fits and len(record) == self.width:
+        if fits and len(record) == self.width and not (self._has_nul and any("\x00" in v for v in record)):
             for column, value in zip(self.columns, record, strict=True):
                 column.append(value.strip())
             self.lines.append(start)
@@ -280,6 +313,8 @@ class _SplitRecords:
             self.malformed.append((start, 0, _raw(physical, start, end), _UNSPLITTABLE))
         elif (length := _length(record)) > MAX_RECORD_CHARS:
             self.malformed.append((start, len(record), _raw(physical, start, end), _TOO_LONG.format(length)))
+        elif len(record) == self.width and any("\x00" in v for v in record):
+            self.malformed.append((start, len(record), _raw(physical, start, end), _NUL))
         else:
             self.malformed.append((start, len(record), ";".join(record), None))
             self._last_miscounted = True
@@ -339,7 +374,7 @@ def _metering_chunks(file: LandingFile, contract: SourceContract, chunk_bytes: i
                 line_offset + data.count(b"\n") + 1,
                 "a complete last record ending in a newline (the file is truncated)",
             )
-        _decode(data, label) if not data.isascii() else None
+        _decode(data, label, line_offset + 1) if not data.isascii() else None
         batch, n = _split_lines(file, contract, data, line_offset, width)
         line_offset += n
         yield batch
@@ -348,8 +383,12 @@ def _metering_chunks(file: LandingFile, contract: SourceContract, chunk_bytes: i
 def _check_first_line(first: bytes, contract: SourceContract, label: str) -> None:
     if not first.strip():
         raise LandingFileError(label, 1, "a header row (the file is empty)")
-    header = _decode(first, label).rstrip("\r\n").split(";")
-    _check_header([h.strip('"') for h in header], contract, label)
+    text = _decode(first, label).rstrip("\r\n")
+    if "\r" in text:
+        # the streamed reader splits lines on LF (Datahub's own line end, CRLF read too): a file whose
+        # lines end in CR alone is one long line, which the header check would misname
+        raise LandingFileError(label, 1, "lines ending in LF or CRLF (this file's lines end in CR alone)")
+    _check_header([h.strip('"') for h in text.split(";")], contract, label)
 
 
 def _line_blocks(
@@ -445,6 +484,9 @@ def _split_lines(
         (pl.col("_text").str.count_matches(";", literal=True) + 1).cast(pl.Int64).alias("_fields")
     )
     ok_mask = pl.col("_fields") == width
+    has_nul = b"\x00" in data  # one memchr per block; NUL lines are malformed (see _NUL)
+    if has_nul:
+        ok_mask = ok_mask & ~pl.col("_text").str.contains("\x00", literal=True)
     ok = lines.filter(ok_mask)
     blanks = 0
     if ok.height == lines.height:
@@ -454,7 +496,12 @@ def _split_lines(
             pl.col("_line").alias("line"),
             pl.col("_fields").alias("fields"),
             pl.col("_text").alias("raw"),
-            pl.lit(None, pl.String).alias("detail"),
+            pl.when(pl.col("_text").str.contains("\x00", literal=True))
+            .then(pl.lit(_NUL))
+            .otherwise(pl.lit(None, pl.String))
+            .alias("detail")
+            if has_nul
+            else pl.lit(None, pl.String).alias("detail"),
         )
         # a line holding only whitespace is blank, like an empty line: not a record (checked here,
         # among the few lines with the wrong field count, so that the hot path pays nothing)

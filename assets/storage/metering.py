@@ -301,7 +301,8 @@ def _store_block(
     generation: str,
 ) -> tuple:
     """Split, validate and stage one block: (batch, quarantined, readings, suppressed, rows per day)."""
-    valid, quarantined = METERING.split(records)
+    # a rule compares a reading with its own file's delivery date (`start_after_delivery`)
+    valid, quarantined = METERING.split(records, {"delivered_on": file.delivered_on})
     if carried is not None:
         valid, quarantined = valid.filter(pl.col("_line") != carried), quarantined.filter(pl.col("line") != carried)
     if validate:
@@ -325,6 +326,10 @@ def _publish_parts(storage: LupaStorage, staging: Path) -> None:
     shutil.rmtree(staging, ignore_errors=True)
 
 
+#: the columns of one block's quarantined records, before the file's own columns are added
+_QUARANTINE_PART = {"line": pl.Int64, "rule": pl.String, "detail": pl.String, "raw": pl.String}
+
+
 def _store_quarantine(
     storage: LupaStorage,
     file: LandingFile,
@@ -334,7 +339,8 @@ def _store_quarantine(
 ) -> None:
     """Write the delivery's quarantined records (one file per delivery) and count them per rule."""
     quarantine = (
-        (pl.concat(parts) if parts else pl.DataFrame())
+        # a header-only delivery has no blocks, so no parts: an empty quarantine, not a missing column
+        (pl.concat(parts) if parts else pl.DataFrame(schema=_QUARANTINE_PART))
         .with_columns(
             pl.lit("metering").alias("source"),
             pl.lit(file.name).alias("file"),

@@ -65,7 +65,13 @@ def aggregate_sql(
            count(*) filter (where quality = 'OK') as n_ok,
            count(*) filter (where quality = 'ESTIMATED') as n_estimated,
            count(*) filter (where quality = 'MISSING') as n_missing,
-           (any_value(d.hours) * case when min(resolution) = 'PT15M' then 4 else 1 end)::bigint as n_expected
+           -- the intervals of the day's length at the resolutions read; a day whose meter was
+           -- replaced (PT1H, then PT15M) expects its hourly readings plus quarters for the rest
+           (case when count(distinct resolution) > 1
+                 then count(*) filter (where resolution = 'PT1H')
+                      + (any_value(d.hours) - count(*) filter (where resolution = 'PT1H')) * 4
+                 when min(resolution) = 'PT15M' then any_value(d.hours) * 4
+                 else any_value(d.hours) end)::bigint as n_expected
     from latest l join day_length d on l.business_day = d.business_day
     group by l.business_day, metering_point_id
     order by l.business_day, metering_point_id

@@ -8,6 +8,7 @@ two daily runs never share the warehouse's intermediate tables."""
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ def _run(job_name: str, partition_key: str | None = None, tags: dict[str, str] |
     from dagster import DagsterInstance
 
     from pipelines.definitions import build_defs
+    from pipelines.serial_runs import process_tag
 
     defs = build_defs()
     job = defs.resolve_job_def(job_name)
@@ -26,20 +28,54 @@ def _run(job_name: str, partition_key: str | None = None, tags: dict[str, str] |
         result = job.execute_in_process(
             instance=instance,
             partition_key=partition_key,
-            tags=tags or {},
+            # the process tag lets the next `lupa` run clean up after this one if it is killed
+            tags=(tags or {}) | process_tag(),
             raise_on_error=False,
             asset_selection=asset_keys,
-            # the full event log is in the instance (make ui); the terminal only shows warnings and errors
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            # the full event log, framework stack traces included, is in the instance (make ui); the
+            # terminal gets one line per warning or failed step, written below (`run_report`)
+            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
         )
+        for line in run_report(instance, result):
+            print(line, file=sys.stderr)
     if not result.success:
-        for event in result.all_events:
-            if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
-                print(f"step {event.step_key} failed: {event.step_failure_data.error.message.strip()}", file=sys.stderr)
         print(f"run {result.run_id} failed; open the Dagster UI (make ui) for the event log", file=sys.stderr)
     else:
         print(f"run {result.run_id} succeeded ({job_name}{', ' + partition_key if partition_key else ''})")
     return result.success
+
+
+def run_report(instance, result) -> list[str]:
+    """What the terminal shows of a run: the warnings the assets logged, and one line per failed step
+    with its message (a bad delivery's names file, line and rule). No framework stack trace: Dagster
+    prints one with every failed step, before the message that matters, and a `Failure` raised on
+    purpose has nothing in it to debug; the trace stays in the event log for the one that is a bug."""
+    lines, not_run = [], 0
+    for entry in instance.all_logs(result.run_id):
+        if entry.is_dagster_event or entry.level < logging.WARNING or not entry.user_message:
+            continue
+        if entry.user_message.startswith("Dependencies for step"):
+            not_run += 1  # the engine's note for every step downstream of a failure: counted, not listed
+            continue
+        where = f"{entry.step_key}: " if entry.step_key else ""
+        lines.append(f"{logging.getLevelName(entry.level).lower()}: {where}{' '.join(entry.user_message.split())}")
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data:
+            lines.append(f"step {event.step_key} failed: {_failure_message(event.step_failure_data)}")
+    if not_run:
+        lines.append(f"{not_run} step(s) downstream of it not run")
+    return lines
+
+
+def _failure_message(failure) -> str:
+    """A step failure in one line: a `Failure`'s own description; else the error's class and message."""
+    described = failure.user_failure_data.description if failure.user_failure_data else None
+    if described:
+        return " ".join(described.split())
+    error = failure.error
+    if error is None:
+        return "no error recorded"
+    return f"{error.cls_name}: {' '.join(error.message.split())}" if error.cls_name else " ".join(error.message.split())
 
 
 @contextmanager
@@ -47,11 +83,12 @@ def _alone_on_installation(what: str) -> Iterator[None]:
     """No other daily run on this installation while the block runs (see pipelines/serial_runs.py)."""
     from dagster import DagsterInstance
 
-    from pipelines.serial_runs import installation_lock, wait_for_queued_daily_runs
+    from pipelines.serial_runs import clean_up_dead_runs, installation_lock, wait_for_queued_daily_runs
     from pipelines.settings import load_settings
 
     with installation_lock(load_settings().data_dir, what):
         with DagsterInstance.get() as instance:
+            clean_up_dead_runs(instance, what)
             wait_for_queued_daily_runs(instance, what)
         yield
 

@@ -287,6 +287,7 @@ MUTATIONS: dict[str, dict[str, dict]] = {
         "updated_on_missing": {"updated_on": ""},
         "updated_on_unparsable": {"updated_on": "20261121"},
         "safety_ban_with_address": {"safety_ban": "1", "city": "Turku"},
+        "updated_in_future": {"updated_on": "2026-11-25"},  # the file is delivered on 2026-11-24
     },
     "contacts": {
         "customer_id_missing": {"customer_id": ""},
@@ -321,6 +322,8 @@ MUTATIONS: dict[str, dict[str, dict]] = {
         "quantity_with_missing": {"Quality": "MISSING"},
         "start_not_on_interval": {"Start Time": "2026-11-23T00:15:00Z"},  # on a quarter, not on the hour
         "duplicate_interval": {"Start Time": FIRST},
+        # the delivery of 2026-11-24 ends at 2026-11-24T22:00Z (Helsinki midnight)
+        "start_after_delivery": {"Start Time": "2026-11-24T22:00:00Z"},
     },
 }
 for _source in MUTATIONS:
