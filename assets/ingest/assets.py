@@ -172,6 +172,7 @@ ingest_consents = build_ingest_asset(sources.consents)
 ingest_asml = build_ingest_asset(sources.asml)
 ingest_population = build_ingest_asset(sources.population)
 ingest_contacts = build_ingest_asset(sources.contacts)
+ingest_prospects = build_ingest_asset(sources.prospects)
 
 
 @asset(

@@ -33,7 +33,17 @@ from assets.storage import suppression
 SHARED_DIR, SHARED_FILE = 0o755, 0o644
 
 #: tables that get a CSV export for mailing houses (UTF-8 with BOM, `;`-separated: Finnish Excel)
-CSV_TABLES = ("audience_email", "audience_sms", "audience_letter", "audience_phone", "renewal_offers")
+CSV_TABLES = (
+    "audience_email",
+    "audience_sms",
+    "audience_letter",
+    "audience_phone",
+    "renewal_offers",
+    "prospect_audience_email",
+    "prospect_audience_sms",
+    "prospect_audience_letter",
+    "prospect_audience_phone",
+)
 
 #: tables whose `as_of` is the business day the mart was built for
 AS_OF_TABLES = (
