@@ -5,7 +5,7 @@
 
 The generator first builds one consistent world (world.py: customers, metering points, contracts,
 moves), then renders each source as its system would deliver it (crm.py, metering.py, billing.py,
-consents.py, registers.py, contacts.py) through one writer (writer.py) that knows the file layout
+consents.py, registers.py, contacts.py, prospects.py) through one writer (writer.py) that knows the file layout
 of docs/landing-zone.md and the physical line of every deliberately bad row. The ground truth
 (archetypes, injected bad rows, every piece of generated PII, ...) goes to a directory *outside*
 the landing zone, because the pipeline must never see it.
@@ -27,6 +27,7 @@ from .consents import write_consents
 from .contacts import write_contacts
 from .crm import write_crm
 from .metering import write_metering
+from .prospects import write_prospects
 from .registers import write_asml, write_population
 from .truth import write_truth
 from .world import Window, build_world
@@ -91,6 +92,8 @@ def generate_landing_zone(
     asml = write_asml(world, writer, seed, restrictive_bad_rows)
     population = write_population(world, writer, seed, restrictive_bad_rows)
     contacts = write_contacts(world, writer, seed, events)
+    # last, and from its own random streams: no other source's bytes depend on it
+    prospects = write_prospects(world, writer, seed, bad_rate)
 
     files_by_source = Counter(f.split("/")[0] for f in writer.files)
     size = sum((out_dir / f).stat().st_size for f in writer.files)
@@ -120,6 +123,7 @@ def generate_landing_zone(
         "asml_entries": len(asml),
         "population_rows": len(population),
         "contact_duplicates": contacts["duplicates"],
+        **prospects,
         "bad_rows_total": len(writer.bad),
         "bad_rows": writer.bad_counts(),
         "restrictive_bad_rows": sum(1 for b in writer.bad if b[3]),
