@@ -21,7 +21,7 @@ import datetime as dt
 from dataclasses import dataclass, field, replace
 
 from .addresses import AddressMaker
-from .identities import make_hetu, make_person_email, make_phone
+from .identities import make_hetu, make_person_email, make_phone, pick_century_sign
 from .randomness import faker_for, rng_for
 from .registers import asml_entries
 from .world import World
@@ -135,11 +135,10 @@ def _special(rng, lead: Lead, world: World, persons: list, outsiders: list, fema
     elif roll < 0.12:  # a minor who gave an identity code
         lead.kind = "minor"
         birth = dt.date(world.window.end.year - 16, int(rng.integers(1, 13)), int(rng.integers(1, 29)))
-        lead.personal_id = _person_code(rng, birth, female, "A")
+        lead.personal_id = _person_code(rng, birth, female, pick_century_sign(rng, birth.year))
     elif roll < 0.15:  # an adult who gave an identity code
-        lead.personal_id = _person_code(
-            rng, dt.date(year, int(rng.integers(1, 13)), int(rng.integers(1, 29))), female, "-"
-        )
+        birth = dt.date(year, int(rng.integers(1, 13)), int(rng.integers(1, 29)))
+        lead.personal_id = _person_code(rng, birth, female, pick_century_sign(rng, year))
 
 
 def _later(rng, lead: Lead, delivery: dt.date, deliveries: list[dt.date]) -> None:
