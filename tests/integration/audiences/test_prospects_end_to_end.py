@@ -173,3 +173,13 @@ def test_d2_erases_the_converted_prospect_keeps_the_old_list_out_and_lets_the_ne
     assert read_published(storage.root, "prospect_audience_email").filter(pl.col("prospect_id") == "P000000007")[
         "consent_evidence_ref"
     ].to_list() == ["form:new"]
+
+
+def test_lupa_explain_says_why_a_prospect_is_in_or_out(days):
+    from pipelines.prospect_explain import explain_prospect
+
+    mart = days["storage"].root / "marketing.duckdb"
+    text = explain_prospect(mart, "P000000007")
+    assert "email   IN   rule prospect_consent:email_consent" in text and "evidence form:new" in text
+    assert "objected" in explain_prospect(mart, "P000000003")
+    assert "not in the published mart" in explain_prospect(mart, "P000000002")  # erased: the customer took over
