@@ -45,7 +45,7 @@ def test_the_generated_prospects_are_really_in_the_data_and_in_the_scan(pipeline
     storage, _, _, values = pipeline_run
     pii = pl.read_csv(generated_pipeline.root / "truth" / "pii.csv", separator=";", infer_schema=False)
     prospect_values = {
-        v for who, k, v in pii.rows() if who.startswith("P") and k in SCANNED_KINDS and v and len(v) >= 6
+        v for who, k, v in pii.rows() if (who or "").startswith("P") and k in SCANNED_KINDS and v and len(v) >= 6
     }
     assert prospect_values and prospect_values <= set(values)
     conn = duckdb.connect(str(storage.warehouse_path), read_only=True)
