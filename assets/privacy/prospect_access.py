@@ -48,8 +48,8 @@ def find_prospects(
             else:
                 hit = pl.col("email").str.to_lowercase() == (asked or "").lower()
             match.prospect_ids = sorted(set(rows.filter(hit.fill_null(False))["prospect_id"]))
-    if not match.prospect_ids and asked:
-        records = prospect_suppression.load(storage.warehouse_dir)
+    records = prospect_suppression.load(storage.warehouse_dir) if not match.prospect_ids and asked else None
+    if records is not None and records.height:
         dates = records.filter(pl.col("pseudonym") == pseudonym(asked))["erased_on"]
         match.erased_on = dates.max() if dates.len() else None
     return match

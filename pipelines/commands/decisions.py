@@ -25,13 +25,13 @@ def _record(table: str, ddl: str, row: dict) -> None:
 
 def cmd_confirm_audience(args: argparse.Namespace) -> int:
     # a prospect audience's confirmation is recorded under its own key (assets/audiences: `prospects:<channel>`)
-    channel = f"prospects:{args.channel}" if args.recipients == "prospects" else args.channel
+    channel = f"prospects:{args.channel}" if getattr(args, "recipients", "customers") == "prospects" else args.channel
     _record(
         "audience_confirmations",
         "business_day date, channel varchar, note varchar",
         {"business_day": args.date, "channel": channel, "note": args.note},
     )
-    what = f"prospect {args.channel}" if args.recipients == "prospects" else args.channel
+    what = f"prospect {args.channel}" if channel != args.channel else args.channel
     print(f"confirmed the {what} audience size for {args.date}; re-run `lupa daily --date {args.date}` to publish")
     return 0
 

@@ -44,7 +44,7 @@ def cmd_erase_prospect(args: argparse.Namespace) -> int:
 def cmd_erase(args: argparse.Namespace) -> int:
     """Erase (or finish an interrupted erasure), then say what was kept and why, read back the way an
     access request would read it."""
-    if args.prospect_id is not None:
+    if getattr(args, "prospect_id", None) is not None:
         return cmd_erase_prospect(args)
     from assets.privacy.erasure import INVOICE_RETENTION_BASIS, UnknownCustomer, erase, held_after_erasure
     from data_contracts.policy import load_policy

@@ -178,7 +178,7 @@ def _read_secret(prompt: str) -> str:
 
 
 def cmd_sar(args: argparse.Namespace) -> int:
-    if args.prospect_id is not None or args.email is not None:
+    if getattr(args, "prospect_id", None) is not None or getattr(args, "email", None) is not None:
         return _cmd_prospect_sar(args)
     if args.personal_id is not None and args.personal_id != "-":
         # never echo what was given: it may be an identity code typed on the command line
