@@ -27,7 +27,7 @@ from .consents import write_consents
 from .contacts import write_contacts
 from .crm import write_crm
 from .metering import write_metering
-from .prospects import write_prospects
+from .prospects import prospect_contacts, prospect_leads, write_prospects
 from .registers import write_asml, write_population
 from .truth import write_truth
 from .world import Window, build_world
@@ -91,9 +91,13 @@ def generate_landing_zone(
     events = write_consents(world, writer, seed, bad_rate, restrictive_bad_rows)
     asml = write_asml(world, writer, seed, restrictive_bad_rows)
     population = write_population(world, writer, seed, restrictive_bad_rows)
-    contacts = write_contacts(world, writer, seed, events)
-    # last, and from its own random streams: no other source's bytes depend on it
-    prospects = write_prospects(world, writer, seed, bad_rate)
+    # prospects come from their own random streams: no other source's bytes depend on them, except
+    # the contacts files, which also carry the marketing contacts sent to prospects
+    leads = prospect_leads(world, seed)
+    sent_to_prospects = prospect_contacts(world, seed, leads)
+    contacts = write_contacts(world, writer, seed, events, sent_to_prospects)
+    prospects = write_prospects(world, writer, seed, bad_rate, leads)
+    prospects["prospect_contacts"] = sum(len(rows) for rows in sent_to_prospects.values())
 
     files_by_source = Counter(f.split("/")[0] for f in writer.files)
     size = sum((out_dir / f).stat().st_size for f in writer.files)

@@ -204,10 +204,43 @@ BAD_KINDS = (
 )
 
 
-def write_prospects(world: World, writer: LandingWriter, seed: int, bad_rate: float) -> dict[str, int]:
+def prospect_leads(world: World, seed: int) -> list[Lead]:
+    """Every generated lead (the same for the same world and seed)."""
+    return _leads(world, seed, _deliveries(world))
+
+
+#: marketing campaigns to prospects, every 91 days back from the window's end: a lead reached by
+#: four of them within 365 days is over the frequency cap
+CAMPAIGN_EVERY = dt.timedelta(days=91)
+
+
+def prospect_contacts(world: World, seed: int, leads: list[Lead]) -> dict[dt.date, list[list[str]]]:
+    """Marketing contacts sent to prospects (their id as the recipient), by delivery day (sent + 1)."""
+    win = world.window
+    rng = rng_for(seed, "prospects", "contacts")
+    out: dict[dt.date, list[list[str]]] = {}
+    sent_on = win.end - dt.timedelta(days=3)
+    while sent_on >= win.first_delivery:
+        campaign = f"PROSPECT-{sent_on:%Y%m%d}"
+        for lead in leads:
+            if lead.kind == "customer" or lead.collected_on >= sent_on or rng.random() >= 0.55:
+                continue
+            channel = "email" if lead.email_consent == "granted" else "letter" if lead.street else None
+            if channel is not None:
+                at = dt.datetime.combine(sent_on, dt.time(9, 30), tzinfo=dt.UTC)
+                out.setdefault(sent_on + dt.timedelta(days=1), []).append(
+                    [lead.prospect_id, channel, campaign, "marketing", at.strftime("%Y-%m-%dT%H:%M:%SZ")]
+                )
+        sent_on -= CAMPAIGN_EVERY
+    return {day: rows for day, rows in out.items() if day <= win.last_delivery}
+
+
+def write_prospects(
+    world: World, writer: LandingWriter, seed: int, bad_rate: float, leads: list[Lead] | None = None
+) -> dict[str, int]:
     """Write every weekly prospects delivery; returns counts for the summary."""
     deliveries = _deliveries(world)
-    leads = _leads(world, seed, deliveries)
+    leads = leads if leads is not None else _leads(world, seed, deliveries)
     by_day: dict[dt.date, list[list[str]]] = {d: [] for d in deliveries}
     for lead in leads:
         first = min(d for d in deliveries if d > lead.collected_on)
