@@ -11,6 +11,8 @@ with realistic shares:
 - prospects on the ASML registers (people the registers list who are not customers);
 - withdrawals and objections arriving later as new rows for the same prospect;
 - a few old leads past the 12-month retention period, a few minors with an identity code;
+- quarterly marketing campaigns to prospects, in the contacts files with the prospect id as the
+  recipient (`prospect_contacts`), so some leads reach the frequency cap;
 - a few bad rows of each kind, none of which could restrict contact (objection legibly 0, no
   withdrawal), so the default demo still publishes; they go to the ground truth as usual.
 """
