@@ -28,7 +28,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from assets.storage import suppression
+from assets.storage import prospect_suppression, suppression
 
 SHARED_DIR, SHARED_FILE = 0o755, 0o644
 
@@ -168,10 +168,16 @@ def publish(
 
 def without_erased(data_dir: Path, tables: Mapping[str, pl.DataFrame]) -> tuple[dict[str, pl.DataFrame], int]:
     """The tables without every customer the suppression records name now (re-read on each call),
-    and how many customers that dropped. Call under the publish lock: an erasure records its
-    suppression before it deletes anything, so whoever it names is never published again, even by a
-    publisher that read the warehouse before the erasure."""
-    return suppression.drop_erased(tables, suppression.load(data_dir / WAREHOUSE_DIR))
+    and without every prospect erased on or after the tables' day, and how many people that dropped.
+    Call under the publish lock: an erasure records its suppression before it deletes anything, so
+    whoever it names is never published again, even by a publisher that read the warehouse before
+    the erasure."""
+    kept, customers = suppression.drop_erased(tables, suppression.load(data_dir / WAREHOUSE_DIR))
+    # and prospects erased since (their own records, assets/storage/prospect_suppression.py)
+    kept, prospects = prospect_suppression.drop_erased_prospects(
+        kept, prospect_suppression.load(data_dir / WAREHOUSE_DIR)
+    )
+    return kept, customers + prospects
 
 
 def remove_stale_staging(data_dir: Path) -> list[str]:

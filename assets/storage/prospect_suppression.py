@@ -132,3 +132,36 @@ def keep_raw(quarantine: pl.DataFrame, records: pl.DataFrame, source: str) -> pl
 
     hit = quarantine["raw"].map_elements(erased, return_dtype=pl.Boolean)
     return quarantine.filter(~hit)
+
+
+def drop_erased_prospects(
+    tables: dict[str, pl.DataFrame], records: pl.DataFrame
+) -> tuple[dict[str, pl.DataFrame], int]:
+    """Tables about to be published, without the prospects erased on or after the day they were
+    built for (`as_of`): a publisher that read the warehouse before an erasure must not publish the
+    erased prospect again. A prospect id erased before `as_of` is a new lead collected since (ingestion
+    kept only rows collected after the erasure) and stays. Returns the tables and how many prospects
+    were dropped (a count, never who)."""
+    if records.is_empty():
+        return dict(tables), 0
+    lookup = dict(records.select("pseudonym", "erased_on").iter_rows())
+    ids = {
+        p
+        for frame in tables.values()
+        if "prospect_id" in frame.columns
+        for p in frame["prospect_id"].drop_nulls().unique().to_list()
+    }
+    erased_on = {p: lookup[pseudonym(p)] for p in ids if pseudonym(p) in lookup}
+    if not erased_on:
+        return dict(tables), 0
+    gone = pl.DataFrame({"prospect_id": list(erased_on), "_erased_on": list(erased_on.values())})
+    out, dropped = {}, set()
+    for name, frame in tables.items():
+        if "prospect_id" not in frame.columns or "as_of" not in frame.columns:
+            out[name] = frame
+            continue
+        marked = frame.join(gone, on="prospect_id", how="left")
+        hit = (pl.col("_erased_on").is_not_null() & (pl.col("_erased_on") >= pl.col("as_of"))).fill_null(False)
+        dropped |= set(marked.filter(hit)["prospect_id"].to_list())
+        out[name] = marked.filter(~hit).drop("_erased_on")
+    return out, len(dropped)

@@ -57,3 +57,21 @@ def test_a_suppression_record_keeps_old_rows_out_and_lets_a_later_collection_in(
     )
     assert prospect_suppression.keep_contacts(contacts, records)["customer_id"].to_list() == ["P000000005", "C0000005"]
     assert "old@example.fi" not in records.write_csv()
+
+
+def test_a_publisher_that_read_before_an_erasure_does_not_publish_the_erased_prospect(tmp_path, monkeypatch):
+    from assets.storage.mart import without_erased
+
+    monkeypatch.setenv("LUPA_PSEUDONYM_KEY", "test-key")
+    day = dt.date(2026, 11, 23)
+    tables = {
+        "prospect_audience_email": pl.DataFrame({"prospect_id": ["P000000001", "P000000002"], "as_of": [day, day]}),
+        "audience_email": pl.DataFrame({"customer_id": ["C0000001"], "as_of": [day]}),
+    }
+    warehouse = tmp_path / "warehouse"
+    # P2 was erased long ago and came back as a new lead: it stays; P1 is erased now: it goes
+    prospect_suppression.add(warehouse, ["P000000002"], dt.date(2026, 1, 5), "retention")
+    prospect_suppression.add(warehouse, ["P000000001"], dt.date(2026, 11, 24), "data_subject_request")
+    kept, dropped = without_erased(tmp_path, tables)
+    assert kept["prospect_audience_email"]["prospect_id"].to_list() == ["P000000002"] and dropped == 1
+    assert kept["audience_email"].height == 1
