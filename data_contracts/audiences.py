@@ -129,3 +129,89 @@ def renewal_columns(policy: MarketingPolicy) -> tuple[str, ...]:
         "policy_version",
         "as_of",
     )
+
+
+# --------------------------------------------------------------------------------------------
+# prospects: their own tables beside the customer audiences (docs/decisions.md §24)
+
+#: prospect audience table per channel; read the same way as AUDIENCE_TABLES (a campaign targeting
+#: `prospects` reads these, one targeting `both` reads both)
+PROSPECT_AUDIENCE_TABLES: dict[str, str] = {ch: f"prospect_audience_{ch}" for ch in CHANNELS}
+PROSPECT_EXCLUSIONS_TABLE = "prospect_audience_exclusions"
+
+#: the audience tables by recipient type, for readers that target either or both
+AUDIENCE_TABLES_BY_RECIPIENT: dict[str, dict[str, str]] = {
+    "customers": AUDIENCE_TABLES,
+    "prospects": PROSPECT_AUDIENCE_TABLES,
+}
+#: the id column a recipient type's tables are keyed by
+RECIPIENT_ID_COLUMN: dict[str, str] = {"customers": "customer_id", "prospects": "prospect_id"}
+
+#: The columns each prospect input frame must have.
+PROSPECT_REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "prospects": (
+        "prospect_id",
+        "source",
+        "collected_on",
+        "first_name",
+        "last_name",
+        "personal_id",
+        "birth_date",
+        "street_address",
+        "postal_code",
+        "city",
+        "email",
+        "phone_e164",
+        "phone_is_mobile",
+        "language",
+        "email_consent",
+        "sms_consent",
+        "marketing_objection",
+        "wording_version",
+        "evidence_ref",
+        "deceased_on",
+        "marketing_ban",
+        "safety_ban",
+    ),
+    "customers": ("customer_id", "personal_id", "email", "first_name", "last_name", "street_address", "postal_code"),
+}
+
+#: A consent row's evidence: the prospect's own consent, given where the lead was collected.
+#: (source column of `prospects`, published name)
+PROSPECT_CONSENT_EVIDENCE: tuple[tuple[str, str], ...] = (
+    ("source", "consent_source"),
+    ("collected_on", "consent_collected_on"),
+    ("wording_version", "consent_wording_version"),
+    ("evidence_ref", "consent_evidence_ref"),
+)
+PROSPECT_EVIDENCE_DTYPES: dict[str, pl.DataType] = {
+    "consent_source": pl.String(),
+    "consent_collected_on": pl.Date(),
+    "consent_wording_version": pl.String(),
+    "consent_evidence_ref": pl.String(),
+}
+
+
+def prospect_audience_columns(policy: MarketingPolicy, channel: str) -> tuple[str, ...]:
+    """The exact, ordered column set of one published prospect audience table (no segment: prospects
+    are never profiled)."""
+    assert policy.prospects is not None
+    fields = CONTACT_FIELDS[policy.prospects.channels[channel].contact]
+    return (
+        "prospect_id",
+        "lead_source",
+        "language",
+        *fields,
+        "legal_basis",
+        "rule",
+        *(name for _, name in PROSPECT_CONSENT_EVIDENCE),
+        "asml_checked_on",
+        "vtj_checked_on",
+        "policy_version",
+        "as_of",
+    )
+
+
+#: `detail` says how an `is_customer` prospect matched (personal_id, email, name_and_address: no
+#: values, no customer id); null for every other reason
+PROSPECT_EXCLUSION_COLUMNS: tuple[str, ...] = ("prospect_id", "channel", "reason", "detail", "policy_version", "as_of")

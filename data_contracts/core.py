@@ -206,6 +206,48 @@ asml_register = pa.DataFrameSchema(
     strict=True,
 )
 
+prospects = pa.DataFrameSchema(
+    {
+        "prospect_id": _str(unique=True, checks=pa.Check.str_matches(r"^P\d{9}$")),
+        "source": _str(checks=pa.Check.isin(["competition", "event", "offer_request", "address_list"])),
+        "collected_on": pa.Column(pl.Date),
+        "updated_on": pa.Column(pl.Date),
+        "first_name": _str(),
+        "last_name": _str(),
+        "personal_id": _str(True),
+        "birth_date": pa.Column(pl.Date, nullable=True),
+        "street_address": _str(True),
+        "postal_code": _str(True),
+        "city": _str(True),
+        "email": _str(True),
+        "email_status": _str(checks=pa.Check.isin(["valid", "invalid", "absent"])),
+        "phone_e164": _str(True, checks=pa.Check.str_matches(r"^\+[1-9]\d{6,14}$")),
+        "phone_status": _str(checks=pa.Check.isin(["valid", "invalid", "absent"])),
+        "phone_is_mobile": pa.Column(pl.Boolean),
+        "language": _str(True, checks=pa.Check.isin(["fi", "sv", "en"])),
+        "email_consent": _str(True, checks=pa.Check.isin(["granted", "withdrawn"])),
+        "sms_consent": _str(True, checks=pa.Check.isin(["granted", "withdrawn"])),
+        "marketing_objection": pa.Column(pl.Boolean),
+        "wording_version": _str(True),
+        "evidence_ref": _str(True),
+        "deceased_on": pa.Column(pl.Date, nullable=True),
+        "marketing_ban": pa.Column(pl.Boolean),
+        "safety_ban": pa.Column(pl.Boolean),
+        "vtj_updated_on": pa.Column(pl.Date, nullable=True),
+        "file": _str(),
+    },
+    checks=[
+        pa.Check(
+            lambda data: data.lazyframe.select(
+                ~(pl.col("safety_ban") & pl.col("street_address").is_not_null()).fill_null(False)
+            ),
+            name="no_address_under_safety_ban",
+        )
+    ],
+    name="prospects",
+    strict=True,
+)
+
 contact_history = pa.DataFrameSchema(
     {
         "customer_id": _str(),

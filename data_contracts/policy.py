@@ -23,6 +23,7 @@ __all__ = [
     "CHANNEL_EXCLUSIONS",
     "CONTACT_REQUIREMENTS",
     "GLOBAL_EXCLUSIONS",
+    "PROSPECT_REASON_CODES",
     "REASON_CODES",
     "RENEWAL_CHANNELS",
     "ChannelPolicy",
@@ -223,6 +224,8 @@ class RetentionPolicy(_Model):
     invoices: RetentionPeriod
     #: counted from the end of the customer relationship (`assets/privacy/former_customers.py` says when that is)
     customer_data: RetentionPeriod
+    #: a prospect's data, counted from the prospect's latest `updated_on` (marketing-policy.md, "Prospects")
+    prospects: RetentionPeriod = RetentionPeriod(months=12)
 
     @field_validator("invoices")
     @classmethod
@@ -287,6 +290,90 @@ class DataQualityPolicy(_Model):
         return v
 
 
+#: Every code `prospect_audience_exclusions.reason` may hold, in a stable order. The customer
+#: codes that also apply to a prospect keep their meaning; `is_customer` and `objected` are the
+#: prospects' own (marketing-policy.md, "Prospects").
+PROSPECT_REASON_CODES: tuple[str, ...] = (
+    "is_customer",
+    "objected",
+    "consent_missing",
+    "consent_withdrawn",
+    "invalid_contact",
+    "deceased",
+    "minor",
+    "frequency_cap",
+    "asml_mail",
+    "asml_phone",
+    "vtj_marketing_ban",
+    "safety_ban",
+)
+ProspectExclusion = Literal["is_customer", "objected", "deceased", "minor", "frequency_cap"]
+CustomerMatch = Literal["personal_id", "email", "name_and_address"]
+
+
+class ProspectChannelPolicy(_Model):
+    """One channel for prospects: consent channels read the prospect's own `<channel>_consent`."""
+
+    legal_basis: Literal["consent", "opt_out"]
+    #: the landing column holding the prospect's own consent for this channel (consent channels)
+    consent: Literal["email_consent", "sms_consent"] | None = None
+    contact: ContactRequirement
+    exclusions: tuple[ChannelExclusion, ...] = ()
+
+    @model_validator(mode="after")
+    def _coherent(self) -> ProspectChannelPolicy:
+        if self.legal_basis == "consent" and self.consent is None:
+            raise ValueError("a consent channel names the prospect's consent column (consent)")
+        if self.contact == "valid_postal_address" and "safety_ban" not in self.exclusions:
+            raise ValueError("a channel that uses the postal address must list safety_ban in exclusions")
+        return self
+
+    @property
+    def uses_address(self) -> bool:
+        return self.contact == "valid_postal_address"
+
+
+class ProspectPolicy(_Model):
+    """Direct marketing to people who are not customers yet (marketing-policy.md, "Prospects").
+
+    Ages and the frequency cap use `global_exclusions.minor` and `.frequency_cap`: a prospect's
+    contacts count exactly as a customer's do."""
+
+    channels: dict[Channel, ProspectChannelPolicy]
+    #: exclusions on every channel
+    exclusions: tuple[ProspectExclusion, ...]
+    #: how a prospect is recognised as a current customer (any one of these matching is enough)
+    customer_match: tuple[CustomerMatch, ...] = Field(min_length=1)
+
+    @field_validator("channels")
+    @classmethod
+    def _all_channels(cls, v: dict[str, ProspectChannelPolicy]) -> dict[str, ProspectChannelPolicy]:
+        missing = [c for c in CHANNELS if c not in v]
+        if missing:
+            raise ValueError(f"missing channel(s): {', '.join(missing)}")
+        return {c: v[c] for c in CHANNELS}
+
+    @field_validator("exclusions")
+    @classmethod
+    def _customers_never_prospects(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        # a customer is marketed under the customer rules; the policy cannot waive that
+        if "is_customer" not in v:
+            raise ValueError("must list is_customer: a customer is never marketed as a prospect")
+        return v
+
+    def rules_for(self, channel: str) -> tuple[str, ...]:
+        """Every exclusion code evaluated for a prospect on `channel`, in PROSPECT_REASON_CODES order."""
+        cp = self.channels[channel]  # type: ignore[index]
+        codes: set[str] = {"invalid_contact", *self.exclusions, *cp.exclusions}
+        if cp.legal_basis == "consent":
+            codes |= {"consent_missing", "consent_withdrawn"}
+        return tuple(c for c in PROSPECT_REASON_CODES if c in codes)
+
+    def admission_rule(self, channel: str) -> str:
+        cp = self.channels[channel]  # type: ignore[index]
+        return f"prospect_{cp.legal_basis}:{cp.consent or channel}"
+
+
 class MarketingPolicy(_Model):
     version: str = Field(min_length=1)
     timezone: str = TIME_ZONE_NAME
@@ -297,6 +384,7 @@ class MarketingPolicy(_Model):
     retention: RetentionPolicy
     profiling: ProfilingPolicy
     data_quality: DataQualityPolicy
+    prospects: ProspectPolicy | None = None
 
     @field_validator("version", mode="before")
     @classmethod

@@ -23,13 +23,24 @@ from .audiences import (
     CONTACT_FIELDS,
     EVENT_REASONS,
     EXCLUSION_COLUMNS,
+    PROSPECT_AUDIENCE_TABLES,
+    PROSPECT_EXCLUSION_COLUMNS,
+    PROSPECT_EXCLUSIONS_TABLE,
     UTC_US,
     audience_columns,
+    prospect_audience_columns,
     renewal_columns,
     renewal_contact_fields,
 )
 from .identifiers import HETU_PATTERN
-from .policy import REASON_CODES, RENEWAL_CHANNELS, RENEWAL_NO_CHANNEL, MarketingPolicy, load_policy
+from .policy import (
+    PROSPECT_REASON_CODES,
+    REASON_CODES,
+    RENEWAL_CHANNELS,
+    RENEWAL_NO_CHANNEL,
+    MarketingPolicy,
+    load_policy,
+)
 
 __all__ = [
     "HETU_PATTERN",
@@ -38,6 +49,9 @@ __all__ = [
     "audience_schema",
     "contains_personal_id",
     "customer_segments_schema",
+    "prospect_audience_schema",
+    "prospect_exclusions_schema",
+    "prospect_published_schemas",
     "published_schemas",
     "renewal_offers_schema",
     "segment_catalogue_schema",
@@ -48,6 +62,7 @@ __all__ = [
 #: Case-insensitive and unanchored: anything shaped like a henkilötunnus inside any value fails.
 
 CUSTOMER_ID_PATTERN = r"^C[0-9]{7}$"
+PROSPECT_ID_PATTERN = r"^P[0-9]{9}$"
 
 _CONTACT_CHECKS: dict[str, list[pa.Check]] = {
     "email": [pa.Check.str_matches(r"^[^@\s]+@[^@\s]+$")],
@@ -317,6 +332,101 @@ def published_schemas(
     out["renewal_offers"] = renewal_offers_schema(policy_, safety_ban_ids)
     out["segment_catalogue"] = segment_catalogue_schema()
     out["customer_segments"] = customer_segments_schema()
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# prospects: their own tables, read the same way as the customer audiences (decisions §24)
+
+
+def prospect_audience_schema(
+    channel: str, policy: MarketingPolicy | None = None, safety_ban_ids: Iterable[str] | None = None
+) -> pa.DataFrameSchema:
+    """Contract of `prospect_audience_<channel>`. `safety_ban_ids` are prospect ids under a safety ban."""
+    policy_ = policy if policy is not None else load_policy()
+    assert policy_.prospects is not None
+    cp = policy_.prospects.channels[channel]  # type: ignore[index]
+    cols: dict[str, pa.Column] = {
+        "prospect_id": pa.Column(pl.String, checks=[pa.Check.str_matches(PROSPECT_ID_PATTERN)], unique=True),
+        "lead_source": pa.Column(
+            pl.String, checks=[pa.Check.isin(["competition", "event", "offer_request", "address_list"])]
+        ),
+        "language": pa.Column(pl.String, nullable=True, checks=[pa.Check.isin(LANGUAGES)]),
+    }
+    for f in CONTACT_FIELDS[cp.contact]:
+        cols[f] = pa.Column(pl.String, checks=list(_CONTACT_CHECKS.get(f, [pa.Check.str_length(min_value=1)])))
+    cols |= {
+        "legal_basis": pa.Column(pl.String, checks=[pa.Check.isin([cp.legal_basis])]),
+        "rule": pa.Column(pl.String, checks=[pa.Check.str_length(min_value=1)]),
+        "consent_source": pa.Column(pl.String, nullable=True),
+        "consent_collected_on": pa.Column(pl.Date, nullable=True),
+        "consent_wording_version": pa.Column(pl.String, nullable=True),
+        "consent_evidence_ref": pa.Column(pl.String, nullable=True),
+        "asml_checked_on": pa.Column(pl.Date, nullable=True),
+        "vtj_checked_on": pa.Column(pl.Date, nullable=True),
+        "policy_version": pa.Column(pl.String, checks=_version_checks(policy)),
+        "as_of": pa.Column(pl.Date),
+    }
+    assert tuple(cols) == prospect_audience_columns(policy_, channel)
+    evidence = ("consent_source", "consent_collected_on", "consent_wording_version", "consent_evidence_ref")
+    checks = [
+        NO_PERSONAL_ID,
+        _row_check(
+            (pl.col("legal_basis") != "consent") | pl.all_horizontal([pl.col(c).is_not_null() for c in evidence]),
+            "consent_evidence",
+            "a consent row must carry the prospect's consent evidence",
+        ),
+        _row_check(
+            (pl.col("legal_basis") != "consent") | (pl.col("lead_source") != "address_list"),
+            "no_consent_from_a_purchased_list",
+            "a purchased address list never gives consent",
+        ),
+    ]
+    if cp.uses_address and safety_ban_ids is not None:
+        banned = sorted(set(safety_ban_ids))
+        checks.append(
+            _row_check(
+                ~pl.col("prospect_id").is_in(banned), "no_safety_ban_address", "a safety-banned prospect's address"
+            )
+        )
+    return pa.DataFrameSchema(cols, checks=checks, strict=True, name=PROSPECT_AUDIENCE_TABLES[channel])
+
+
+def prospect_exclusions_schema(policy: MarketingPolicy | None = None) -> pa.DataFrameSchema:
+    cols = {
+        "prospect_id": pa.Column(pl.String, checks=[pa.Check.str_matches(PROSPECT_ID_PATTERN)]),
+        "channel": pa.Column(pl.String, checks=[pa.Check.isin(list(CHANNELS))]),
+        "reason": pa.Column(pl.String, checks=[pa.Check.isin(list(PROSPECT_REASON_CODES))]),
+        "detail": pa.Column(pl.String, nullable=True),
+        "policy_version": pa.Column(pl.String, checks=_version_checks(policy)),
+        "as_of": pa.Column(pl.Date),
+    }
+    assert tuple(cols) == PROSPECT_EXCLUSION_COLUMNS
+    return pa.DataFrameSchema(
+        cols,
+        checks=[
+            NO_PERSONAL_ID,
+            _row_check(
+                (pl.col("reason") == "is_customer") | pl.col("detail").is_null(),
+                "detail_only_for_is_customer",
+                "only is_customer says how it matched",
+            ),
+        ],
+        strict=True,
+        unique=["prospect_id", "channel", "reason"],
+        name=PROSPECT_EXCLUSIONS_TABLE,
+    )
+
+
+def prospect_published_schemas(
+    policy: MarketingPolicy | None = None, safety_ban_ids: Iterable[str] | None = None
+) -> dict[str, pa.DataFrameSchema]:
+    """Every published prospect table's contract by table name (empty when the policy has no prospects)."""
+    policy_ = policy if policy is not None else load_policy()
+    if policy_.prospects is None:
+        return {}
+    out = {PROSPECT_AUDIENCE_TABLES[ch]: prospect_audience_schema(ch, policy_, safety_ban_ids) for ch in CHANNELS}
+    out[PROSPECT_EXCLUSIONS_TABLE] = prospect_exclusions_schema(policy_)
     return out
 
 

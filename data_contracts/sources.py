@@ -1,4 +1,4 @@
-"""The eight landing-zone sources, each declared once as a SourceContract (see `landing-zone.md`).
+"""The nine landing-zone sources, each declared once as a SourceContract (see `landing-zone.md`).
 
 Field rules come from the declarations; the few rules that look at several fields, at other rows
 (duplicates) or at other sources (orphans) are listed explicitly under `rules`. Reference data
@@ -277,17 +277,100 @@ population = SourceContract(
     ),
 )
 
+#: a contact's recipient: a customer id, or a prospect id for a contact with a prospect (landing-zone.md)
+RECIPIENT_ID = r"^(C\d{7}|P\d{9})$"
+
 contacts = SourceContract(
     source="contacts",
     file_prefix="contacts",
     semantics="append",
-    description="Contact history; the same (customer, channel, campaign, sent_at) twice is one contact.",
+    description="Contact history; the same (recipient, channel, campaign, sent_at) twice is one contact.",
     fields=(
-        Field("customer_id", pattern=r"^C\d{7}$"),
+        Field("customer_id", pattern=RECIPIENT_ID),
         Field("channel", allowed=CHANNELS),
         Field("campaign_id"),
         Field("kind", allowed=("marketing", "customer_communication")),
         Field("sent_at", TIMESTAMP),
+    ),
+)
+
+
+CONSENT_VALUES = ("granted", "withdrawn")
+ADDRESS_GROUP = ("street_address", "postal_code", "city")
+
+
+def _granted_any() -> pl.Expr:
+    return (pl.col("email_consent") == "granted").fill_null(False) | (pl.col("sms_consent") == "granted").fill_null(
+        False
+    )
+
+
+prospects = SourceContract(
+    source="prospects",
+    file_prefix="prospects",
+    semantics="append",
+    description=(
+        "Leads (competitions, events, offer requests, bought address lists), append-only; "
+        "the latest updated_on per prospect_id is the prospect's state."
+    ),
+    fields=(
+        Field("prospect_id", pattern=r"^P\d{9}$"),
+        Field("source", allowed=("competition", "event", "offer_request", "address_list")),
+        Field("collected_on", DATE),
+        Field("updated_on", DATE),
+        Field("first_name"),
+        Field("last_name"),
+        Field("personal_id", required=False, validator=personal_id_problem, canonical=personal_id_canonical),
+        Field("street_address", required=False),
+        Field("postal_code", required=False, pattern=r"^\d{5}$"),
+        Field("city", required=False),
+        Field("email", required=False, canonical=email_canonical),
+        Field("phone", required=False, canonical=phone_canonical),
+        Field("language", required=False, allowed=LANGUAGES),
+        Field("email_consent", required=False, allowed=CONSENT_VALUES),
+        Field("sms_consent", required=False, allowed=CONSENT_VALUES),
+        Field("marketing_objection", allowed=FLAG),
+        Field("wording_version", required=False),
+        Field("evidence_ref", required=False),
+    ),
+    rules=(
+        Rule(
+            "consent_on_purchased_list",
+            "an address_list row never carries a granted consent (a bought list gives no consent)",
+            lambda _: (pl.col("source") == "address_list") & _granted_any(),
+        ),
+        Rule(
+            "consent_without_evidence",
+            "a granted consent needs wording_version and evidence_ref",
+            lambda _: _granted_any() & (pl.col("wording_version").is_null() | pl.col("evidence_ref").is_null()),
+        ),
+        Rule(
+            "collected_after_delivery",
+            "collected_on is after the file's delivery date",
+            lambda ctx: (
+                pl.col("collected_on") > pl.lit(ctx["delivered_on"])
+                if ctx.get("delivered_on") is not None
+                else pl.lit(False)
+            ),
+        ),
+        Rule(
+            "updated_before_collected",
+            "updated_on is before collected_on",
+            lambda _: pl.col("updated_on") < pl.col("collected_on"),
+        ),
+        Rule(
+            "address_incomplete",
+            "street_address, postal_code and city are given together or not at all",
+            lambda _: (
+                pl.any_horizontal([pl.col(c).is_null() for c in ADDRESS_GROUP])
+                & pl.any_horizontal([pl.col(c).is_not_null() for c in ADDRESS_GROUP])
+            ),
+        ),
+        Rule(
+            "duplicate_prospect_state",
+            "the same prospect_id appears twice with the same updated_on in one delivery",
+            lambda _: pl.struct("prospect_id", "updated_on").is_duplicated(),
+        ),
     ),
 )
 
@@ -394,6 +477,6 @@ metering = SourceContract(
 )
 
 SMALL_SOURCES: dict[str, SourceContract] = {
-    c.source: c for c in (customers, contracts, billing, consents, asml, population, contacts)
+    c.source: c for c in (customers, contracts, billing, consents, asml, population, contacts, prospects)
 }
 ALL_SOURCES: dict[str, SourceContract] = SMALL_SOURCES | {"metering": metering}

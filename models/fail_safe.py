@@ -55,10 +55,41 @@ RESTRICTING_ROWS: dict[str, tuple[pl.Expr, pl.Expr]] = {
 }
 
 
+def _prospect_consent_unsafe(i: int) -> pl.Expr:
+    return ~_field(i).fill_null("").is_in(["granted", ""])
+
+
+_PROSPECT_OBJECTION_UNSAFE = _field(15).fill_null("") != "0"
+
+#: The prospect audiences' fail safe. What could restrict a customer through the registers (ASML,
+#: VTJ) or the cap (a lost marketing contact, possibly with a prospect) restricts a prospect too; a
+#: consents row is a customer's own and restricts no prospect. A prospects row restricts unless it
+#: is legibly harmless: `marketing_objection` legibly `0` and neither consent legibly anything but
+#: `granted` or empty. An objection that is not legibly `0` blocks every channel; a consent field
+#: that is not legibly harmless blocks its channel. Field positions: `sources.prospects` header.
+PROSPECT_RESTRICTING_ROWS: dict[str, tuple[pl.Expr, pl.Expr]] = {
+    "asml": RESTRICTING_ROWS["asml"],
+    "population": RESTRICTING_ROWS["population"],
+    "contacts": RESTRICTING_ROWS["contacts"],
+    "prospects": (
+        _PROSPECT_OBJECTION_UNSAFE | _prospect_consent_unsafe(13) | _prospect_consent_unsafe(14),
+        pl.when(_PROSPECT_OBJECTION_UNSAFE)
+        .then(pl.lit(ALL))
+        .otherwise(
+            pl.concat_list(
+                pl.when(_prospect_consent_unsafe(13)).then(pl.lit("email")),
+                pl.when(_prospect_consent_unsafe(14)).then(pl.lit("sms")),
+            ).list.drop_nulls()
+        ),
+    ),
+}
+
+
 def could_restrict() -> pl.Expr:
-    """Per quarantined row: does `RESTRICTING_ROWS` say it could restrict contact? (false for other sources)"""
+    """Per quarantined row: does `RESTRICTING_ROWS` (or, for a prospects row,
+    `PROSPECT_RESTRICTING_ROWS`) say it could restrict contact? (false for other sources)"""
     expr = pl.lit(False)
-    for source, (restricts, _) in RESTRICTING_ROWS.items():
+    for source, (restricts, _) in (RESTRICTING_ROWS | {"prospects": PROSPECT_RESTRICTING_ROWS["prospects"]}).items():
         expr = pl.when(pl.col("source") == source).then(restricts).otherwise(expr)
     return expr.fill_null(False)
 
@@ -74,10 +105,13 @@ def held_until_resolved(quarantine: pl.DataFrame, resolved: pl.DataFrame) -> pl.
     return quarantine.select((could_restrict() & unresolved.fill_null(True)).alias("held")).to_series()
 
 
-def blocking_rows(quarantine: pl.DataFrame) -> pl.DataFrame:
-    """Unresolved quarantined rows that could restrict contact: source, file, line, rule, channel."""
+def blocking_rows(
+    quarantine: pl.DataFrame, restricting: dict[str, tuple[pl.Expr, pl.Expr]] = RESTRICTING_ROWS
+) -> pl.DataFrame:
+    """Unresolved quarantined rows that could restrict contact: source, file, line, rule, channel.
+    `restricting` is the customers' table by default, `PROSPECT_RESTRICTING_ROWS` for prospects."""
     parts = []
-    for source, (restricts, channels) in RESTRICTING_ROWS.items():
+    for source, (restricts, channels) in restricting.items():
         rows = quarantine.filter(pl.col("source") == source).filter(restricts)
         parts.append(rows.select("source", "file", "line", "rule", channels.alias("channel")).explode("channel"))
     return pl.concat(parts).sort("channel", "source", "file", "line") if parts else pl.DataFrame()
@@ -118,6 +152,7 @@ def blocking_on(
     day: dt.date,
     cutoff: dt.date,
     policy: MarketingPolicy,
+    restricting: dict[str, tuple[pl.Expr, pl.Expr]] = RESTRICTING_ROWS,
 ) -> pl.DataFrame:
     """The fail safe on D: every unresolved, in-scope quarantined row that could restrict a channel."""
-    return blocking_rows(in_scope(quarantine, resolved, asml_file, day, cutoff, policy))
+    return blocking_rows(in_scope(quarantine, resolved, asml_file, day, cutoff, policy), restricting)

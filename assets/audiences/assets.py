@@ -29,12 +29,14 @@ from assets.common.resources import PolicyResource
 from assets.storage.mart import published_size
 from assets.storage.quarantine import unresolved_blocking_rows
 from assets.storage.zones import DUCKDB_POOL, LupaStorage, query, replace_table, table_exists
-from data_contracts.audiences import AUDIENCE_TABLES
+from data_contracts.audiences import AUDIENCE_TABLES, PROSPECT_AUDIENCE_TABLES, PROSPECT_EXCLUSIONS_TABLE
 from data_contracts.vocabulary import CHANNELS
 from models.audience_inputs import AudienceInputs
 from models.audience_recheck import policy_violations
 from models.audience_rules import build_audiences_from
 from models.audience_size import size_change
+from models.prospect_audiences import ProspectInputs, build_prospect_audiences
+from models.prospect_recheck import prospect_violations
 
 CHECKS = {
     "policy": "an independent re-check of every row against every rule finds no violation",
@@ -226,5 +228,150 @@ def _checks(storage, table, channel, size, violations, blockers, confirmed, anom
             "threshold": anomaly.threshold,
             "min_change": anomaly.min_change,
             "confirmed_by_person": decision.confirmed,
+        },
+    )
+
+
+# ---- prospects: their own audiences, the same three blocking checks --------------------------
+PROSPECT_CHECKS = {
+    "policy": "an independent re-check of every prospect row against every prospect rule finds no violation",
+    "fail_safe": (
+        "no unresolved quarantined row (a prospect's objection or withdrawal, ASML, VTJ, a marketing contact) "
+        "could have restricted this channel"
+    ),
+    "size_anomaly": CHECKS["size_anomaly"],
+}
+#: `lupa confirm-audience --recipients prospects` records the channel under this prefix
+PROSPECT_CONFIRMATION_PREFIX = "prospects:"
+
+PROSPECT_SPECS = [
+    AssetSpec(
+        PROSPECT_AUDIENCE_TABLES[ch],
+        group_name="audiences",
+        owners=OWNERS,
+        kinds={"polars", "duckdb"},
+        deps=["prospects", "customers", "asml_register", "contact_history", "retention"],
+        description=(
+            f"Prospects (not customers yet) who may receive {ch} marketing on day D, each with the rule that "
+            "let them in and the prospect's own consent evidence."
+        ),
+    )
+    for ch in CHANNELS
+] + [
+    AssetSpec(
+        PROSPECT_EXCLUSIONS_TABLE,
+        group_name="audiences",
+        owners=OWNERS,
+        kinds={"polars", "duckdb"},
+        deps=["prospects", "customers", "asml_register", "contact_history", "retention"],
+        description="Every (prospect, channel, reason) that keeps a prospect out of a prospect audience.",
+    )
+]
+
+
+def prospect_inputs(storage: LupaStorage) -> ProspectInputs:
+    """What a prospect audience build reads (the mart's validation re-checks against the same)."""
+    asml = _core(storage, "select * from asml_register")
+    population_date = _core(storage, "select max(updated_on) as d from population_register")["d"][0]
+    return ProspectInputs(
+        prospects=_core(storage, "select * from prospects"),
+        customers=_core(storage, "select * from customers"),
+        asml_register=asml,
+        contact_history=_core(storage, "select * from contact_history"),
+        asml_date=asml["extract_date"].max() if asml.height else None,
+        population_date=population_date,
+    )
+
+
+def prospect_violations_of(audiences: dict, exclusions: pl.DataFrame, inputs: ProspectInputs, policy, day):
+    return prospect_violations(
+        audiences,
+        exclusions,
+        inputs.prospects,
+        inputs.customers,
+        inputs.asml_register,
+        inputs.contact_history,
+        policy,
+        day,
+    )
+
+
+def confirmed_prospect_channels(storage: LupaStorage, day: dt.date) -> set[str]:
+    return {
+        c.removeprefix(PROSPECT_CONFIRMATION_PREFIX)
+        for c in confirmed_channels(storage, day)
+        if c.startswith(PROSPECT_CONFIRMATION_PREFIX)
+    }
+
+
+CONVERSIONS_DDL = (
+    "create table if not exists prospect_conversions (prospect_id varchar primary key, first_matched_on date)"
+)
+
+
+def record_conversions(storage: LupaStorage, conversions: pl.DataFrame, day: dt.date) -> None:
+    """Remember the first day each prospect matched a customer: retention erases them after it
+    (restricted; ids and dates only)."""
+    with storage.warehouse() as conn:
+        conn.execute(CONVERSIONS_DDL)
+        conn.register("_conv", conversions.select("prospect_id", pl.lit(day).alias("d")))
+        try:
+            conn.execute(
+                "insert into prospect_conversions select prospect_id, d from _conv on conflict (prospect_id) do update "
+                "set first_matched_on = least(excluded.first_matched_on, prospect_conversions.first_matched_on)"
+            )
+        finally:
+            conn.unregister("_conv")
+
+
+@multi_asset(
+    specs=PROSPECT_SPECS,
+    check_specs=[
+        AssetCheckSpec(name, asset=PROSPECT_AUDIENCE_TABLES[ch], description=text, blocking=True)
+        for ch in CHANNELS
+        for name, text in PROSPECT_CHECKS.items()
+    ],
+    pool=DUCKDB_POOL,
+    retry_policy=io_retry,
+)
+@data_errors_fail_cleanly
+def prospect_audiences(context: AssetExecutionContext, storage: LupaStorage, policy: PolicyResource):
+    day = run_business_day(context)
+    policy = policy.load()
+    inputs = prospect_inputs(storage)
+    result = build_prospect_audiences(inputs, policy, day)
+    violations = prospect_violations_of(result.audiences, result.exclusions, inputs, policy, day)
+    blockers = unresolved_blocking_rows(storage, day, policy, recipients="prospects")
+    confirmed = confirmed_prospect_channels(storage, day)
+    with storage.warehouse() as conn:
+        for name, frame in result.tables().items():
+            replace_table(conn, name, frame)
+    record_conversions(storage, result.conversions, day)
+    for ch in CHANNELS:
+        table = PROSPECT_AUDIENCE_TABLES[ch]
+        frame = result.audience(ch)
+        yield MaterializeResult(
+            asset_key=AssetKey(table),
+            metadata={
+                "dagster/row_count": frame.height,
+                "dagster/column_schema": schema_of_frame(frame),
+                "policy_version": policy.version,
+                "business_day": day.isoformat(),
+                "excluded_per_reason": counts_table(
+                    dict(sorted(result.exclusions.filter(pl.col("channel") == ch).group_by("reason").len().rows())),
+                    "reason",
+                    "prospects",
+                ),
+            },
+        )
+        yield from _checks(storage, table, ch, frame.height, violations, blockers, confirmed, policy.anomaly)
+    yield MaterializeResult(
+        asset_key=AssetKey(PROSPECT_EXCLUSIONS_TABLE),
+        metadata={
+            "dagster/row_count": result.exclusions.height,
+            "dagster/column_schema": schema_of_frame(result.exclusions),
+            "sizes_per_channel": MetadataValue.json(result.summary()["audience_sizes"]),
+            "exclusions_per_reason": counts_table(result.summary()["exclusions_by_reason"], "reason", "rows"),
+            "matched_to_customers": result.conversions.height,
         },
     )

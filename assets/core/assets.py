@@ -109,6 +109,27 @@ def customers(storage: LupaStorage) -> MaterializeResult:
     )
 
 
+@core_asset(
+    "prospects",
+    [INGEST_ASSET["prospects"], "population_register"],
+    "Prospects (leads who are not customers yet): the latest row per prospect_id, with VTJ flags where the "
+    "register knows the person (a safety ban suppresses the address).",
+)
+def prospects(storage: LupaStorage) -> MaterializeResult:
+    frame = core_tables.prospects(
+        _read(storage, "select * from prospects_valid"), _read(storage, "select * from population_register")
+    )
+    return _publish(
+        storage,
+        "prospects",
+        frame,
+        contracts.prospects,
+        "updated_on",
+        per_source=MetadataValue.json(dict(sorted(frame.group_by("source").len().rows()))),
+        objections=int(frame["marketing_objection"].sum()),
+    )
+
+
 @core_asset("contracts", [INGEST_ASSET["contracts"]], "Contracts in the latest snapshot.")
 def contracts_table(storage: LupaStorage) -> MaterializeResult:
     frame = _read(storage, core_tables.CONTRACTS_SQL)

@@ -160,3 +160,64 @@ from contacts_valid
 qualify row_number() over (partition by customer_id, channel, campaign_id, sent_at order by delivered_on, line) = 1
 order by sent_at, customer_id, channel, campaign_id
 """
+
+
+def prospects(prospects_valid: pl.DataFrame, register: pl.DataFrame) -> pl.DataFrame:
+    """The prospect state: the latest row per prospect_id (latest updated_on; on a tie, the later
+    delivery, then the later line), with the VTJ flags where the register knows the person.
+
+    Contacts are typed as for customers (an invalid one is unusable, the row stays). A safety ban
+    suppresses the address, as it does a customer's.
+    """
+    latest = (
+        prospects_valid.sort("updated_on", "delivered_on", "line").group_by("prospect_id", maintain_order=True).last()
+    )
+    vtj = register.select(
+        "personal_id",
+        pl.col("deceased_on"),
+        pl.col("marketing_ban").alias("vtj_marketing_ban"),
+        pl.col("safety_ban").alias("vtj_safety_ban"),
+        pl.col("updated_on").alias("vtj_updated_on"),
+    )
+    merged = latest.join(vtj, on="personal_id", how="left")
+    banned = pl.col("vtj_safety_ban").fill_null(False)
+    email = map_distinct(pl.col("email"), email_normalised, pl.String())
+    e164 = map_distinct(pl.col("phone"), lambda v: phone_e164(v)[0], pl.String())
+    mobile = map_distinct(pl.col("phone"), lambda v: phone_e164(v)[1], pl.Boolean())
+
+    def status(raw: str, parsed: pl.Expr) -> pl.Expr:
+        return (
+            pl.when(pl.col(raw).is_null())
+            .then(pl.lit("absent"))
+            .when(parsed.is_null())
+            .then(pl.lit("invalid"))
+            .otherwise(pl.lit("valid"))
+        )
+
+    return merged.select(
+        "prospect_id",
+        "source",
+        "collected_on",
+        "updated_on",
+        "first_name",
+        "last_name",
+        "personal_id",
+        map_distinct(pl.col("personal_id"), birth_date, pl.Date()).alias("birth_date"),
+        *[pl.when(banned).then(None).otherwise(pl.col(c)).alias(c) for c in ("street_address", "postal_code", "city")],
+        email.alias("email"),
+        status("email", email).alias("email_status"),
+        e164.alias("phone_e164"),
+        status("phone", e164).alias("phone_status"),
+        mobile.fill_null(False).alias("phone_is_mobile"),
+        "language",
+        "email_consent",
+        "sms_consent",
+        (pl.col("marketing_objection") == "1").alias("marketing_objection"),
+        "wording_version",
+        "evidence_ref",
+        "deceased_on",
+        pl.col("vtj_marketing_ban").fill_null(False).alias("marketing_ban"),
+        banned.alias("safety_ban"),
+        "vtj_updated_on",
+        "file",
+    ).sort("prospect_id")

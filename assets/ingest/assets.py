@@ -177,6 +177,7 @@ ingest_asml = build_ingest_asset(sources.asml)
 # current snapshot's identity codes (assets/storage/suppression.py)
 ingest_population = build_ingest_asset(sources.population, deps=(INGEST_ASSET["customers"],))
 ingest_contacts = build_ingest_asset(sources.contacts)
+ingest_prospects = build_ingest_asset(sources.prospects)
 
 
 @asset(

@@ -26,7 +26,7 @@ from assets.common.calendar import run_business_day
 from assets.common.conventions import OWNERS, data_errors_fail_cleanly, io_retry
 from assets.common.reporting import counts_table
 from assets.common.resources import PolicyResource
-from assets.privacy import former_customers
+from assets.privacy import former_customers, prospect_erasure
 from assets.privacy.erasure import RETENTION, erase_customers
 from assets.storage import contact_retention, invoice_retention, lake, suppression
 from assets.storage.ingestion import refresh_quarantine_view
@@ -37,6 +37,7 @@ from assets.storage.quarantine import unresolved_blocking_rows
 from assets.storage.zones import DUCKDB_POOL, LupaStorage, scalar, table_exists
 from data_contracts.policy import RetentionPolicy
 from data_contracts.vocabulary import HELSINKI
+from models.prospect_retention import prospects_due
 from models.retention import days_before, former_customers_past, plan_retention
 
 
@@ -103,6 +104,19 @@ def erase_former_customers(storage: LupaStorage, former: list[str], periods: Ret
     }
 
 
+def erase_due_prospects(storage: LupaStorage, day: dt.date, periods: RetentionPolicy) -> dict[str, int]:
+    """Prospects past `retention.prospects`, and prospects who became customers (models/prospect_retention.py)."""
+    with storage.warehouse() as conn:
+        due = prospects_due(prospect_erasure.latest_updates(conn), prospect_erasure.conversions(conn), periods, day)
+    removed = prospect_erasure.erase_prospects(storage, due, day)
+    counts = dict(due.group_by("reason").len().rows())
+    return {
+        "prospects erased after their retention period": counts.get("retention", 0),
+        "prospects erased because they became customers": counts.get("became_customer", 0),
+        "their contacts": removed.get("contacts_valid", 0),
+    }
+
+
 @asset(
     group_name="core",
     owners=OWNERS,
@@ -119,11 +133,13 @@ def erase_former_customers(storage: LupaStorage, former: list[str], periods: Ret
         "consent_state",
         "asml_register",
         "population_register",
+        "prospects",
     ],
     retry_policy=io_retry,
     description=(
         "Enforces the retention periods of the policy file (metering readings, quarantine, contact history, audience "
-        "history, invoices, invoices kept after an erasure, former customers' data: erased like `lupa erase`) "
+        "history, invoices, invoices kept after an erasure, former customers' data: erased like `lupa erase`; "
+        "prospects past `retention.prospects` or who became customers: erased, with a suppression record) "
         "and compacts erased customers' readings out of the metering Parquet. Runs after the core tables, before "
         "profiling, the audiences and the mart. "
         "Reports counts only."
@@ -151,6 +167,7 @@ def retention(context: AssetExecutionContext, storage: LupaStorage, policy: Poli
         former = former_customers_past(former_customers.relationship_facts(conn), plan)
         open_without_contract = former_customers.open_without_contract(conn, plan.customer_data_from)
     removed |= erase_former_customers(storage, former, periods)
+    removed |= erase_due_prospects(storage, day, periods)
     deletions = {
         "audience history rows": ("audience_history", "business_day", plan.audience_history_from),
         # a released campaign list records who was chosen for contact: kept as long as audience history
@@ -159,7 +176,12 @@ def retention(context: AssetExecutionContext, storage: LupaStorage, policy: Poli
         "campaign releases": ("campaign_releases", "send_on", plan.audience_history_from),
     }
     # the fail safe: quarantined rows that still block publication on D stay until a person resolves them
-    blocking = unresolved_blocking_rows(storage, day, policy.load())
+    blocking = pl.concat(
+        [
+            unresolved_blocking_rows(storage, day, policy.load()),
+            unresolved_blocking_rows(storage, day, policy.load(), recipients="prospects"),
+        ]
+    )
     with storage.warehouse() as conn:
         removed["invoices retained after erasure"] = invoice_retention.expire_retained(conn, periods, day)
         removed["quarantine rows"], held = prune_quarantine(conn, plan.quarantine_from, blocking)

@@ -2,6 +2,7 @@
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 import duckdb
 import polars as pl
@@ -15,7 +16,13 @@ from dagster import (
     asset,
 )
 
-from assets.audiences.assets import audience_inputs, confirmed_channels
+from assets.audiences.assets import (
+    audience_inputs,
+    confirmed_channels,
+    confirmed_prospect_channels,
+    prospect_inputs,
+    prospect_violations_of,
+)
 from assets.common.calendar import run_business_day
 from assets.common.conventions import OWNERS, data_errors_fail_cleanly, io_retry, schema_of_frame
 from assets.common.reporting import counts_table
@@ -31,16 +38,25 @@ from assets.storage.mart import (
 )
 from assets.storage.quarantine import unresolved_blocking_rows
 from assets.storage.zones import DUCKDB_POOL, LupaStorage, query
-from data_contracts.audiences import AUDIENCE_TABLES
+from data_contracts.audiences import AUDIENCE_TABLES, PROSPECT_AUDIENCE_TABLES, PROSPECT_EXCLUSIONS_TABLE
 from data_contracts.contract import ContractViolation
 from data_contracts.policy import MarketingPolicy
-from data_contracts.published import PublishedContractError, contains_personal_id, published_schemas, validate_published
+from data_contracts.published import (
+    PublishedContractError,
+    contains_personal_id,
+    prospect_published_schemas,
+    published_schemas,
+    validate_published,
+)
 from data_contracts.vocabulary import CHANNELS
 from models.audience_inputs import AudienceInputs, AudienceResult
 from models.audience_recheck import policy_violations
 from models.audience_size import SizeChange, held_back
+from models.prospect_audiences import ProspectInputs
 
 WAREHOUSE_TABLES = [*AUDIENCE_TABLES.values(), "audience_exclusions", "renewal_offers"]
+#: the prospects' own tables, published beside the customer audiences (decisions §24)
+PROSPECT_TABLES = [*PROSPECT_AUDIENCE_TABLES.values(), PROSPECT_EXCLUSIONS_TABLE]
 ANALYTICS_TABLES = ["customer_segments", "segment_catalogue"]
 
 #: Declared here, in the one layer that writes it: `marketing_mart` appends the day's published
@@ -60,6 +76,18 @@ audience_history = AssetSpec(
 )
 
 
+@dataclass(frozen=True)
+class ProspectValidation:
+    """What the mart's validation needs to re-check the staged prospect tables (the same three
+    decisions as the customer audiences': re-check, fail safe, size)."""
+
+    safety_ban_ids: list[str]
+    inputs: ProspectInputs | None = None
+    blockers: pl.DataFrame | None = None
+    published_sizes: Mapping[str, int | None] | None = None
+    confirmed: Iterable[str] = ()
+
+
 def validate_mart(
     path,
     safety_ban_ids: list[str],
@@ -70,6 +98,7 @@ def validate_mart(
     published_sizes: Mapping[str, int | None] | None = None,
     confirmed: Iterable[str] = (),
     policy: MarketingPolicy,
+    prospects: ProspectValidation | None = None,
 ) -> None:
     """Re-open the staged file and check what would be published; raise to refuse publication.
 
@@ -115,6 +144,46 @@ def validate_mart(
         jumped = held_back(sizes, published_sizes, confirmed, policy.anomaly)
         if jumped:
             raise ContractViolation(_size_anomaly_refusal(jumped, day, policy))
+    if prospects is not None:
+        validate_prospect_tables(path, prospects, day=day, policy=policy)
+
+
+def validate_prospect_tables(path, checks: ProspectValidation, *, day: dt.date | None, policy: MarketingPolicy) -> None:
+    """The staged prospect tables against their contracts, the independent re-check, the prospects'
+    fail safe and the size rule. Raises to refuse publication; counts, never values."""
+    schemas = prospect_published_schemas(policy, checks.safety_ban_ids)
+    conn = duckdb.connect(str(path), read_only=True)
+    try:
+        staged = {}
+        for table, schema in schemas.items():
+            frame = query(conn, f'select * from "{table}"')
+            try:
+                validate_published(table, frame, schema)
+            except PublishedContractError as exc:
+                raise ContractViolation(str(exc)) from None
+            if contains_personal_id(frame):
+                raise ContractViolation(f"{table}: a value shaped like a personal identity code would be published")
+            staged[table] = frame
+    finally:
+        conn.close()
+    if not staged:
+        return
+    if checks.blockers is not None and checks.blockers.height:
+        raise ContractViolation(
+            _fail_safe_refusal(checks.blockers).replace("marketing mart", "marketing mart (prospects)")
+        )
+    if day is not None and checks.inputs is not None:
+        audiences = {ch: staged[PROSPECT_AUDIENCE_TABLES[ch]] for ch in CHANNELS}
+        violations = prospect_violations_of(audiences, staged[PROSPECT_EXCLUSIONS_TABLE], checks.inputs, policy, day)
+        if violations.height:
+            raise ContractViolation(_policy_refusal(violations).replace("marketing mart", "marketing mart (prospects)"))
+    if checks.published_sizes is not None:
+        sizes = {ch: staged[PROSPECT_AUDIENCE_TABLES[ch]].height for ch in CHANNELS}
+        jumped = held_back(sizes, checks.published_sizes, checks.confirmed, policy.anomaly)
+        if jumped:
+            raise ContractViolation(
+                _size_anomaly_refusal(jumped, day, policy).replace("--channel", "--recipients prospects --channel")
+            )
 
 
 def _policy_refusal(violations: pl.DataFrame) -> str:
@@ -238,7 +307,7 @@ def append_audience_history(storage: LupaStorage, day: dt.date, tables: dict[str
     kinds={"duckdb", "parquet"},
     pool=DUCKDB_POOL,
     # after retention, which erases former customers from the tables read here
-    deps=[*WAREHOUSE_TABLES, *ANALYTICS_TABLES, "retention"],
+    deps=[*WAREHOUSE_TABLES, *PROSPECT_TABLES, *ANALYTICS_TABLES, "retention"],
     retry_policy=io_retry,
     # the mart is due every morning after the 06:00 run: warn after 25 hours, fail after 26
     freshness_policy=FreshnessPolicy.time_window(
@@ -261,8 +330,9 @@ def marketing_mart(context: AssetExecutionContext, storage: LupaStorage, policy:
         return _kept(context, storage, day, kept)
     policy = policy.load()
     with storage.warehouse() as conn:
-        tables = {name: query(conn, f'select * from "{name}"') for name in WAREHOUSE_TABLES}
+        tables = {name: query(conn, f'select * from "{name}"') for name in WAREHOUSE_TABLES + PROSPECT_TABLES}
         safety_ban_ids = query(conn, "select customer_id from customers where safety_ban")["customer_id"].to_list()
+        prospect_bans = query(conn, "select prospect_id from prospects where safety_ban")["prospect_id"].to_list()
     with storage.analytics() as conn:
         tables |= {name: query(conn, f'select * from "{name}"') for name in ANALYTICS_TABLES}
 
@@ -277,6 +347,13 @@ def marketing_mart(context: AssetExecutionContext, storage: LupaStorage, policy:
             published_sizes={ch: published_size(storage.root, AUDIENCE_TABLES[ch]) for ch in CHANNELS},
             confirmed=confirmed_channels(storage, day),
             policy=policy,
+            prospects=ProspectValidation(
+                prospect_bans,
+                inputs=prospect_inputs(storage),
+                blockers=unresolved_blocking_rows(storage, day, policy, recipients="prospects"),
+                published_sizes={ch: published_size(storage.root, PROSPECT_AUDIENCE_TABLES[ch]) for ch in CHANNELS},
+                confirmed=confirmed_prospect_channels(storage, day),
+            ),
         )
 
     recorded: dict = {}
@@ -325,6 +402,12 @@ def marketing_mart(context: AssetExecutionContext, storage: LupaStorage, policy:
                 dict(sorted(exclusions.group_by("reason").len().rows())), "reason", "rows"
             ),
             "renewal_offers": counts["renewal_offers"],
+            "prospect_audience_sizes": counts_table(
+                {ch: counts[PROSPECT_AUDIENCE_TABLES[ch]] for ch in CHANNELS}, "channel", "prospects"
+            ),
+            "prospect_exclusions_per_reason": counts_table(
+                dict(sorted(tables[PROSPECT_EXCLUSIONS_TABLE].group_by("reason").len().rows())), "reason", "rows"
+            ),
             "segments": counts["segment_catalogue"],
             "audience_history_rows": history.height,
             # customers erased after this run read the warehouse, kept out of the mart and history (a count only)

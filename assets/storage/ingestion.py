@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from assets.storage import suppression
+from assets.storage import prospect_suppression, suppression
 from assets.storage.lake import register, sql_path
 from assets.storage.landing import (
     CHANGED_FILE,
@@ -96,6 +96,13 @@ class IngestOutcome:
         return dict(sorted(counts.items()))
 
 
+#: sources whose rows may belong to an erased prospect, and how ingestion drops them
+PROSPECT_SUPPRESSED = {
+    "prospects": prospect_suppression.keep_prospects,
+    "contacts": prospect_suppression.keep_contacts,
+}
+
+
 def malformed_quarantine(malformed: pl.DataFrame, width: int) -> pl.DataFrame:
     """Records that could not be split: the reader's own detail (a record too long, a quote it cannot
     read), or else the field count."""
@@ -152,6 +159,12 @@ def read_source(
     """
     context = context or {}
     erased = suppression.load(storage.warehouse_dir)
+    # erased prospects: their own records, applied to the prospects and to contacts with a prospect
+    erased_prospects = (
+        prospect_suppression.load(storage.warehouse_dir)
+        if contract.source in PROSPECT_SUPPRESSED
+        else pl.DataFrame(schema=prospect_suppression.SCHEMA)
+    )
     outcome = IngestOutcome(contract.source, business_day)
     valid_parts, quarantine_parts = [], []
     key = contract.unique_across_deliveries
@@ -172,6 +185,9 @@ def read_source(
         before = valid.height + quarantined.height
         valid = erased.keep_rows(valid, contract.source, file.delivered_on, customer_codes)
         quarantined = erased.keep_raw(quarantined, contract.source, contract.header, file.delivered_on, customer_codes)
+        if contract.source in PROSPECT_SUPPRESSED:
+            valid = PROSPECT_SUPPRESSED[contract.source](valid, erased_prospects)
+            quarantined = prospect_suppression.keep_raw(quarantined, erased_prospects, contract.source)
         suppressed = before - valid.height - quarantined.height
         valid_parts.append(with_file(valid, file).rename({"_line": "line"}))
         quarantine_parts.append(

@@ -29,7 +29,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from assets.storage import lake, suppression
+from assets.storage import lake, prospect_suppression, suppression
 from assets.storage.excel import write_csv_for_excel, write_xlsx
 from assets.storage.metering_parts import listed
 from models.send_lists import with_segment_names
@@ -38,7 +38,17 @@ SHARED_DIR, SHARED_FILE = 0o755, 0o644
 
 #: tables that get a CSV export for mailing houses (UTF-8 with BOM, `;`-separated: Finnish Excel) and an XLSX
 #: for people (postal codes and phones as text), each with the segment's name in the customer's language
-CSV_TABLES = ("audience_email", "audience_sms", "audience_letter", "audience_phone", "renewal_offers")
+CSV_TABLES = (
+    "audience_email",
+    "audience_sms",
+    "audience_letter",
+    "audience_phone",
+    "renewal_offers",
+    "prospect_audience_email",
+    "prospect_audience_sms",
+    "prospect_audience_letter",
+    "prospect_audience_phone",
+)
 
 #: tables whose `as_of` is the business day the mart was built for
 AS_OF_TABLES = (
@@ -166,10 +176,16 @@ def publish(
 
 def without_erased(data_dir: Path, tables: Mapping[str, pl.DataFrame]) -> tuple[dict[str, pl.DataFrame], int]:
     """The tables without every customer the suppression records name now (re-read on each call),
-    and how many customers that dropped. Call under the publish lock: an erasure records its
-    suppression before it deletes anything, so whoever it names is never published again, even by a
-    publisher that read the warehouse before the erasure."""
-    return suppression.drop_erased(tables, suppression.load(data_dir / WAREHOUSE_DIR))
+    and without every prospect erased on or after the tables' day, and how many people that dropped.
+    Call under the publish lock: an erasure records its suppression before it deletes anything, so
+    whoever it names is never published again, even by a publisher that read the warehouse before
+    the erasure."""
+    kept, customers = suppression.drop_erased(tables, suppression.load(data_dir / WAREHOUSE_DIR))
+    # and prospects erased since (their own records, assets/storage/prospect_suppression.py)
+    kept, prospects = prospect_suppression.drop_erased_prospects(
+        kept, prospect_suppression.load(data_dir / WAREHOUSE_DIR)
+    )
+    return kept, customers + prospects
 
 
 def remove_stale_staging(data_dir: Path) -> list[str]:

@@ -10,11 +10,15 @@ import polars as pl
 from assets.storage.landing import visible_cutoff
 from assets.storage.zones import LupaStorage, query, table_exists
 from data_contracts.policy import MarketingPolicy
-from models.fail_safe import BLOCKER_SCHEMA, RESOLUTION_KEY, blocking_on
+from models.fail_safe import BLOCKER_SCHEMA, PROSPECT_RESTRICTING_ROWS, RESOLUTION_KEY, RESTRICTING_ROWS, blocking_on
 
 
-def unresolved_blocking_rows(storage: LupaStorage, day: dt.date, policy: MarketingPolicy) -> pl.DataFrame:
-    """Quarantined rows in scope for D that could restrict contact and nobody has resolved."""
+def unresolved_blocking_rows(
+    storage: LupaStorage, day: dt.date, policy: MarketingPolicy, recipients: str = "customers"
+) -> pl.DataFrame:
+    """Quarantined rows in scope for D that could restrict contact and nobody has resolved, for the
+    customer audiences or (`recipients="prospects"`) the prospect audiences."""
+    restricting = PROSPECT_RESTRICTING_ROWS if recipients == "prospects" else RESTRICTING_ROWS
     cutoff = visible_cutoff(day)
     with storage.warehouse() as conn:
         if not table_exists(conn, "quarantine"):
@@ -30,4 +34,4 @@ def unresolved_blocking_rows(storage: LupaStorage, day: dt.date, policy: Marketi
             "select max(file_name) as f from file_registry where source = 'asml' and delivered_on <= $cutoff",
             cutoff=cutoff,
         )["f"][0]
-    return blocking_on(quarantine, resolved, asml_file, day, cutoff, policy)
+    return blocking_on(quarantine, resolved, asml_file, day, cutoff, policy, restricting)

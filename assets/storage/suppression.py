@@ -38,7 +38,7 @@ POINTS_SCHEMA = {"metering_point_id": pl.String, "valid_from": pl.Date, "valid_t
 
 #: per source, the column dating the start of the relationship a row belongs to: a row carrying an
 #: erased identity code (but no erased customer id) dated after the erasure is a new relationship
-#: (prospects are not a source yet; their rule is declared here so it cannot be forgotten)
+#: (for a prospect, a lead collected after the erasure)
 RELATIONSHIP_STARTS = {"customers": "customer_since", "prospects": "collected_on"}
 #: the column holding the identity code, and the one holding the customer id, wherever a source has them
 IDENTITY_CODE, CUSTOMER_ID = "personal_id", "customer_id"

@@ -24,14 +24,15 @@ def _record(table: str, ddl: str, row: dict) -> None:
 
 
 def cmd_confirm_audience(args: argparse.Namespace) -> int:
+    # a prospect audience's confirmation is recorded under its own key (assets/audiences: `prospects:<channel>`)
+    channel = f"prospects:{args.channel}" if getattr(args, "recipients", "customers") == "prospects" else args.channel
     _record(
         "audience_confirmations",
         "business_day date, channel varchar, note varchar",
-        {"business_day": args.date, "channel": args.channel, "note": args.note},
+        {"business_day": args.date, "channel": channel, "note": args.note},
     )
-    print(
-        f"confirmed the {args.channel} audience size for {args.date}; re-run `lupa daily --date {args.date}` to publish"
-    )
+    what = f"prospect {args.channel}" if channel != args.channel else args.channel
+    print(f"confirmed the {what} audience size for {args.date}; re-run `lupa daily --date {args.date}` to publish")
     return 0
 
 
@@ -53,6 +54,12 @@ def add_parser(subparsers) -> None:
     confirm.add_argument("--date", type=iso_date, required=True)
     confirm.add_argument("--channel", choices=list(CHANNELS), required=True)
     confirm.add_argument("--note", required=True, help="why the change is expected")
+    confirm.add_argument(
+        "--recipients",
+        choices=("customers", "prospects"),
+        default="customers",
+        help="which audience: the customers' (default) or the prospects' (prospect_audience_<channel>)",
+    )
     confirm.set_defaults(fn=cmd_confirm_audience)
 
     resolve = subparsers.add_parser(

@@ -9,9 +9,43 @@ import sys
 from pipelines.settings import load_settings
 
 
+def cmd_erase_prospect(args: argparse.Namespace) -> int:
+    """Erase a prospect everywhere, keeping a suppression record (assets/privacy/prospect_erasure.py)."""
+    import polars as pl
+
+    from assets.privacy.prospect_access import find_prospects
+    from assets.privacy.prospect_erasure import erase_prospects
+    from assets.privacy.report_files import delete_stored_reports
+    from assets.storage.suppression import pseudonym
+    from pipelines.definitions import storage_resource
+
+    storage = storage_resource(load_settings())
+    match = find_prospects(storage, prospect_id=args.prospect_id)
+    if not match.prospect_ids:
+        when = f" (erased on {match.erased_on})" if match.erased_on else ""
+        print(f"lupa: no prospect {args.prospect_id} is held{when}", file=sys.stderr)
+        return 1
+    today = dt.date.today()
+    removed = erase_prospects(
+        storage, pl.DataFrame({"prospect_id": match.prospect_ids, "reason": ["data_subject_request"]}), today
+    )
+    reports = delete_stored_reports([pseudonym(args.prospect_id)])
+    print(f"erased prospect {args.prospect_id} on {today}: {sum(removed.values()):,} records removed")
+    for table, n in {**removed, "access_report_files": reports}.items():
+        print(f"  {table:<36}{n:>8,}")
+    print(
+        "kept: the suppression record (keyed pseudonyms of the prospect id, identity code and email address, and "
+        "the date), so that a re-delivered list never brings the prospect back; a lead collected after today, "
+        "with a new consent, is a new lead"
+    )
+    return 0
+
+
 def cmd_erase(args: argparse.Namespace) -> int:
     """Erase (or finish an interrupted erasure), then say what was kept and why, read back the way an
     access request would read it."""
+    if getattr(args, "prospect_id", None) is not None:
+        return cmd_erase_prospect(args)
     from assets.privacy.erasure import INVOICE_RETENTION_BASIS, UnknownCustomer, erase, held_after_erasure
     from data_contracts.policy import load_policy
     from pipelines.definitions import storage_resource
@@ -67,5 +101,7 @@ def add_parser(subparsers) -> None:
     erase_cmd = subparsers.add_parser(
         "erase", help="erase a customer from every zone (GDPR Art. 17), keeping only what the law requires"
     )
-    erase_cmd.add_argument("--customer-id", required=True)
+    who = erase_cmd.add_mutually_exclusive_group(required=True)
+    who.add_argument("--customer-id")
+    who.add_argument("--prospect-id", help="erase a prospect (lead), e.g. P123456789")
     erase_cmd.set_defaults(fn=cmd_erase)

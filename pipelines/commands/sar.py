@@ -121,7 +121,65 @@ def run_sar(
     return EXIT_OK, lines
 
 
+def run_prospect_sar(
+    storage: LupaStorage,
+    out_dir: Path,
+    *,
+    prospect_id: str | None = None,
+    personal_id: str | None = None,
+    email: str | None = None,
+    language: str | None = None,
+    default_out: bool = False,
+) -> tuple[int, list[str]]:
+    """Access reports of the prospects held under a prospect id, identity code or email address."""
+    import datetime as dt
+
+    from assets.privacy.prospect_access import build_prospect_report, erased_report, find_prospects
+    from pipelines.prospect_report import render_html as render_prospect
+    from pipelines.prospect_report import to_json as prospect_json
+
+    match = find_prospects(storage, prospect_id=prospect_id, personal_id=personal_id, email=email)
+    if not match.prospect_ids and match.erased_on is None:
+        return EXIT_UNKNOWN, ["no prospect found for the identifier given; no prospect report was written"]
+    prepare_out_dir(out_dir, default_out)
+    now = dt.datetime.now(dt.UTC)
+    lines = []
+    if not match.prospect_ids:
+        report = erased_report(match, now, storage)
+        paths = write_report(
+            report | {"report": report["report"] | {"customer_id": None}},
+            out_dir,
+            prospect_json(report) + "\n",
+            render_prospect(report, language),
+            None,
+        )
+        return EXIT_OK, [*map(str, paths), f"  prospect erased on {match.erased_on.isoformat()}"]
+    policy = load_policy()
+    for pid in match.prospect_ids:
+        report = build_prospect_report(storage, pid, policy, now)
+        paths = write_report(
+            report | {"report": report["report"] | {"customer_id": pid}},
+            out_dir,
+            prospect_json(report) + "\n",
+            render_prospect(report, language),
+        )
+        lines += [
+            *map(str, paths),
+            f"  prospect: states {len(report['delivered_states'])}, consents {len(report['consents'])}, "
+            f"contacts {len(report['contacts'])}",
+        ]
+    return EXIT_OK, lines
+
+
+def _read_secret(prompt: str) -> str:
+    if sys.stdin is None:
+        raise AccessReportError("no standard input to read from")
+    return getpass.getpass(prompt) if sys.stdin.isatty() else sys.stdin.readline()
+
+
 def cmd_sar(args: argparse.Namespace) -> int:
+    if getattr(args, "prospect_id", None) is not None or getattr(args, "email", None) is not None:
+        return _cmd_prospect_sar(args)
     if args.personal_id is not None and args.personal_id != "-":
         # never echo what was given: it may be an identity code typed on the command line
         print(
@@ -152,6 +210,40 @@ def cmd_sar(args: argparse.Namespace) -> int:
     except AccessReportError as exc:
         print(f"lupa sar: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if personal_id is not None:
+        # a person may be a lead too: their prospect records are reported beside the customer's
+        pcode, plines = run_prospect_sar(
+            storage, out_dir, personal_id=personal_id, language=args.language, default_out=default_out
+        )
+        if pcode == EXIT_OK:
+            code, lines = EXIT_OK, (lines if code == EXIT_OK else []) + plines
+    stream = sys.stdout if code == EXIT_OK else sys.stderr
+    for line in lines:
+        print(line, file=stream)
+    return code
+
+
+def _cmd_prospect_sar(args: argparse.Namespace) -> int:
+    if args.email is not None and args.email != "-":
+        print("lupa sar: --email takes only '-': the address is read from standard input", file=sys.stderr)
+        return EXIT_USAGE
+    settings = load_settings()
+    storage = LupaStorage(landing_dir=str(settings.landing_dir), data_dir=str(settings.data_dir), env=settings.env)
+    default_out = not args.out
+    out_dir = Path(args.out) if args.out else default_reports_dir()
+    try:
+        email = _read_secret("email address (not echoed): ").strip() if args.email == "-" else None
+        code, lines = run_prospect_sar(
+            storage,
+            out_dir,
+            prospect_id=args.prospect_id,
+            email=email,
+            language=args.language,
+            default_out=default_out,
+        )
+    except AccessReportError as exc:
+        print(f"lupa sar: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     stream = sys.stdout if code == EXIT_OK else sys.stderr
     for line in lines:
         print(line, file=stream)
@@ -170,7 +262,12 @@ def add_parser(subparsers) -> None:
     who.add_argument(
         "--personal-id",
         metavar="-",
-        help="'-': read the personal identity code from standard input (never give it on the command line)",
+        help="'-': read the personal identity code from standard input (never give it on the command line); "
+        "finds customers and prospects",
+    )
+    who.add_argument("--prospect-id", help="prospect (lead) number, e.g. P123456789")
+    who.add_argument(
+        "--email", metavar="-", help="'-': read a prospect's email address from standard input (prospects only)"
     )
     p.add_argument("--out", help="output directory (default $LUPA_VAR_DIR/access_reports, created 0700)")
     p.add_argument("--language", choices=LANGUAGES, help="report language (default: the customer's own)")

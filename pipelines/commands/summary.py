@@ -108,6 +108,24 @@ def mart_summary(storage: LupaStorage) -> list[str]:
     lines += [
         f"    {r['segment_id']:>3}  {r['name_en']:<45}{r['size']:>7,}" for r in catalogue.sort("segment_id").to_dicts()
     ]
+    return lines + prospect_summary(storage)
+
+
+def prospect_summary(storage: LupaStorage) -> list[str]:
+    """The prospect audiences (their own tables) and their exclusions, from the published mart."""
+    from assets.storage.mart import read_published
+    from data_contracts.audiences import PROSPECT_AUDIENCE_TABLES, PROSPECT_EXCLUSIONS_TABLE
+
+    exclusions = read_published(storage.root, PROSPECT_EXCLUSIONS_TABLE)
+    if exclusions is None:
+        return ["", "  prospect audiences: not in this mart"]
+    lines = ["", "  prospect audiences (leads who are not customers yet)"]
+    for channel, table in PROSPECT_AUDIENCE_TABLES.items():
+        frame = read_published(storage.root, table)
+        lines.append(f"    {channel:<8}{frame.height if frame is not None else 0:>8,}")
+    lines += ["", "  prospect exclusions per reason (a prospect counts once per channel and reason)"]
+    counts = exclusions.group_by("channel", "reason").len().sort("channel", "reason").rows()
+    lines += [f"    {channel:<8}{reason:<22}{n:>8,}" for channel, reason, n in counts] or ["    none"]
     return lines
 
 

@@ -5,7 +5,7 @@
 
 The generator first builds one consistent world (world.py: customers, metering points, contracts,
 moves), then renders each source as its system would deliver it (crm.py, metering.py, billing.py,
-consents.py, registers.py, contacts.py) through one writer (writer.py) that knows the file layout
+consents.py, registers.py, contacts.py, prospects.py) through one writer (writer.py) that knows the file layout
 of docs/landing-zone.md and the physical line of every deliberately bad row. The ground truth
 (archetypes, injected bad rows, every piece of generated PII, ...) goes to a directory *outside*
 the landing zone, because the pipeline must never see it.
@@ -27,6 +27,7 @@ from .consents import write_consents
 from .contacts import write_contacts
 from .crm import write_crm
 from .metering import write_metering
+from .prospects import prospect_contacts, prospect_leads, write_prospects
 from .registers import write_asml, write_population
 from .truth import write_truth
 from .world import Window, build_world
@@ -90,7 +91,13 @@ def generate_landing_zone(
     events = write_consents(world, writer, seed, bad_rate, restrictive_bad_rows)
     asml = write_asml(world, writer, seed, restrictive_bad_rows)
     population = write_population(world, writer, seed, restrictive_bad_rows)
-    contacts = write_contacts(world, writer, seed, events)
+    # prospects come from their own random streams: no other source's bytes depend on them, except
+    # the contacts files, which also carry the marketing contacts sent to prospects
+    leads = prospect_leads(world, seed)
+    sent_to_prospects = prospect_contacts(world, seed, leads)
+    contacts = write_contacts(world, writer, seed, events, sent_to_prospects)
+    prospects = write_prospects(world, writer, seed, bad_rate, leads)
+    prospects["prospect_contacts"] = sum(len(rows) for rows in sent_to_prospects.values())
 
     files_by_source = Counter(f.split("/")[0] for f in writer.files)
     size = sum((out_dir / f).stat().st_size for f in writer.files)
@@ -120,6 +127,7 @@ def generate_landing_zone(
         "asml_entries": len(asml),
         "population_rows": len(population),
         "contact_duplicates": contacts["duplicates"],
+        **prospects,
         "bad_rows_total": len(writer.bad),
         "bad_rows": writer.bad_counts(),
         "restrictive_bad_rows": sum(1 for b in writer.bad if b[3]),

@@ -195,7 +195,15 @@ def contact_rows(world: World, seed: int, consent_events: list[Event]) -> list[t
     return rows
 
 
-def write_contacts(world: World, writer: LandingWriter, seed: int, consent_events: list[Event]) -> dict:
+def write_contacts(
+    world: World,
+    writer: LandingWriter,
+    seed: int,
+    consent_events: list[Event],
+    prospect_contacts: dict[dt.date, list[list[str]]] | None = None,
+) -> dict:
+    """`prospect_contacts` (delivery day → rows with a prospect id as recipient) are appended after the
+    customers' rows of each day, so the customers' rows keep their order and their random stream."""
     win = world.window
     rng = rng_for(seed, "contacts-deliveries")
     by_day: dict[dt.date, list[list[str]]] = defaultdict(list)
@@ -212,6 +220,8 @@ def write_contacts(world: World, writer: LandingWriter, seed: int, consent_event
         if rng.random() < 0.003 and delivery + DAY <= win.last_delivery:
             by_day[delivery + DAY].append(line)  # re-sent by the export job
             duplicates += 1
+    for day, lines in (prospect_contacts or {}).items():
+        by_day[day].extend(lines)
     for day in sorted(by_day):
         writer.write_table("contacts", day, by_day[day])
     return {"rows": sum(len(v) for v in by_day.values()), "duplicates": duplicates}

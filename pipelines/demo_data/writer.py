@@ -97,6 +97,26 @@ HEADERS = {
         "updated_on",
     ],
     "contacts": ["customer_id", "channel", "campaign_id", "kind", "sent_at"],
+    "prospects": [
+        "prospect_id",
+        "source",
+        "collected_on",
+        "updated_on",
+        "first_name",
+        "last_name",
+        "personal_id",
+        "street_address",
+        "postal_code",
+        "city",
+        "email",
+        "phone",
+        "language",
+        "email_consent",
+        "sms_consent",
+        "marketing_objection",
+        "wording_version",
+        "evidence_ref",
+    ],
 }
 FILE_PREFIX = {
     "customers": "customers",
@@ -107,6 +127,7 @@ FILE_PREFIX = {
     "asml": "asml",
     "population": "vtj",
     "contacts": "contacts",
+    "prospects": "prospects",
 }
 SOURCES = tuple(HEADERS)
 

@@ -46,11 +46,11 @@ def landing_zone(storage) -> None:
 
 
 def fail_safe(result) -> dict[str, bool]:
-    """channel → did its fail_safe check pass"""
+    """channel → did its (customer audience's) fail_safe check pass"""
     return {
         c.asset_key.path[-1].removeprefix("audience_"): c.passed
         for c in result.get_asset_check_evaluations()
-        if c.check_name == "fail_safe"
+        if c.check_name == "fail_safe" and c.asset_key.path[-1].startswith("audience_")
     }
 
 

@@ -169,11 +169,10 @@ def test_safety_ban_customer_has_no_address_anywhere_in_the_mart(published):
     conn = duckdb.connect(str(published.root / "marketing.duckdb"), read_only=True)
     try:
         for (table,) in conn.sql("select table_name from duckdb_tables()").fetchall():
-            columns = [
-                c
-                for c in ("street_address", "postal_code", "city")
-                if c in conn.sql(f'select * from "{table}" limit 0').columns
-            ]
+            present = conn.sql(f'select * from "{table}" limit 0').columns
+            if "customer_id" not in present:  # the prospects' own tables hold no customer
+                continue
+            columns = [c for c in ("street_address", "postal_code", "city") if c in present]
             for column in columns:
                 values = conn.sql(f'select "{column}" from "{table}" where customer_id = \'C0000013\'').fetchall()
                 assert all(v is None for (v,) in values), (table, column)

@@ -40,6 +40,23 @@ def test_the_generated_people_are_really_in_the_data(pipeline_run):
     assert len(_hits(text, values)) > 100  # the scan below would catch them if they leaked
 
 
+def test_the_generated_prospects_are_really_in_the_data_and_in_the_scan(pipeline_run, generated_pipeline):
+    """The scans below cover prospects too: their identity codes, emails, phones and addresses are in
+    the ground truth (keyed by prospect id) and in the warehouse's prospect tables."""
+    storage, _, _, values = pipeline_run
+    pii = pl.read_csv(generated_pipeline.root / "truth" / "pii.csv", separator=";", infer_schema=False)
+    prospect_values = {
+        v for who, k, v in pii.rows() if (who or "").startswith("P") and k in SCANNED_KINDS and v and len(v) >= 6
+    }
+    assert prospect_values and prospect_values <= set(values)
+    conn = duckdb.connect(str(storage.warehouse_path), read_only=True)
+    try:
+        text = conn.sql("select * from prospects_valid").pl().write_csv()
+    finally:
+        conn.close()
+    assert len(_hits(text, sorted(prospect_values))) > 20
+
+
 def test_dagster_event_log_run_config_tags_and_checks_hold_no_personal_data(pipeline_run):
     _, instance, _, values = pipeline_run
     chunks = []

@@ -146,6 +146,25 @@ BASES: dict[str, Base] = {
         ],
         broken=row("population", f"{HETU};;0;0;;;;2026-11-21"),
     ),
+    "prospects": Base(
+        valid=[
+            row(
+                "prospects",
+                "P000000001;competition;2026-10-01;2026-10-01;Kaarina;Laaksonen;;Vuorikatu 3\nA 7;00100;Helsinki;"
+                "kaarina@example.fi;040 123 4567;fi;granted;;0;KILPA-2026-1;form:8812",
+            ),
+            row(
+                "prospects",
+                "P000000002;address_list;2026-11-01;2026-11-01;Emil;Lindqvist;;Runebergsg. 8;00100;"
+                "Helsingfors;;;sv;;;0;;",
+            ),
+        ],
+        broken=row(
+            "prospects",
+            f"P000000003;event;2026-10-05;2026-11-20;Matti;Meikäläinen;{HETU};Kotikatu 5;33100;Tampere;"
+            "matti@example.fi;0401234567;fi;granted;withdrawn;0;MESSU-3;lead:77",
+        ),
+    ),
     "contacts": Base(
         valid=[
             row("contacts", "C0000001;email;CAMP2026Q4;marketing;2026-10-14T09:00:00+03:00"),
@@ -289,6 +308,33 @@ MUTATIONS: dict[str, dict[str, dict]] = {
         "safety_ban_with_address": {"safety_ban": "1", "city": "Turku"},
         "updated_in_future": {"updated_on": "2026-11-25"},  # the file is delivered on 2026-11-24
     },
+    "prospects": {
+        "prospect_id_missing": {"prospect_id": ""},
+        "prospect_id_format": {"prospect_id": "P12345678"},
+        "source_missing": {"source": ""},
+        "source_unknown_code": {"source": "lottery"},
+        "collected_on_missing": {"collected_on": ""},
+        "collected_on_unparsable": {"collected_on": "2026-02-30"},
+        "updated_on_missing": {"updated_on": ""},
+        "updated_on_unparsable": {"updated_on": "1.11.2026"},
+        "first_name_missing": {"first_name": ""},
+        "last_name_missing": {"last_name": ""},
+        "personal_id_checksum": {"personal_id": wrong_check_character(HETU)},
+        "personal_id_format": {"personal_id": "150385?234X"},
+        "personal_id_test_code": {"personal_id": make_hetu("150385", "-", 999)},
+        "postal_code_format": {"postal_code": "3310"},
+        "language_unknown_code": {"language": "de"},
+        "email_consent_unknown_code": {"email_consent": "yes"},
+        "sms_consent_unknown_code": {"sms_consent": "maybe"},
+        "marketing_objection_missing": {"marketing_objection": ""},
+        "marketing_objection_unknown_code": {"marketing_objection": "2"},
+        "consent_on_purchased_list": {"source": "address_list"},
+        "consent_without_evidence": {"evidence_ref": ""},
+        "collected_after_delivery": {"collected_on": "2026-11-25", "updated_on": "2026-11-25"},
+        "updated_before_collected": {"updated_on": "2026-09-30"},
+        "address_incomplete": {"city": ""},
+        "duplicate_prospect_state": {"prospect_id": FIRST, "updated_on": FIRST, "collected_on": FIRST},
+    },
     "contacts": {
         "customer_id_missing": {"customer_id": ""},
         "customer_id_format": {"customer_id": "K0000002"},
@@ -331,7 +377,13 @@ for _source in MUTATIONS:
 
 #: duplicate rules that quarantine every copy (the first valid row too); `duplicate_interval`
 #: keeps the first reading and quarantines only the repeat
-EVERY_COPY = {"duplicate_customer_id", "duplicate_contract_id", "duplicate_invoice_id", "duplicate_event_id"}
+EVERY_COPY = {
+    "duplicate_customer_id",
+    "duplicate_contract_id",
+    "duplicate_invoice_id",
+    "duplicate_event_id",
+    "duplicate_prospect_state",
+}
 
 #: other rules the crafted record breaks as a consequence of the one under test; any rule not
 #: listed here fails the case, so a rule firing where it should not shows up too

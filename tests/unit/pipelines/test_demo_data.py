@@ -33,6 +33,10 @@ EXPECTED_HEADERS = {
     "asml": "register;first_name;last_name;street_address;postal_code;phone;registered_on;expires_on",
     "population": "personal_id;deceased_on;marketing_ban;safety_ban;street_address;postal_code;city;updated_on",
     "contacts": "customer_id;channel;campaign_id;kind;sent_at",
+    "prospects": (
+        "prospect_id;source;collected_on;updated_on;first_name;last_name;personal_id;street_address;postal_code;"
+        "city;email;phone;language;email_consent;sms_consent;marketing_objection;wording_version;evidence_ref"
+    ),
 }
 NAME_RE = {
     "customers": r"customers_\d{8}\.csv",
@@ -43,6 +47,7 @@ NAME_RE = {
     "asml": r"asml_\d{8}\.csv",
     "population": r"vtj_\d{8}\.csv",
     "contacts": r"contacts_\d{8}\.csv",
+    "prospects": r"prospects_\d{8}\.csv",
 }
 SMALL = dict(customers=60, days=20, end=dt.date(2026, 11, 24))
 
@@ -135,6 +140,8 @@ def test_every_file_has_the_example_header_and_name(small):
     assert sum(seen.values()) == summary["files_written"]
     if EXAMPLES.is_dir():  # the shared contract examples, when present
         for source, header in EXPECTED_HEADERS.items():
+            if not (EXAMPLES / source).is_dir():  # the shared examples have no prospects file
+                continue
             (example,) = (EXAMPLES / source).iterdir()
             assert _lines(example)[0] == header
 
@@ -345,3 +352,46 @@ def test_ground_truth_covers_customers_and_pii(small):
             assert ("street_address", r[10]) in pii
             if r[8]:
                 assert ("email", r[8]) in pii
+
+
+# --------------------------------------------------------------------------- prospects
+def test_prospect_deliveries_have_realistic_leads_and_their_bad_rows_quarantine(tmp_path):
+    import polars as pl
+
+    from assets.storage.ingestion import read_source
+    from assets.storage.zones import LupaStorage
+    from data_contracts.sources import prospects
+
+    base = tmp_path / "p"
+    summary = generate_landing_zone(base / "landing", customers=400, days=120, seed=5)
+    assert summary["prospects"] == 120 and summary["prospect_updates"] > 0
+    assert summary["prospects_customer"] > 0 and summary["prospects_asml"] > 0 and summary["prospects_minor"] > 0
+    storage = LupaStorage(landing_dir=str(base / "landing"), data_dir=str(tmp_path / "data"))
+    outcome = read_source(storage, prospects, dt.date(2026, 11, 24))
+    rows = outcome.valid
+    by_source = dict(rows.group_by("source").len().rows())
+    assert set(by_source) == {"competition", "event", "offer_request", "address_list"}
+    granted = rows.filter(pl.col("email_consent") == "granted")
+    assert granted.height and granted["evidence_ref"].null_count() == 0
+    assert rows.filter((pl.col("source") != "address_list") & pl.col("email_consent").is_null()).height
+    assert rows.filter(pl.col("email_consent") == "withdrawn").height + rows["marketing_objection"].eq("1").sum() > 0
+    assert rows.filter(pl.col("source") == "address_list")["email_consent"].null_count() == by_source["address_list"]
+    # every bad row the generator wrote is quarantined, at its line, and none could restrict contact
+    bad = {k: v for k, v in _bad(base / "demo_truth").items() if k[0].startswith("prospects/")}
+    assert sorted(set(bad.values())) == [
+        "bad_postal_code",
+        "bad_prospect_id",
+        "collected_after_delivery",
+        "consent_on_purchased_list",
+        "missing_last_name",
+    ]
+    quarantined = {
+        (f"prospects/{f}", line): rule for f, line, rule in outcome.quarantine.select("file", "line", "rule").rows()
+    }
+    assert set(quarantined) == set(bad)
+    assert (
+        quarantined[next(k for k, v in bad.items() if v == "consent_on_purchased_list")] == "consent_on_purchased_list"
+    )
+    from models.fail_safe import PROSPECT_RESTRICTING_ROWS, blocking_rows
+
+    assert blocking_rows(outcome.quarantine, PROSPECT_RESTRICTING_ROWS).is_empty()
