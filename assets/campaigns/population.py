@@ -18,12 +18,10 @@ import polars as pl
 
 from assets.storage.mart import mart_path
 from assets.storage.zones import LupaStorage, query, table_exists
-from data_contracts.audiences import AUDIENCE_TABLES
+from data_contracts.audiences import AUDIENCE_TABLES, PROSPECT_AUDIENCE_TABLES, PROSPECT_EXCLUSIONS_TABLE
 from data_contracts.vocabulary import CHANNELS
 from models.campaign_plan import CampaignPopulation, customer_profiles
 
-PROSPECT_TABLES = {ch: f"prospect_audience_{ch}" for ch in CHANNELS}
-PROSPECT_EXCLUSIONS = "prospect_audience_exclusions"
 _REACH = {"recipient_id": pl.String, "recipient_type": pl.String}
 CUSTOMERS = {"customer_id": pl.String, "language": pl.String, "safety_ban": pl.Boolean}
 CONTRACTS = {
@@ -65,8 +63,8 @@ def _read_mart(path: Path) -> dict[str, pl.DataFrame]:
             "audience_exclusions",
             "segment_catalogue",
             "customer_segments",
-            *PROSPECT_TABLES.values(),
-            PROSPECT_EXCLUSIONS,
+            *PROSPECT_AUDIENCE_TABLES.values(),
+            PROSPECT_EXCLUSIONS_TABLE,
         ]
         return {name: query(conn, f'select * from "{name}"') for name in wanted if table_exists(conn, name)}
     finally:
@@ -79,7 +77,7 @@ def _as_recipients(frame: pl.DataFrame, id_column: str, kind: str) -> pl.DataFra
 
 def published_day(storage: LupaStorage, day: dt.date) -> PublishedDay:
     mart = _read_mart(mart_path(storage.root))
-    prospects_published = any(t in mart for t in PROSPECT_TABLES.values())
+    prospects_published = any(t in mart for t in PROSPECT_AUDIENCE_TABLES.values())
     contacts: dict[str, pl.DataFrame] = {}
     for ch in CHANNELS:
         parts = (
@@ -87,8 +85,8 @@ def published_day(storage: LupaStorage, day: dt.date) -> PublishedDay:
             if AUDIENCE_TABLES[ch] in mart
             else []
         )
-        if PROSPECT_TABLES[ch] in mart:
-            parts.append(_as_recipients(mart[PROSPECT_TABLES[ch]], "prospect_id", "prospect"))
+        if PROSPECT_AUDIENCE_TABLES[ch] in mart:
+            parts.append(_as_recipients(mart[PROSPECT_AUDIENCE_TABLES[ch]], "prospect_id", "prospect"))
         contacts[ch] = pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame(schema=_REACH)
     reachable = {ch: contacts[ch].select(_REACH.keys()).cast(_REACH) for ch in CHANNELS}
     exclusion_parts = []
@@ -96,9 +94,9 @@ def published_day(storage: LupaStorage, day: dt.date) -> PublishedDay:
         exclusion_parts.append(
             mart["audience_exclusions"].select(pl.col("customer_id").alias("recipient_id"), "channel", "reason")
         )
-    if PROSPECT_EXCLUSIONS in mart:
+    if PROSPECT_EXCLUSIONS_TABLE in mart:
         exclusion_parts.append(
-            mart[PROSPECT_EXCLUSIONS].select(pl.col("prospect_id").alias("recipient_id"), "channel", "reason")
+            mart[PROSPECT_EXCLUSIONS_TABLE].select(pl.col("prospect_id").alias("recipient_id"), "channel", "reason")
         )
     exclusions = (
         pl.concat([p.cast(_EXCLUSION) for p in exclusion_parts]) if exclusion_parts else pl.DataFrame(schema=_EXCLUSION)
@@ -106,8 +104,8 @@ def published_day(storage: LupaStorage, day: dt.date) -> PublishedDay:
     prospects = None
     if prospects_published:
         known = [contacts[ch].filter(pl.col("recipient_type") == "prospect").select("recipient_id") for ch in CHANNELS]
-        if PROSPECT_EXCLUSIONS in mart:
-            known.append(mart[PROSPECT_EXCLUSIONS].select(pl.col("prospect_id").alias("recipient_id")))
+        if PROSPECT_EXCLUSIONS_TABLE in mart:
+            known.append(mart[PROSPECT_EXCLUSIONS_TABLE].select(pl.col("prospect_id").alias("recipient_id")))
         prospects = (
             pl.concat([k.cast({"recipient_id": pl.String}) for k in known])
             .unique()

@@ -65,10 +65,25 @@ def stop(process: subprocess.Popen) -> None:
             process.wait(timeout=10)
 
 
+UI_BRIEF = {
+    "campaign_id": "UI-TEST",
+    "name": {"fi": "Testi", "sv": "Test", "en": "Test"},
+    "audience": "customers",
+    "channels": ["email", "letter"],
+    "send_on": (DAY + dt.timedelta(days=14)).isoformat(),
+    "control_share": 0.1,
+    "response_days": 30,
+}
+
+
 @pytest.fixture(scope="module")
 def webserver(tmp_path_factory):
     installation = Installation(tmp_path_factory.mktemp("ui"), REPO / "dagster.yaml")
     write_tiny_landing_zone(installation.landing, DAY)
+    # one campaign brief, so the UI shows the `campaign` asset with a partition of its own
+    briefs = installation.storage().campaigns_path
+    briefs.mkdir(parents=True)
+    (briefs / "ui.yaml").write_text(json.dumps(UI_BRIEF), encoding="utf-8")
     with pytest.MonkeyPatch.context() as env:
         for key, value in installation.env.items():
             env.setenv(key, value)
@@ -149,7 +164,8 @@ def test_graphql_shows_every_asset_and_check_with_its_latest_materialisation(web
         latest = node["assetMaterializations"]
         if name in run_assets | recorded:
             assert latest and latest[0]["runId"] == webserver.run_id, f"{name}: no materialisation from the run"
-            assert latest[0]["partition"] == (DAY.isoformat() if name in partitioned else None), name
+            partition = UI_BRIEF["campaign_id"] if name == "campaign" else DAY.isoformat()
+            assert latest[0]["partition"] == (partition if name in partitioned else None), name
         assert node["assetChecksOrError"]["__typename"] == "AssetChecks", (name, node["assetChecksOrError"])
         for check in node["assetChecksOrError"]["checks"]:
             seen_checks.add((name, check["name"]))
