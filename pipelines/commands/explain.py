@@ -28,7 +28,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def add_parser(subparsers) -> None:
     explain = subparsers.add_parser(
-        "explain", help="why a customer (or a prospect, P…) is (not) in each audience, and their campaigns and newsletter"
+        "explain", help="why a customer (or a prospect, P…) is (not) in each audience; their campaigns, newsletter"
     )
     explain.add_argument("customer_id")
     explain.set_defaults(fn=cmd_explain)

@@ -90,6 +90,11 @@ CLEAN: dict[str, list[str]] = {
         "C0000001;email;K-2026-11;marketing;2026-11-20T10:00:00+02:00",
         "C0000002;letter;K-2026-11;customer_communication;2026-11-21T09:00:00Z",
     ],
+    "prospects": [
+        "P000000001;competition;2026-10-01;2026-10-01;Kaarina;Laaksonen;;Vuorikatu 3 A 7;00100;Helsinki;"
+        "kaarina@example.fi;040 123 4567;fi;granted;;0;KILPA-2026-1;form-1",
+        "P000000002;address_list;2026-11-01;2026-11-01;Emil;Lindqvist;;Runebergsgatan 8;00100;Helsingfors;;;sv;;;0;;",
+    ],
     "metering": [
         f"{GSRN1};8716867000030;PT1H;kWh;BN01;2026-11-22T22:00:00Z;0,412;OK",
         f"{GSRN1};8716867000030;PT1H;kWh;BN01;2026-11-22T23:00:00Z;0,388;ESTIMATED",
@@ -516,6 +521,31 @@ VARIANTS = [
         Refused(None, "the same bytes"),
         delivered_before=clean("metering"),
     ),
+    v(
+        "consent-on-purchased-list",
+        "prospects",
+        field_of("prospects", "email_consent", "granted"),
+        Read(2, {3: "consent_on_purchased_list,consent_without_evidence"}),
+    ),
+    v(
+        "prospect-id-without-p",
+        "prospects",
+        replaced("prospects", "P000000002", "000000002"),
+        Read(2, {3: "prospect_id_format"}),
+    ),
+    v(
+        "collected-after-delivery",
+        "prospects",
+        field_of("prospects", "collected_on", "2026-12-01"),
+        Read(2, {3: "collected_after_delivery,updated_before_collected"}),
+    ),
+    v(
+        "header-missing-a-column",
+        "prospects",
+        text("prospects", header=H["prospects"].replace(";city", "")),
+        Refused(1, "header"),
+    ),
+    v("unterminated-quote", "prospects", replaced("prospects", ";Emil;", ';"Emil;'), Refused(3, "unterminated quote")),
     v("redelivered-with-the-same-bytes", "billing", clean("billing"), Read(2), delivered_before=clean("billing")),
 ]
 
