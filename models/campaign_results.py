@@ -63,7 +63,14 @@ def lift_with_ci(k1: int, n1: int, k0: int, n0: int, confidence: float = 0.95) -
 
 def conversions(brief: CampaignBrief, groups: pl.DataFrame, contracts: pl.DataFrame) -> pl.DataFrame:
     """Per group (treated, control): recipients, conversions and the rate with its Wilson interval.
-    `groups`: recipient_id, status of the released list as it stands."""
+    `groups`: recipient_id, status (and recipient_type) of the released list as it stands.
+
+    Only customer recipients are measured: a prospect who converts does so under a new customer id,
+    and the prospect record is erased once it matches that customer, so no link is kept to count it
+    by. Counting prospects as never converting would understate the lift; they are left out of both
+    groups instead, and `prospects_not_measured` says how many."""
+    if "recipient_type" in groups.columns:
+        groups = groups.filter(pl.col("recipient_type") == "customer")
     converted = (
         contracts.filter(
             (pl.col("product_code") == brief.offer_product)
@@ -91,6 +98,15 @@ def conversions(brief: CampaignBrief, groups: pl.DataFrame, contracts: pl.DataFr
             }
         )
     return pl.DataFrame(rows, schema=RESULT_SCHEMA)
+
+
+def prospects_not_measured(groups: pl.DataFrame) -> int:
+    """Treated and control prospects, whom `conversions` cannot measure."""
+    if "recipient_type" not in groups.columns:
+        return 0
+    return groups.filter(
+        (pl.col("recipient_type") == "prospect") & pl.col("status").is_in(["treated", "control"])
+    ).height
 
 
 def lift(per_group: pl.DataFrame) -> Lift:

@@ -43,7 +43,7 @@ from data_contracts.policy import MarketingPolicy
 from models.campaign_cap import committed_contacts, sent_contacts
 from models.campaign_plan import exclusions_per_reason, plan_campaign, removals
 from models.campaign_reconciliation import reconcile
-from models.campaign_results import RESULT_SCHEMA, conversions, lift, plot_lift
+from models.campaign_results import RESULT_SCHEMA, conversions, lift, plot_lift, prospects_not_measured
 from models.report import reach_table_html, with_reach
 from models.send_lists import send_list
 
@@ -293,6 +293,8 @@ def _released(storage, policy, brief, state, rows, day_data, day, history_contra
     meta["conversions"] = {
         g["group"]: {"recipients": g["recipients"], "conversions": g["conversions"]} for g in per_group.to_dicts()
     }
+    if unmeasured := prospects_not_measured(rows):
+        meta["prospects_not_measured"] = unmeasured
     if est.lift is not None:
         meta["lift"] = round(100 * est.lift, 3)
         meta["lift_ci"] = [round(100 * est.ci_low, 3), round(100 * est.ci_high, 3)]

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from data_contracts.campaigns import parse_brief
-from models.campaign_results import conversions, lift, lift_with_ci, plot_lift
+from models.campaign_results import conversions, lift, lift_with_ci, plot_lift, prospects_not_measured
 
 
 @pytest.mark.parametrize(
@@ -55,3 +55,29 @@ def test_conversions_count_the_offer_product_started_in_the_response_window():
     result = lift(per_group)
     assert result.lift == pytest.approx(0.5) and result.ci_low < 0.5 < result.ci_high
     assert plot_lift("K", per_group, result)[:4] == b"\x89PNG"
+
+
+def test_prospect_recipients_are_left_out_of_the_measure_not_counted_as_never_converting():
+    brief = parse_brief(
+        {
+            "campaign_id": "K",
+            "name": {"fi": "K", "sv": "K", "en": "K"},
+            "audience": "both",
+            "channels": ["email"],
+            "send_on": dt.date(2026, 12, 1),
+            "control_share": 0.5,
+            "offer_product": "GREEN",
+            "response_days": 10,
+        }
+    )
+    groups = pl.DataFrame(
+        {
+            "recipient_id": ["A", "P000000001", "C", "P000000002", "P000000003"],
+            "recipient_type": ["customer", "prospect", "customer", "prospect", "prospect"],
+            "status": ["treated", "treated", "control", "control", "not_in_audience"],
+        }
+    )
+    contracts = pl.DataFrame({"customer_id": ["A"], "product_code": ["GREEN"], "start_date": [dt.date(2026, 12, 2)]})
+    per_group = conversions(brief, groups, contracts)
+    assert dict(zip(per_group["group"], per_group["recipients"], strict=True)) == {"treated": 1, "control": 1}
+    assert prospects_not_measured(groups) == 2
