@@ -359,6 +359,33 @@ def render_erased_html(report: dict[str, Any]) -> str:
     return "".join(out)
 
 
+def _campaigns_html(campaigns: dict[str, list[dict[str, Any]]], lang: str) -> str:
+    """The campaigns that planned, listed, held out (control group) or removed the person, and why."""
+    planned, released, removed = (campaigns.get(k) or [] for k in ("planned", "released", "removed"))
+    out = [f"<h2>{_esc(t('h_campaigns', lang))}</h2>"]
+    if not (planned or released or removed):
+        return "".join([*out, f"<p>{_esc(t('campaigns_none', lang))}</p>"])
+    listed = [
+        ("campaign_id", lambda r: r["campaign_id"]),
+        ("status", lambda r: code(r["status"], lang)),
+        ("channel", lambda r: "–" if r["channel"] is None else code(r["channel"], lang)),
+        ("reason", lambda r: "–" if r["reason"] is None else code(r["reason"], lang)),
+    ]
+    if released:
+        out.append(f"<h3>{_esc(t('h_campaigns_released', lang))}</h3>")
+        out.append(
+            _table(released, [listed[0], ("send_on", lambda r: fmt_date(r["send_on"], lang)), *listed[1:]], lang)
+        )
+    if planned:
+        out.append(f"<h3>{_esc(t('h_campaigns_planned', lang))}</h3>")
+        out.append(_table(planned, listed, lang))
+    if removed:
+        out.append(f"<h3>{_esc(t('h_campaigns_removed', lang))}</h3>")
+        columns = [listed[0], ("removed_on", lambda r: fmt_date(r["removed_on"], lang)), listed[3]]
+        out.append(_table(removed, columns, lang))
+    return "".join(out)
+
+
 def render_html(report: dict[str, Any]) -> str:
     meta = report["report"]
     lang = meta["language"]
@@ -588,6 +615,7 @@ def render_html(report: dict[str, Any]) -> str:
             lang,
         )
     )
+    out.append(_campaigns_html(report.get("campaigns") or {}, lang))
     if report["rejected_records"]:
         out.append(f"<h2>{_esc(t('h_rejected', lang))}</h2>")
         out.append(

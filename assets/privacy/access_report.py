@@ -331,6 +331,13 @@ def build_report(
         renewals = mine(
             "renewal_offers", "contract_id", "contract_id, end_date, channel, reason, policy_version, as_of"
         )
+        # a campaign's plan, its released list (treated, control or left out, and why) and removals
+        campaign_columns = "campaign_id, send_on, status, channel, reason"
+        campaigns = {
+            "planned": mine("campaign_plan", "campaign_id", "campaign_id, status, channel, reason, planned_on"),
+            "released": mine("campaign_release_list", "send_on, campaign_id", campaign_columns),
+            "removed": mine("campaign_removals", "removed_on, campaign_id", "campaign_id, removed_on, reason"),
+        }
         rejected = _quarantined(conn, customer_id, pid)
         latest_delivery = (
             conn.sql("select max(delivered_on) from file_registry").fetchall()[0][0] if has("file_registry") else None
@@ -372,6 +379,7 @@ def build_report(
             "renewal_offers": renewals,
         },
         "contact_history": contacts,
+        "campaigns": campaigns,
         "rejected_records": rejected,
         "processing": content.processing_summary(register),
     }

@@ -19,6 +19,7 @@ import duckdb
 import pytest
 from dagster import DagsterInstance
 
+from assets.campaigns import store
 from assets.common.calendar import BUSINESS_DAY_TAG
 from data_contracts.features import FEATURE_COLUMNS
 from data_contracts.policy import load_policy
@@ -47,6 +48,7 @@ SECTIONS = {
     "profiling",
     "audiences",
     "contact_history",
+    "campaigns",
     "rejected_records",
     "processing",
 }
@@ -286,6 +288,49 @@ def test_past_audiences_come_from_audience_history(demo, tmp_path):
     assert "consent-forms/past-1.pdf" in page
     assert all(history[ch]["current"] for ch in current)
     assert "Audiences you are or were in" in page and past_day.isoformat() in page
+
+
+def test_the_report_shows_the_campaigns_that_listed_held_out_or_removed_the_person(demo, tmp_path):
+    cid = profiled(demo, "en")[0]
+    send_on = END + dt.timedelta(days=10)
+    conn = duckdb.connect(str(demo.warehouse_path))
+    try:  # a released list (treated in one campaign, control in another), a removal and a plan
+        store.ensure_tables(conn)
+        conn.executemany(
+            "insert into campaign_release_list values ($1, $2, 'customer', $3, $4, $5, null, $6, $7)",
+            [
+                ["SAR-SPRING", cid, "treated", "email", None, END, send_on],
+                ["SAR-CONTROL", cid, "control", "letter", None, END, send_on],
+            ],
+        )
+        conn.execute("insert into campaign_removals values ('SAR-SPRING', $1, $2, 'consent_withdrawn')", [cid, END])
+        conn.execute(
+            "insert into campaign_plan values "
+            "('SAR-PLAN', $1, 'customer', 'left_out', null, 'frequency_cap', null, $2)",
+            [cid, END],
+        )
+    finally:
+        conn.close()
+    try:
+        report, page, _ = report_for(demo, tmp_path, customer_id=cid, language="en")
+    finally:
+        conn = duckdb.connect(str(demo.warehouse_path))
+        for table in ("campaign_release_list", "campaign_removals", "campaign_plan"):
+            conn.execute(f"delete from {table} where campaign_id like 'SAR-%'")
+        conn.close()
+    campaigns = report["campaigns"]
+    assert [(r["campaign_id"], r["status"], r["channel"]) for r in campaigns["released"]] == [
+        ("SAR-CONTROL", "control", "letter"),
+        ("SAR-SPRING", "treated", "email"),
+    ]
+    assert campaigns["removed"] == [
+        {"campaign_id": "SAR-SPRING", "removed_on": END.isoformat(), "reason": "consent_withdrawn"}
+    ]
+    assert [(r["campaign_id"], r["status"], r["reason"]) for r in campaigns["planned"]] == [
+        ("SAR-PLAN", "left_out", "frequency_cap")
+    ]
+    assert "Marketing campaigns" in page and "control group (does not get the campaign)" in page
+    assert "Campaigns you were removed from before they were sent" in page and "SAR-PLAN" in page
 
 
 def test_the_processing_register_agrees_with_the_policys_retention_and_has_every_language():

@@ -71,7 +71,7 @@ def test_granted_customer_is_in_every_channel_with_evidence():
     assert email["consent_wording_version"] == "v3"
     assert email["consent_evidence_ref"] == f"form/{C1}/20250101"
     assert (email["asml_checked_on"], email["vtj_checked_on"]) == (ASML_DATE, POPULATION_DATE)
-    assert (email["policy_version"], email["as_of"]) == ("2026.1", D)
+    assert (email["policy_version"], email["as_of"]) == ("2026.2", D)
     letter = r.audience_letter.row(0, named=True)
     assert letter["legal_basis"] == "opt_out" and letter["rule"] == "opt_out:marketing/letter"
     assert letter["consent_event_id"] is None
@@ -588,7 +588,7 @@ def test_no_contracts_gives_empty_renewals_with_the_right_columns():
 def test_editing_the_yaml_moves_phone_to_consent(tmp_path):
     text = default_policy_path().read_text(encoding="utf-8")
     edited = text.replace("  phone:\n    legal_basis: opt_out", "  phone:\n    legal_basis: consent")
-    edited = edited.replace('version: "2026.1"', 'version: "2026.2"')
+    edited = edited.replace('version: "2026.2"', 'version: "2026.3"')
     assert edited != text
     path = tmp_path / "policy.yaml"
     path.write_text(edited, encoding="utf-8")
@@ -604,7 +604,7 @@ def test_editing_the_yaml_moves_phone_to_consent(tmp_path):
     assert members(r, "phone") == {C2}
     assert reasons(r, C1, "phone") == {"consent_missing"}
     row = r.audience_phone.row(0, named=True)
-    assert (row["legal_basis"], row["rule"], row["policy_version"]) == ("consent", "consent:marketing/phone", "2026.2")
+    assert (row["legal_basis"], row["rule"], row["policy_version"]) == ("consent", "consent:marketing/phone", "2026.3")
     assert row["consent_event_id"] == f"E-{C2}-marketing-phone-{T0:%Y%m%d%H%M%S}"
     assert policy_violations(r, inputs, strict, D).is_empty()
     # the default policy's re-check sees the same result as wrong (it expects opt_out rows)

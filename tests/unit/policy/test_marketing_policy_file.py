@@ -26,7 +26,7 @@ def raw() -> dict:
 
 def test_default_policy_content():
     p = load_policy()
-    assert p.version == "2026.1"
+    assert p.version == "2026.2"
     assert p.timezone == "Europe/Helsinki"
     assert {c: p.channel(c).legal_basis for c in CHANNELS} == {
         "email": "consent",
