@@ -15,6 +15,7 @@ TITLES = {
         "current_state": "Nykyiset tiedot",
         "consents": "Suostumukset ja niiden todisteet",
         "contacts": "Sinulle lähetetyt yhteydenotot",
+        "campaigns": "Markkinointikampanjat (lista, vertailuryhmä tai poisto, ja miksi)",
         "audiences": "Markkinointikohderyhmät",
         "retention": "Säilytysaika",
         "purposes": "Käsittelyn tarkoitukset",
@@ -26,6 +27,7 @@ TITLES = {
         "current_state": "Nuvarande uppgifter",
         "consents": "Samtycken och bevis",
         "contacts": "Kontakter som skickats till dig",
+        "campaigns": "Marknadsföringskampanjer (lista, kontrollgrupp eller borttagning, och varför)",
         "audiences": "Målgrupper för marknadsföring",
         "retention": "Lagringstid",
         "purposes": "Ändamål",
@@ -37,6 +39,7 @@ TITLES = {
         "current_state": "Current data",
         "consents": "Consents and their evidence",
         "contacts": "Contacts sent to you",
+        "campaigns": "Marketing campaigns (list, control group or removal, and why)",
         "audiences": "Marketing audiences",
         "retention": "How long it is kept",
         "purposes": "Purposes",
@@ -72,7 +75,16 @@ def render_html(report: dict[str, Any], language: str | None = None) -> str:
     else:
         body = "".join(
             f"<h2>{t[key]}</h2>{_block(report[key])}"
-            for key in ("source", "current_state", "consents", "contacts", "audiences", "retention", "purposes")
+            for key in (
+                "source",
+                "current_state",
+                "consents",
+                "contacts",
+                "campaigns",
+                "audiences",
+                "retention",
+                "purposes",
+            )
         )
     return (
         f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8"><title>{t["title"]}</title></head>'

@@ -87,6 +87,19 @@ def build_prospect_report(
             if table_exists(conn, "contact_history")
             else []
         )
+        # campaigns that planned, listed, held out (control group) or removed the prospect
+        campaigns = {
+            kind: _rows(
+                conn, f"select {columns} from {table} where customer_id = $p order by campaign_id", p=prospect_id
+            )
+            if table_exists(conn, table)
+            else []
+            for kind, table, columns in (
+                ("planned", "campaign_plan", "campaign_id, status, channel, reason, planned_on"),
+                ("released", "campaign_release_list", "campaign_id, send_on, status, channel, reason"),
+                ("removed", "campaign_removals", "campaign_id, removed_on, reason"),
+            )
+        }
         audiences = {
             ch: bool(
                 table_exists(conn, PROSPECT_AUDIENCE_TABLES[ch])
@@ -138,6 +151,7 @@ def build_prospect_report(
             if s[f"{ch}_consent"]
         ],
         "contacts": contacts,
+        "campaigns": campaigns,
         "audiences": {"in": [ch for ch, inside in audiences.items() if inside], "exclusions": exclusions},
         "purposes": [
             "direct marketing to people who are not customers yet (marketing-policy.md, Prospects)",

@@ -11,6 +11,7 @@ import json
 import polars as pl
 import pytest
 
+from assets.campaigns import store
 from assets.core import tables as core_tables
 from assets.privacy.prospect_erasure import erase_prospects
 from assets.storage.ingestion import read_source, write_source
@@ -102,7 +103,25 @@ def test_sar_finds_a_prospect_and_reports_source_consents_evidence_and_contacts(
         ("email", "withdrawn", "form:P000000001"),
     ]
     assert [c["campaign_id"] for c in report["contacts"]] == ["CAMP-1"]
+    assert report["campaigns"] == {"planned": [], "released": [], "removed": []}
     assert report["retention"]["kept_until"] == "2027-11-20"
+
+
+def test_a_prospects_report_lists_the_campaigns_that_held_them_out(storage, tmp_path):
+    with storage.warehouse() as conn:
+        store.ensure_tables(conn)
+        conn.execute(
+            "insert into campaign_release_list values "
+            "('WELCOME', 'P000000001', 'prospect', 'control', 'email', null, null, $d, $s)",
+            {"d": DAY, "s": DAY + dt.timedelta(days=7)},
+        )
+    code, lines = run_prospect_sar(storage, tmp_path / "reports", prospect_id="P000000001")
+    assert code == 0
+    assert [(c["campaign_id"], c["status"]) for c in _report(lines)["campaigns"]["released"]] == [
+        ("WELCOME", "control")
+    ]
+    page = open(next(line for line in lines if line.endswith(".html")), encoding="utf-8").read()
+    assert "WELCOME" in page
     printed = "\n".join(lines)
     assert HETU not in printed and "liisa" not in printed.lower() and "P000000001" not in printed
 
