@@ -112,20 +112,7 @@ def validate_mart(
     same checks, run on the very rows about to be published. Errors give counts, never values.
     """
     schemas = published_schemas(policy, safety_ban_ids)
-    conn = duckdb.connect(str(path), read_only=True)
-    try:
-        staged = {}
-        for table, schema in schemas.items():
-            frame = query(conn, f'select * from "{table}"')
-            try:
-                validate_published(table, frame, schema)
-            except PublishedContractError as exc:
-                raise ContractViolation(str(exc)) from None
-            if contains_personal_id(frame):
-                raise ContractViolation(f"{table}: a value shaped like a personal identity code would be published")
-            staged[table] = frame
-    finally:
-        conn.close()
+    staged = _staged_and_valid(path, schemas)
     if blockers is not None and blockers.height:
         raise ContractViolation(_fail_safe_refusal(blockers))
     if day is not None and inputs is not None:
@@ -148,10 +135,9 @@ def validate_mart(
         validate_prospect_tables(path, prospects, day=day, policy=policy)
 
 
-def validate_prospect_tables(path, checks: ProspectValidation, *, day: dt.date | None, policy: MarketingPolicy) -> None:
-    """The staged prospect tables against their contracts, the independent re-check, the prospects'
-    fail safe and the size rule. Raises to refuse publication; counts, never values."""
-    schemas = prospect_published_schemas(policy, checks.safety_ban_ids)
+def _staged_and_valid(path, schemas: dict) -> dict[str, pl.DataFrame]:
+    """Read each staged table of the new mart and check it against its published contract and for
+    identity-code-shaped values. Raises ContractViolation (counts and names, never values)."""
     conn = duckdb.connect(str(path), read_only=True)
     try:
         staged = {}
@@ -166,6 +152,14 @@ def validate_prospect_tables(path, checks: ProspectValidation, *, day: dt.date |
             staged[table] = frame
     finally:
         conn.close()
+    return staged
+
+
+def validate_prospect_tables(path, checks: ProspectValidation, *, day: dt.date | None, policy: MarketingPolicy) -> None:
+    """The staged prospect tables against their contracts, the independent re-check, the prospects'
+    fail safe and the size rule. Raises to refuse publication; counts, never values."""
+    schemas = prospect_published_schemas(policy, checks.safety_ban_ids)
+    staged = _staged_and_valid(path, schemas)
     if not staged:
         return
     if checks.blockers is not None and checks.blockers.height:
