@@ -188,13 +188,7 @@ def cmd_sar(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    settings = load_settings()
-    storage = LupaStorage(
-        landing_dir=str(settings.landing_dir),
-        data_dir=str(settings.data_dir),
-        env=settings.env,
-        lake_url=settings.lake_url,
-    )
+    storage = _installation_storage()
     default_out = not args.out
     out_dir = Path(args.out) if args.out else default_reports_dir()
     try:
@@ -223,12 +217,18 @@ def cmd_sar(args: argparse.Namespace) -> int:
     return code
 
 
+def _installation_storage() -> LupaStorage:
+    """The installation's storage as the pipeline builds it (lake, campaigns folder and all)."""
+    from pipelines.definitions import storage_resource
+
+    return storage_resource(load_settings())
+
+
 def _cmd_prospect_sar(args: argparse.Namespace) -> int:
     if args.email is not None and args.email != "-":
         print("lupa sar: --email takes only '-': the address is read from standard input", file=sys.stderr)
         return EXIT_USAGE
-    settings = load_settings()
-    storage = LupaStorage(landing_dir=str(settings.landing_dir), data_dir=str(settings.data_dir), env=settings.env)
+    storage = _installation_storage()
     default_out = not args.out
     out_dir = Path(args.out) if args.out else default_reports_dir()
     try:
